@@ -1,0 +1,69 @@
+//! The Fetcher actor: owns the run's [`ApiClient`] (built on its own arbiter, the runtime that
+//! will use it) and performs page requests for the Coordinator. Each request runs as a task on
+//! the arbiter, so a slow or retrying request never blocks the mailbox.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::api::{ApiClient, ApiError, ApiStats, CursorPage, RateLimiter};
+use crate::config::Config;
+
+/// Which page to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRequest {
+    /// A page of the v2 cursor list: the first when `starting_after` is `None`.
+    ContactsCursor { starting_after: Option<String> },
+}
+
+/// Fetch one page and report it to `reply_to`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FetchPage {
+    pub request: PageRequest,
+    pub reply_to: Recipient<PageFetched>,
+}
+
+/// A page arrived, or could not be had (retries included).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PageFetched {
+    pub request: PageRequest,
+    pub result: Result<CursorPage, ApiError>,
+}
+
+pub struct Fetcher {
+    client: Result<Rc<ApiClient>, ApiError>,
+}
+
+impl Fetcher {
+    /// Call from the arbiter the Fetcher runs on: the HTTP client is bound to its runtime.
+    pub fn new(config: &Config, limiter: Arc<RateLimiter>, stats: Arc<ApiStats>) -> Fetcher {
+        Fetcher { client: ApiClient::new(config.api.clone(), limiter, stats).map(Rc::new) }
+    }
+}
+
+impl Actor for Fetcher {
+    type Context = Context<Self>;
+}
+
+/// Sent by the Coordinator, one request at a time per listing.
+impl Handler<FetchPage> for Fetcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: FetchPage, ctx: &mut Self::Context) {
+        let client = self.client.clone();
+        let FetchPage { request, reply_to } = msg;
+        let task = async move {
+            let result = match (&client, &request) {
+                (Ok(client), PageRequest::ContactsCursor { starting_after }) => {
+                    client.list_contacts(starting_after.as_deref()).await
+                }
+                (Err(error), _) => Err(error.clone()),
+            };
+            reply_to.do_send(PageFetched { request, result });
+        };
+        ctx.spawn(task.into_actor(self));
+    }
+}

@@ -1,0 +1,9 @@
+//! The actors of a run, one file each, with their messages: [`coordinator`] (holds the cursor,
+//! paces everything), [`fetcher`] (HTTP), [`parser`] (JSON to Arrow, on a `SyncArbiter`) and
+//! [`writer`] (Arrow to files). They stay thin: the work is done by the plain types of `api`,
+//! `schema` and `sink`, which they own.
+
+pub mod coordinator;
+pub mod fetcher;
+pub mod parser;
+pub mod writer;

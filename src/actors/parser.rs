@@ -1,0 +1,54 @@
+//! The Parser actor: CPU work on a `SyncArbiter`, one per core. Each owns a [`PageDecoder`]
+//! and turns groups of page bodies into one Arrow `RecordBatch`.
+
+use actix::prelude::*;
+use arrow::array::RecordBatch;
+
+use crate::api::FetchedPage;
+use crate::schema::{DecodeError, PageDecoder};
+
+/// Decode these pages, in order, into one batch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ParsePages {
+    /// The Coordinator's sequence number, so batches are written in API order.
+    pub seq: u64,
+    pub pages: Vec<FetchedPage>,
+    pub reply_to: Recipient<PagesParsed>,
+}
+
+/// A group of pages was decoded, or could not be.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PagesParsed {
+    pub seq: u64,
+    /// The page bytes this group held, now released.
+    pub bytes: usize,
+    pub result: Result<RecordBatch, DecodeError>,
+}
+
+pub struct Parser {
+    decoder: PageDecoder,
+}
+
+impl Parser {
+    pub fn new(decoder: PageDecoder) -> Parser {
+        Parser { decoder }
+    }
+}
+
+impl Actor for Parser {
+    type Context = SyncContext<Self>;
+}
+
+/// Sent by the Coordinator when a group of pages is ready.
+impl Handler<ParsePages> for Parser {
+    type Result = ();
+
+    fn handle(&mut self, msg: ParsePages, _ctx: &mut Self::Context) {
+        let bytes = msg.pages.iter().map(FetchedPage::size).sum();
+        let result = self.decoder.decode(msg.pages.iter().map(FetchedPage::records_json));
+        drop(msg.pages);
+        msg.reply_to.do_send(PagesParsed { seq: msg.seq, bytes, result });
+    }
+}

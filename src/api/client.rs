@@ -1,0 +1,220 @@
+//! The HTTP client: one reqwest `Client` (rustls), every attempt through one governor rate
+//! limiter, failures classified and retried under the backoff of [`super::retry`].
+//!
+//! A reqwest `Client` belongs to the runtime that built it: build an [`ApiClient`] on the
+//! runtime (the actix arbiter) that will use it.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::Retryable;
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
+
+use super::ApiError;
+use super::retry::{RetryAction, backoff, classify};
+use super::wire::{self, CursorPage, ErrorEnvelope};
+use crate::config::ApiConfig;
+
+/// The limiter every request of a run passes, whichever task sends it.
+pub type RateLimiter = governor::DefaultDirectRateLimiter;
+
+/// A limiter allowing `per_minute` requests a minute, in bursts of one 10-second window's
+/// share: the way Intercom counts.
+pub fn new_rate_limiter(per_minute: u32) -> Arc<RateLimiter> {
+    let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+    let burst = NonZeroU32::new((per_minute.get() / 6).max(1)).expect("at least 1");
+    Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(per_minute).allow_burst(burst)))
+}
+
+/// Counters a run reports in its summary.
+#[derive(Debug, Default)]
+pub struct ApiStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub waited_ms: AtomicU64,
+}
+
+/// A point-in-time copy of [`ApiStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ApiStatsSnapshot {
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub waited_ms: u64,
+}
+
+impl ApiStats {
+    pub fn snapshot(&self) -> ApiStatsSnapshot {
+        ApiStatsSnapshot {
+            requests: self.requests.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            waited_ms: self.waited_ms.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Installs ring as the process's rustls crypto provider (reqwest is built without one).
+/// A provider installed earlier, by us or the host application, stays.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    config: ApiConfig,
+    headers: HeaderMap,
+    limiter: Arc<RateLimiter>,
+    stats: Arc<ApiStats>,
+}
+
+impl ApiClient {
+    pub fn new(config: ApiConfig, limiter: Arc<RateLimiter>, stats: Arc<ApiStats>) -> Result<ApiClient, ApiError> {
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("intercom-dump/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(|e| ApiError::Connect { reason: format!("cannot build the HTTP client: {}", error_chain(&e)) })?;
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+            .map_err(|_| ApiError::Unauthorized { code: "token_malformed".into() })?;
+        authorization.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, authorization);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert("intercom-version", HeaderValue::from_str(&config.version.to_string()).expect("versions are ASCII"));
+        Ok(ApiClient { http, config, headers, limiter, stats })
+    }
+
+    pub fn stats(&self) -> &Arc<ApiStats> {
+        &self.stats
+    }
+
+    /// One page of the v2 cursor list `GET /contacts`, retried until it succeeds or cannot.
+    pub async fn list_contacts(&self, starting_after: Option<&str>) -> Result<CursorPage, ApiError> {
+        let url = self.contacts_url(starting_after);
+        self.with_retries(|| async { wire::parse_cursor_page(self.get(&url).await?) }).await
+    }
+
+    fn contacts_url(&self, starting_after: Option<&str>) -> Url {
+        let mut url = self.endpoint(&["contacts"]);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("per_page", &self.config.per_page.to_string());
+            if let Some(cursor) = starting_after {
+                // Percent-encoded here: cursors carry `+`, `/` and `=`.
+                query.append_pair("starting_after", cursor);
+            }
+        }
+        url
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> Url {
+        let mut url = self.config.base_url.clone();
+        url.path_segments_mut().expect("http(s) URLs have paths").pop_if_empty().extend(segments);
+        url
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or runs out of retries. A 429 waits for
+    /// its window and does not use up a retry.
+    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        loop {
+            let mut attempts = 0usize;
+            let result = (|| {
+                attempts += 1;
+                attempt()
+            })
+            .retry(backoff(&self.config))
+            .sleep(tokio::time::sleep)
+            .when(|e| classify(e) == RetryAction::Retry)
+            .notify(|error, delay| {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%error, ?delay, "request failed; retrying");
+            })
+            .await;
+            let error = match result {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+            match classify(&error) {
+                RetryAction::WaitForWindow(wait) => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.stats.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+                    tracing::info!(?wait, "rate limited; waiting for the window to reset");
+                    tokio::time::sleep(wait).await;
+                }
+                RetryAction::Retry => return Err(ApiError::GaveUp { attempts, last: Box::new(error) }),
+                RetryAction::Fatal => return Err(error),
+            }
+        }
+    }
+
+    /// One attempt: wait for the limiter, send, read the whole body, map failures.
+    async fn get(&self, url: &Url) -> Result<Bytes, ApiError> {
+        self.limiter.until_ready().await;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(path = url.path(), "GET");
+        let response = self.http.get(url.clone()).headers(self.headers.clone()).send().await.map_err(transport_error)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if status.is_success() { Ok(body) } else { Err(self.status_error(status, &headers, &body)) }
+    }
+
+    fn status_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
+        let envelope = ErrorEnvelope::parse(body);
+        let code = envelope.code().to_string();
+        let message = envelope.message().to_string();
+        match status.as_u16() {
+            401 => ApiError::Unauthorized { code },
+            403 => ApiError::Forbidden { code, message },
+            406 => ApiError::NotAcceptable,
+            429 => ApiError::RateLimited {
+                reset_at: header_number(headers, "x-ratelimit-reset"),
+                retry_after: header_number(headers, RETRY_AFTER.as_str()).map(Duration::from_secs),
+                message,
+            },
+            400 if code == "intercom_version_invalid" => ApiError::VersionInvalid { version: self.config.version, message },
+            status => ApiError::Status { status, code, message, request_id: envelope.request_id },
+        }
+    }
+}
+
+fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn transport_error(error: reqwest::Error) -> ApiError {
+    let (timeout, connect) = (error.is_timeout(), error.is_connect());
+    let reason = error_chain(&error.without_url());
+    if timeout {
+        ApiError::Timeout { reason }
+    } else if connect {
+        ApiError::Connect { reason }
+    } else {
+        ApiError::Body { reason }
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

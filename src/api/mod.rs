@@ -1,0 +1,72 @@
+//! The Intercom API client layer: HTTP through one rate limiter ([`client`]), the wire
+//! format of pages and error envelopes ([`wire`]), and which failures are worth another try
+//! ([`retry`]). Plain async Rust: the Fetcher actor owns an [`ApiClient`]; tests use it alone.
+
+pub mod client;
+pub mod retry;
+pub mod wire;
+
+use std::time::Duration;
+
+pub use client::{ApiClient, ApiStats, RateLimiter, new_rate_limiter};
+pub use wire::{CursorPage, FetchedPage};
+
+use crate::version::ApiVersion;
+
+/// What went wrong talking to the API. Variants carry what a caller branches on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    #[error("the API refused the access token (HTTP 401 {code}): check that INTERCOM_TOKEN holds a valid, unrevoked token")]
+    Unauthorized { code: String },
+    #[error(
+        "the token may not read this (HTTP 403 {code}: {message}): give the app permission to read contacts, or check the workspace's plan"
+    )]
+    Forbidden { code: String, message: String },
+    #[error(
+        "the API refused the request's Accept header (HTTP 406): intercom-dump sends application/json, so check any proxy in between"
+    )]
+    NotAcceptable,
+    #[error(
+        "API version {version} does not serve this listing (HTTP 400 intercom_version_invalid: {message}): pass a matching --api-version"
+    )]
+    VersionInvalid { version: ApiVersion, message: String },
+    #[error("rate limited (HTTP 429): {message}")]
+    RateLimited { reset_at: Option<u64>, retry_after: Option<Duration>, message: String },
+    #[error("HTTP {status} {code}: {message}")]
+    Status { status: u16, code: String, message: String, request_id: Option<String> },
+    #[error("could not connect to the API: {reason}; check --base-url and the network")]
+    Connect { reason: String },
+    #[error("the request timed out: {reason}")]
+    Timeout { reason: String },
+    #[error("the answer was cut off or unreadable: {reason}")]
+    Body { reason: String },
+    #[error("the answer is not a valid page: {reason}")]
+    BadPage { reason: String },
+    #[error("gave up after {attempts} attempts: {last}")]
+    GaveUp { attempts: usize, last: Box<ApiError> },
+}
+
+impl ApiError {
+    /// The HTTP status behind this error, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Unauthorized { .. } => Some(401),
+            ApiError::Forbidden { .. } => Some(403),
+            ApiError::NotAcceptable => Some(406),
+            ApiError::VersionInvalid { .. } => Some(400),
+            ApiError::RateLimited { .. } => Some(429),
+            ApiError::Status { status, .. } => Some(*status),
+            ApiError::GaveUp { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
+    /// True when the credentials or permissions are at fault: retrying cannot help.
+    pub fn is_auth(&self) -> bool {
+        match self {
+            ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => true,
+            ApiError::GaveUp { last, .. } => last.is_auth(),
+            _ => false,
+        }
+    }
+}

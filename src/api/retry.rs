@@ -1,0 +1,102 @@
+//! Retry policy, as a classifier plus a backoff: [`classify`] says what a failure deserves,
+//! [`backoff`] says how long to wait between tries of the ones worth retrying.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use backon::ExponentialBuilder;
+
+use super::ApiError;
+use crate::config::ApiConfig;
+
+/// What to do after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAction {
+    /// Transient: try again after the backoff's next delay.
+    Retry,
+    /// Over the rate limit: wait this long, then try again; not counted as a failure.
+    WaitForWindow(Duration),
+    /// Cannot succeed by trying again: stop the run.
+    Fatal,
+}
+
+/// The classifier.
+pub fn classify(error: &ApiError) -> RetryAction {
+    match error {
+        ApiError::RateLimited { reset_at, retry_after, .. } => {
+            RetryAction::WaitForWindow(rate_limit_wait(*reset_at, *retry_after))
+        }
+        ApiError::Connect { .. } | ApiError::Timeout { .. } | ApiError::Body { .. } | ApiError::BadPage { .. } => {
+            RetryAction::Retry
+        }
+        ApiError::Status { status, .. } => match status {
+            408 | 500 | 502 | 503 | 504 => RetryAction::Retry,
+            _ => RetryAction::Fatal,
+        },
+        ApiError::Unauthorized { .. }
+        | ApiError::Forbidden { .. }
+        | ApiError::NotAcceptable
+        | ApiError::VersionInvalid { .. }
+        | ApiError::GaveUp { .. } => RetryAction::Fatal,
+    }
+}
+
+/// How long a 429 waits: `Retry-After` when the server sent one, else until the window's reset,
+/// plus up to a second of jitter so that concurrent requests do not all return at once.
+pub fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duration>) -> Duration {
+    let base = retry_after.unwrap_or_else(|| {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        match reset_at {
+            Some(reset) => Duration::from_secs(reset).saturating_sub(now),
+            None => Duration::from_secs(10),
+        }
+    });
+    let jitter =
+        Duration::from_millis(u64::from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_millis()));
+    base.min(Duration::from_secs(120)) + jitter / 4 + Duration::from_millis(50)
+}
+
+/// Exponential backoff with jitter, bounded in count and in total time.
+pub fn backoff(config: &ApiConfig) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(20))
+        .with_max_times(config.max_retries)
+        .with_total_delay(Some(config.max_retry_elapsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::ApiVersion;
+
+    fn status(status: u16) -> ApiError {
+        ApiError::Status { status, code: String::new(), message: String::new(), request_id: None }
+    }
+
+    #[test]
+    fn transient_failures_retry_and_the_rest_stop() {
+        for s in [408, 500, 502, 503, 504] {
+            assert_eq!(classify(&status(s)), RetryAction::Retry, "{s}");
+        }
+        for s in [400, 404, 409, 422] {
+            assert_eq!(classify(&status(s)), RetryAction::Fatal, "{s}");
+        }
+        assert_eq!(classify(&ApiError::Unauthorized { code: "unauthorized".into() }), RetryAction::Fatal);
+        assert_eq!(classify(&ApiError::NotAcceptable), RetryAction::Fatal);
+        let version = ApiError::VersionInvalid { version: ApiVersion::V2(14), message: String::new() };
+        assert_eq!(classify(&version), RetryAction::Fatal);
+        assert_eq!(classify(&ApiError::BadPage { reason: "cut".into() }), RetryAction::Retry);
+        assert_eq!(classify(&ApiError::Connect { reason: "refused".into() }), RetryAction::Retry);
+    }
+
+    #[test]
+    fn rate_limit_waits_for_retry_after_or_the_reset() {
+        let wait = rate_limit_wait(None, Some(Duration::from_secs(3)));
+        assert!(wait >= Duration::from_secs(3) && wait < Duration::from_secs(5), "{wait:?}");
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let wait = rate_limit_wait(Some(now + 2), None);
+        assert!(wait >= Duration::from_millis(1_000) && wait < Duration::from_secs(4), "{wait:?}");
+        assert!(rate_limit_wait(Some(now - 100), None) < Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,162 @@
+//! The wire format: list envelopes and error envelopes.
+//!
+//! A page body is kept as the bytes that arrived. Only its envelope is read here, borrowing the
+//! record array as raw JSON, so the records are parsed once, by the page decoder, into Arrow.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::ApiError;
+
+/// A fetched page: the body as it arrived, and where in it the records are.
+#[derive(Debug, Clone)]
+pub struct FetchedPage {
+    pub body: Bytes,
+    /// Byte range of the JSON array of records within `body`.
+    pub records: Range<usize>,
+}
+
+impl FetchedPage {
+    /// The JSON array of records.
+    pub fn records_json(&self) -> &[u8] {
+        &self.body[self.records.clone()]
+    }
+
+    /// Bytes held in memory for this page.
+    pub fn size(&self) -> usize {
+        self.body.len()
+    }
+
+    /// True when the record array is empty.
+    pub fn is_empty(&self) -> bool {
+        let inner = &self.records_json()[1..self.records.len() - 1];
+        inner.iter().all(|b| b.is_ascii_whitespace())
+    }
+}
+
+/// A page of the v2 cursor list.
+#[derive(Debug, Clone)]
+pub struct CursorPage {
+    pub page: FetchedPage,
+    /// The cursor of the next page; `None` on the last.
+    pub next: Option<String>,
+    pub total_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct CursorEnvelope<'a> {
+    #[serde(borrow)]
+    data: &'a RawValue,
+    total_count: Option<u64>,
+    pages: Option<CursorPages>,
+}
+
+#[derive(Deserialize)]
+struct CursorPages {
+    next: Option<NextCursor>,
+}
+
+/// `pages.next`: real answers carry `{page, starting_after}`, the schema says
+/// `{per_page, starting_after}`; only the cursor matters.
+#[derive(Deserialize)]
+struct NextCursor {
+    starting_after: Option<String>,
+}
+
+/// Reads a v2 list page's envelope. Anything unreadable (cut off, not JSON, no `data` array)
+/// is a [`ApiError::BadPage`], which is worth fetching again.
+pub fn parse_cursor_page(body: Bytes) -> Result<CursorPage, ApiError> {
+    let envelope: CursorEnvelope<'_> =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadPage { reason: format!("not a contact list: {e}") })?;
+    let records = raw_array_range(&body, envelope.data)?;
+    let next = envelope.pages.and_then(|p| p.next).and_then(|n| n.starting_after).filter(|c| !c.is_empty());
+    let total_count = envelope.total_count;
+    Ok(CursorPage { page: FetchedPage { body, records }, next, total_count })
+}
+
+fn raw_array_range(body: &[u8], raw: &RawValue) -> Result<Range<usize>, ApiError> {
+    let text = raw.get();
+    if !text.starts_with('[') {
+        return Err(ApiError::BadPage { reason: "`data` is not an array".into() });
+    }
+    // RawValue borrows from `body`, so its position is an offset into it.
+    let start = text.as_ptr() as usize - body.as_ptr() as usize;
+    Ok(start..start + text.len())
+}
+
+/// Intercom's error envelope: `{"type":"error.list","request_id":..,"errors":[{code,message}]}`.
+#[derive(Debug, Deserialize, Default)]
+pub struct ErrorEnvelope {
+    pub request_id: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<ErrorItem>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+pub struct ErrorItem {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl ErrorEnvelope {
+    /// The first error's code and message; an unreadable body gives empty ones.
+    pub fn parse(body: &[u8]) -> ErrorEnvelope {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    pub fn code(&self) -> &str {
+        self.errors.first().map(|e| e.code.as_str()).unwrap_or("")
+    }
+
+    pub fn message(&self) -> &str {
+        self.errors.first().and_then(|e| e.message.as_deref()).unwrap_or("")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cursor_in_either_documented_shape() {
+        for next in [r#"{"page":2,"starting_after":"YWJj+/=="}"#, r#"{"per_page":150,"starting_after":"YWJj+/=="}"#] {
+            let body =
+                format!(r#"{{"type":"list","data":[{{"id":"a"}},{{"id":"b"}}],"total_count":5,"pages":{{"next":{next}}}}}"#);
+            let page = parse_cursor_page(Bytes::from(body)).unwrap();
+            assert_eq!(page.next.as_deref(), Some("YWJj+/=="));
+            assert_eq!(page.total_count, Some(5));
+            assert_eq!(page.page.records_json(), br#"[{"id":"a"},{"id":"b"}]"#);
+            assert!(!page.page.is_empty());
+        }
+    }
+
+    #[test]
+    fn last_page_has_no_cursor_whatever_the_shape() {
+        for pages in [r#"{"type":"pages"}"#, r#"{"next":null}"#, r#"{"next":{"starting_after":null}}"#, "null"] {
+            let body = format!(r#"{{"type":"list","data":[ ],"pages":{pages}}}"#);
+            let page = parse_cursor_page(Bytes::from(body)).unwrap();
+            assert_eq!(page.next, None, "{pages}");
+            assert!(page.page.is_empty());
+        }
+    }
+
+    #[test]
+    fn truncated_or_foreign_bodies_are_bad_pages() {
+        for body in [r#"{"type":"list","data":[{"id":"a"}"#, "<html>502</html>", r#"{"type":"list","data":{}}"#, ""] {
+            assert!(matches!(parse_cursor_page(Bytes::from(body)), Err(ApiError::BadPage { .. })), "{body}");
+        }
+    }
+
+    #[test]
+    fn error_envelope_reads_code_and_message() {
+        let body = br#"{"type":"error.list","request_id":"0008o082a2cnud4mmc00","errors":[{"code":"unauthorized","message":"Access Token Invalid"}]}"#;
+        let envelope = ErrorEnvelope::parse(body);
+        assert_eq!((envelope.code(), envelope.message()), ("unauthorized", "Access Token Invalid"));
+        assert_eq!(ErrorEnvelope::parse(b"oops").code(), "");
+    }
+}

@@ -1,0 +1,280 @@
+//! The validated run configuration. The CLI's arguments become a [`Config`] here, once, and
+//! actors receive it as `Arc<Config>`: nothing deeper reads the environment or re-validates.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use crate::error::ConfigError;
+use crate::version::ApiVersion;
+
+/// An Intercom access token. It never prints: not in Debug, Display, logs or errors.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Result<Token, ConfigError> {
+        let token = token.into().trim().to_string();
+        if token.is_empty() {
+            return Err(ConfigError::MissingToken);
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ConfigError::MalformedToken);
+        }
+        Ok(Token(token))
+    }
+
+    /// The secret itself, for the `Authorization` header and nothing else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Where Intercom hosts a workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    Us,
+    Eu,
+    Au,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://api.intercom.io",
+            Region::Eu => "https://api.eu.intercom.io",
+            Region::Au => "https://api.au.intercom.io",
+        }
+    }
+}
+
+/// What to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// v2 contacts (users and leads), through the cursor list.
+    Contacts,
+}
+
+impl Source {
+    /// The output directory's name for this source.
+    pub fn name(self) -> &'static str {
+        match self {
+            Source::Contacts => "contacts",
+        }
+    }
+}
+
+/// Parquet compression codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// zstd at the given level (1 by default: fast, and most of the size win).
+    Zstd(i32),
+    Snappy,
+    None,
+}
+
+/// How the client talks to the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub base_url: Url,
+    pub token: Token,
+    pub version: ApiVersion,
+    /// Records a page asks for (v2 cursor: at most 150).
+    pub per_page: u32,
+    /// Requests a minute the client allows itself.
+    pub rate_limit_per_minute: u32,
+    /// Retries of one request after transient failures (rate-limit waits do not count).
+    pub max_retries: usize,
+    /// The longest a request keeps retrying before the run gives up.
+    pub max_retry_elapsed: Duration,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Where and how the files are written.
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    pub dir: PathBuf,
+    pub compression: Compression,
+    /// Rows in a Parquet row group.
+    pub row_group_rows: usize,
+    /// A part file rolls over to the next at this many rows.
+    pub max_file_rows: usize,
+    /// Replace an earlier dump in the same place (only once this run has succeeded).
+    pub overwrite: bool,
+}
+
+/// How much work is in flight at once.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Parser threads (page JSON to Arrow), one per core by default.
+    pub parsers: usize,
+    /// Rows a parser decodes into one batch (several pages; Parquet wants thousands).
+    pub batch_rows: usize,
+    /// Fetched page bodies held in memory before the fetching pauses.
+    pub max_buffer_bytes: usize,
+}
+
+/// A whole run's configuration, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api: ApiConfig,
+    pub source: Source,
+    pub output: OutputConfig,
+    pub pipeline: PipelineConfig,
+}
+
+/// The largest `per_page` the v2 cursor list accepts.
+pub const MAX_PER_PAGE_V2: u32 = 150;
+/// Intercom's documented limit for a private app.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 10_000;
+
+impl ApiConfig {
+    /// Defaults for everything but where to go and who to be.
+    pub fn new(base_url: &str, token: Token, allow_insecure_http: bool) -> Result<ApiConfig, ConfigError> {
+        Ok(ApiConfig {
+            base_url: parse_base_url(base_url, allow_insecure_http)?,
+            token,
+            version: ApiVersion::LATEST_V2,
+            per_page: MAX_PER_PAGE_V2,
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
+            max_retries: 8,
+            max_retry_elapsed: Duration::from_secs(300),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        })
+    }
+}
+
+impl OutputConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> OutputConfig {
+        OutputConfig {
+            dir: dir.into(),
+            compression: Compression::Zstd(1),
+            row_group_rows: 100_000,
+            max_file_rows: 1_000_000,
+            overwrite: false,
+        }
+    }
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            parsers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            batch_rows: 4_096,
+            max_buffer_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl Config {
+    pub fn new(api: ApiConfig, output: OutputConfig) -> Config {
+        Config { api, source: Source::Contacts, output, pipeline: PipelineConfig::default() }
+    }
+
+    /// Checks what the types cannot: ranges, and combinations that cannot work.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        let positive = |name: &'static str, value: usize| if value == 0 { Err(ConfigError::Zero(name)) } else { Ok(()) };
+        if !(1..=MAX_PER_PAGE_V2).contains(&self.api.per_page) {
+            return Err(ConfigError::PerPage { per_page: self.api.per_page, max: MAX_PER_PAGE_V2 });
+        }
+        positive("--rate-limit", self.api.rate_limit_per_minute as usize)?;
+        positive("--parsers", self.pipeline.parsers)?;
+        positive("--batch-rows", self.pipeline.batch_rows)?;
+        positive("--row-group-rows", self.output.row_group_rows)?;
+        positive("--max-file-rows", self.output.max_file_rows)?;
+        positive("--max-buffer-bytes", self.pipeline.max_buffer_bytes)?;
+        if self.api.version.is_v1() {
+            return Err(ConfigError::VersionForSource { version: self.api.version, listing: self.source.name() });
+        }
+        if let Compression::Zstd(level) = self.output.compression
+            && !(1..=22).contains(&level)
+        {
+            return Err(ConfigError::ZstdLevel(level));
+        }
+        Ok(self)
+    }
+}
+
+/// Parses `--base-url`, refusing plain `http://` to anything but loopback unless allowed: the
+/// token travels in a header.
+pub fn parse_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw).map_err(|e| ConfigError::BaseUrl { url: raw.to_string(), reason: e.to_string() })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::BaseUrl { url: redact_url(&url), reason: "credentials do not belong in the URL".into() });
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::BaseUrl { url: raw.to_string(), reason: "it must not carry a query or fragment".into() });
+    }
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(url),
+        "http" => Err(ConfigError::InsecureHttp { host: url.host_str().unwrap_or("").to_string() }),
+        other => Err(ConfigError::BaseUrl { url: raw.to_string(), reason: format!("scheme {other:?} is not http or https") }),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// A URL with any credentials removed, for messages and the manifest.
+pub fn redact_url(url: &Url) -> String {
+    let mut clean = url.clone();
+    let _ = clean.set_username("");
+    let _ = clean.set_password(None);
+    clean.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_never_prints() {
+        let token = Token::new("tok_secret_123").unwrap();
+        assert!(!format!("{token:?}").contains("secret"));
+        assert_eq!(Token::new("  "), Err(ConfigError::MissingToken));
+    }
+
+    #[test]
+    fn base_url_rules() {
+        assert!(parse_base_url("https://api.intercom.io", false).is_ok());
+        assert!(parse_base_url("http://127.0.0.1:8080", false).is_ok());
+        assert!(parse_base_url("http://localhost:8080", false).is_ok());
+        assert_eq!(
+            parse_base_url("http://api.example.com", false).unwrap_err(),
+            ConfigError::InsecureHttp { host: "api.example.com".into() }
+        );
+        assert!(parse_base_url("http://api.example.com", true).is_ok());
+        let err = parse_base_url("https://user:pw@api.intercom.io", false).unwrap_err();
+        assert!(!err.to_string().contains("pw"));
+        assert!(parse_base_url("ftp://x", false).is_err());
+        assert!(parse_base_url("not a url", false).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let api = ApiConfig::new("https://api.intercom.io", Token::new("t").unwrap(), false).unwrap();
+        let mut config = Config::new(api, OutputConfig::new("out"));
+        config.api.per_page = 151;
+        assert!(config.clone().validate().unwrap_err().to_string().contains("--per-page"));
+        config.api.per_page = 150;
+        config.pipeline.parsers = 0;
+        assert!(config.validate().unwrap_err().to_string().contains("--parsers"));
+    }
+}

@@ -1,0 +1,48 @@
+//! The library's error layers. Each layer has its own enum ([`ConfigError`] here,
+//! [`crate::api::ApiError`], [`crate::schema::DecodeError`], [`crate::sink::SinkError`]);
+//! [`DumpError`] is what a whole run ends with. Every message is one line naming the problem
+//! and the fix, and none carries the token.
+
+use crate::api::ApiError;
+use crate::schema::DecodeError;
+use crate::sink::SinkError;
+use crate::version::ApiVersion;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("no access token: set INTERCOM_TOKEN to the workspace's access token")]
+    MissingToken,
+    #[error("the access token has spaces or control characters: set INTERCOM_TOKEN to the token alone")]
+    MalformedToken,
+    #[error("invalid base URL {url}: {reason}; pass --base-url https://HOST or --region us|eu|au")]
+    BaseUrl { url: String, reason: String },
+    #[error("refusing plain http:// to {host}: the token would travel unencrypted; use https:// or pass --allow-insecure-http")]
+    InsecureHttp { host: String },
+    #[error("--per-page {per_page} is out of range: use 1 to {max}")]
+    PerPage { per_page: u32, max: u32 },
+    #[error("{0} must be at least 1")]
+    Zero(&'static str),
+    #[error("--compression zstd level {0} is out of range: use 1 to 22")]
+    ZstdLevel(i32),
+    #[error("unknown --compression {0:?}: use zstd, zstd:LEVEL, snappy or none")]
+    Compression(String),
+    #[error("unknown --api-version {0:?}: use 1.0 to 1.4, 2.0 to 2.16, or Preview")]
+    ApiVersion(String),
+    #[error("API version {version} cannot list {listing}: use --api-version 2.x (the default is 2.16)")]
+    VersionForSource { version: ApiVersion, listing: &'static str },
+}
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("the pipeline stopped before finishing: {0}")]
+    Aborted(String),
+}

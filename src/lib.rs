@@ -1,0 +1,49 @@
+//! intercom-dump: every contact of an Intercom workspace, into Parquet, fast and whole.
+//!
+//! # The actors of a run
+//!
+//! ```text
+//!                  FetchPage                      ParsePages (groups of pages)
+//!   Coordinator ─────────────▶ Fetcher      Coordinator ─────────────▶ Parser × cores (SyncArbiter)
+//!        ▲  ◀───────────────── (own arbiter)     ▲  ◀───────────────── PagesParsed (RecordBatch)
+//!        │       PageFetched                     │
+//!        │                                       │  WriteBatch (in API order), FinishFiles
+//!        └───────────────────────────────────────┴─────────────▶ Writer (own arbiter)
+//!                                                   ◀───────────── BatchWritten, FilesFinished
+//! ```
+//!
+//! - [`actors::coordinator::Coordinator`] alone holds the cursor. It asks for the next page the
+//!   moment a page arrives, groups pages into batches of thousands of rows for the parsers, sends
+//!   parsed batches to the writer in API order, and bounds the bytes in flight.
+//! - [`actors::fetcher::Fetcher`] owns the [`api::ApiClient`]: reqwest over rustls, every request
+//!   through one governor limiter, transient failures retried under a backon backoff.
+//! - [`actors::parser::Parser`]s own a [`schema::PageDecoder`] each: page JSON straight to Arrow.
+//! - [`actors::writer::Writer`] owns a [`sink::RollingParquetWriter`] writing into the run's
+//!   staging directory.
+//!
+//! # Shutdown order
+//!
+//! The last page arrives (the cursor state becomes `Exhausted`); the Coordinator waits until no
+//! page is pending, parsing or being written, then sends `FinishFiles`; the Writer closes and
+//! renames its last part and answers `FilesFinished`; the Coordinator hands its verdict to
+//! [`run::run_dump`] and stops the system, which stops the arbiters. `run_dump` then publishes
+//! the staging directory in one step. On any fatal error the Coordinator stops the system at
+//! once with the error, and the unpublished staging directory is removed.
+//!
+//! The actors are thin: [`api`], [`schema`], [`sink`] and [`sim`] are plain Rust, usable and
+//! tested without actix.
+
+pub mod actors;
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod progress;
+pub mod run;
+pub mod schema;
+pub mod sim;
+pub mod sink;
+pub mod version;
+
+pub use config::Config;
+pub use error::DumpError;
+pub use run::{Summary, run_dump};

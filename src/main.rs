@@ -1,0 +1,365 @@
+//! The `intercom-dump` command: `dump` (a real workspace), `demo` (the embedded simulator,
+//! dumped), `sim` (the simulator alone). Arguments become a validated `Config` here; errors
+//! become one line on stderr and a documented exit code:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | the dump is complete and published |
+//! | 1 | the run stopped for an unexpected reason |
+//! | 2 | bad arguments or configuration |
+//! | 3 | the API refused the token or its permissions (401, 403) |
+//! | 4 | the API failed otherwise (version, retries exhausted, unexpected answer) |
+//! | 5 | the output could not be written or published |
+//! | 6 | a page could not be decoded |
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use intercom_dump::config::{ApiConfig, Compression, Config, OutputConfig, PipelineConfig, Region, Token};
+use intercom_dump::error::ConfigError;
+use intercom_dump::progress::Progress;
+use intercom_dump::sim::{NextShape, SimConfig, SimHandle};
+use intercom_dump::version::ApiVersion;
+use intercom_dump::{DumpError, Summary, run_dump};
+
+#[derive(Parser)]
+#[command(name = "intercom-dump", version, about = "Dump every contact of an Intercom workspace into Parquet, fast and whole.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Dump a workspace's contacts (token from INTERCOM_TOKEN).
+    Dump(DumpArgs),
+    /// Start the embedded Intercom simulator and dump it: the whole pipeline, locally.
+    Demo(DemoArgs),
+    /// Run the Intercom simulator alone, for other tools or a separate `dump`.
+    Sim(SimArgs),
+}
+
+#[derive(Args)]
+struct DumpArgs {
+    /// Directory to write into; the dump lands in OUT/contacts/.
+    #[arg(long)]
+    out: PathBuf,
+    /// API base URL (default: the region's).
+    #[arg(long, conflicts_with = "region")]
+    base_url: Option<String>,
+    /// Where the workspace is hosted.
+    #[arg(long, value_enum, default_value_t = RegionArg::Us)]
+    region: RegionArg,
+    /// Allow plain http:// to a host other than loopback (the token travels unencrypted).
+    #[arg(long)]
+    allow_insecure_http: bool,
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Contacts in the simulated workspace.
+    #[arg(long, default_value_t = 100_000)]
+    contacts: u64,
+    /// Seed of the simulated workspace.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Directory to write into (the demo replaces its own earlier output there).
+    #[arg(long, default_value = "intercom-dump-demo")]
+    out: PathBuf,
+    #[command(flatten)]
+    api: ApiArgs,
+    #[command(flatten)]
+    output: OutputArgs,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
+}
+
+#[derive(Args)]
+struct SimArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    #[arg(long, default_value_t = 100_000)]
+    contacts: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// The bearer token the simulator accepts.
+    #[arg(long, default_value = "sim-token")]
+    token: String,
+    /// Requests allowed per 10-second window (Intercom's private-app limit is 1,666).
+    #[arg(long, default_value_t = intercom_dump::sim::DEFAULT_LIMIT_PER_WINDOW)]
+    limit_per_window: u32,
+    /// Intercom-Version applied to requests without the header.
+    #[arg(long, default_value = intercom_dump::sim::DEFAULT_API_VERSION)]
+    default_version: String,
+    /// Shape of `pages.next`: `page` (real answers) or `per-page` (the OpenAPI schema).
+    #[arg(long, value_enum, default_value_t = NextShapeArg::Page)]
+    next_shape: NextShapeArg,
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// Intercom-Version to send.
+    #[arg(long, default_value = "2.16")]
+    api_version: String,
+    /// Records a page (the v2 cursor allows at most 150).
+    #[arg(long, default_value_t = 150)]
+    per_page: u32,
+    /// Requests a minute (Intercom's private-app limit: 10,000).
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_RATE_LIMIT_PER_MINUTE)]
+    rate_limit: u32,
+    /// Retries of one request after transient failures.
+    #[arg(long, default_value_t = 8)]
+    max_retries: usize,
+    /// Longest time, in seconds, one request keeps retrying.
+    #[arg(long, default_value_t = 300)]
+    max_retry_elapsed: u64,
+    /// Timeout of one request, in seconds.
+    #[arg(long, default_value_t = 60)]
+    request_timeout: u64,
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Replace an earlier dump in --out (only once this run has succeeded).
+    #[arg(long)]
+    overwrite: bool,
+    /// Parquet compression: zstd, zstd:LEVEL (1-22), snappy or none.
+    #[arg(long, default_value = "zstd:1")]
+    compression: String,
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = 100_000)]
+    row_group_rows: usize,
+    /// Rows per part file before rolling to the next.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_file_rows: usize,
+}
+
+#[derive(Args)]
+struct PipelineArgs {
+    /// Parser threads (default: one per core).
+    #[arg(long)]
+    parsers: Option<usize>,
+    /// Rows decoded into one batch.
+    #[arg(long, default_value_t = 4_096)]
+    batch_rows: usize,
+    /// Page bytes held in memory before fetching pauses.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    max_buffer_bytes: usize,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RegionArg {
+    Us,
+    Eu,
+    Au,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NextShapeArg {
+    Page,
+    PerPage,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dump(args) => dump(args),
+        Command::Demo(args) => demo(args),
+        Command::Sim(args) => sim(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::from(exit_code(&error))
+        }
+    }
+}
+
+fn exit_code(error: &anyhow::Error) -> u8 {
+    if let Some(error) = error.downcast_ref::<DumpError>() {
+        return match error {
+            DumpError::Config(_) => 2,
+            DumpError::Api(api) if api.is_auth() => 3,
+            DumpError::Api(_) => 4,
+            DumpError::Sink(_) => 5,
+            DumpError::Decode(_) => 6,
+            DumpError::Aborted(_) => 1,
+        };
+    }
+    if error.downcast_ref::<ConfigError>().is_some() {
+        return 2;
+    }
+    1
+}
+
+/// The error and its causes on one line.
+fn one_line(error: &anyhow::Error) -> String {
+    error.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ").replace('\n', " ")
+}
+
+fn dump(args: DumpArgs) -> anyhow::Result<()> {
+    let token = Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?;
+    let base_url = args.base_url.clone().unwrap_or_else(|| region(args.region).base_url().to_string());
+    let api = api_config(&base_url, token, args.allow_insecure_http, &args.api)?;
+    let config = config(api, args.out, &args.output, &args.pipeline)?;
+    let summary = run_with_progress(config, args.pipeline.no_progress)?;
+    print_summary(&summary);
+    Ok(())
+}
+
+fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let token = format!("demo-{:016x}", intercom_dump::sim::generator::mix64(std::process::id() as u64 ^ args.seed));
+    let mut sim_config = SimConfig::new(args.seed, args.contacts, token.clone());
+    // The simulator enforces the same limit the client keeps to.
+    sim_config.limit_per_window = (args.api.rate_limit / 6).max(1);
+    let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
+    eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
+    let api = api_config(&sim.base_url(), Token::new(token)?, false, &args.api)?;
+    let mut output = args.output;
+    output.overwrite = true;
+    let config = config(api, args.out, &output, &args.pipeline)?;
+    let summary = run_with_progress(config, args.pipeline.no_progress)?;
+    print_summary(&summary);
+    Ok(())
+}
+
+fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let mut config = SimConfig::new(args.seed, args.contacts, args.token);
+    config.limit_per_window = args.limit_per_window;
+    config.default_version = args.default_version.parse::<ApiVersion>()?.to_string();
+    config.next_shape = match args.next_shape {
+        NextShapeArg::Page => NextShape::Page,
+        NextShapeArg::PerPage => NextShape::PerPage,
+    };
+    let handle = SimHandle::spawn(config, args.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    eprintln!("simulator: {} contacts (seed {}) at {} — Ctrl-C stops it", args.contacts, args.seed, handle.base_url());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(tokio::signal::ctrl_c())?;
+    drop(handle);
+    Ok(())
+}
+
+fn region(region: RegionArg) -> Region {
+    match region {
+        RegionArg::Us => Region::Us,
+        RegionArg::Eu => Region::Eu,
+        RegionArg::Au => Region::Au,
+    }
+}
+
+fn api_config(base_url: &str, token: Token, allow_insecure_http: bool, args: &ApiArgs) -> Result<ApiConfig, ConfigError> {
+    let mut api = ApiConfig::new(base_url, token, allow_insecure_http)?;
+    api.version = args.api_version.parse().map_err(|_| ConfigError::ApiVersion(args.api_version.clone()))?;
+    api.per_page = args.per_page;
+    api.rate_limit_per_minute = args.rate_limit;
+    api.max_retries = args.max_retries;
+    api.max_retry_elapsed = Duration::from_secs(args.max_retry_elapsed);
+    api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    Ok(api)
+}
+
+fn config(api: ApiConfig, out: PathBuf, output: &OutputArgs, pipeline: &PipelineArgs) -> Result<Config, ConfigError> {
+    let mut output_config = OutputConfig::new(out);
+    output_config.compression = parse_compression(&output.compression)?;
+    output_config.row_group_rows = output.row_group_rows;
+    output_config.max_file_rows = output.max_file_rows;
+    output_config.overwrite = output.overwrite;
+    let mut config = Config::new(api, output_config);
+    let defaults = PipelineConfig::default();
+    config.pipeline = PipelineConfig {
+        parsers: pipeline.parsers.unwrap_or(defaults.parsers),
+        batch_rows: pipeline.batch_rows,
+        max_buffer_bytes: pipeline.max_buffer_bytes,
+    };
+    config.validate()
+}
+
+fn parse_compression(text: &str) -> Result<Compression, ConfigError> {
+    match text.split_once(':') {
+        None if text == "zstd" => Ok(Compression::Zstd(1)),
+        None if text == "snappy" => Ok(Compression::Snappy),
+        None if text == "none" => Ok(Compression::None),
+        Some(("zstd", level)) => level.parse().map(Compression::Zstd).map_err(|_| ConfigError::ZstdLevel(0)),
+        _ => Err(ConfigError::Compression(text.to_string())),
+    }
+}
+
+/// Runs the dump with a progress bar on stderr when it is a terminal.
+fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpError> {
+    let progress = Arc::new(Progress::default());
+    let show = !no_progress && std::io::stderr().is_terminal();
+    let finished = Arc::new(AtomicBool::new(false));
+    let bar_thread = show.then(|| {
+        let (progress, finished) = (progress.clone(), finished.clone());
+        std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {human_pos}/{human_len} contacts [{bar:30}] {per_sec} eta {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            while !finished.load(Ordering::Relaxed) {
+                bar.set_length(progress.total.load(Ordering::Relaxed));
+                bar.set_position(progress.records.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        })
+    });
+    let result = run_dump(config, progress);
+    finished.store(true, Ordering::Relaxed);
+    if let Some(thread) = bar_thread {
+        let _ = thread.join();
+    }
+    result
+}
+
+fn print_summary(summary: &Summary) {
+    let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+    println!(
+        "dumped {} {} in {:.2} s: {:.0} records/s",
+        summary.records,
+        summary.source,
+        summary.elapsed.as_secs_f64(),
+        summary.records_per_second()
+    );
+    println!("  pages:   {} ({:.1} MB of JSON)", summary.pages, mb(summary.page_bytes));
+    println!(
+        "  files:   {} ({:.1} MB of Parquet) in {}",
+        summary.files.len(),
+        mb(summary.file_bytes),
+        summary.output_dir.display()
+    );
+    println!(
+        "  api:     {} requests, {} retries, {} rate-limited ({:.1} s waited)",
+        summary.api.requests,
+        summary.api.retries,
+        summary.api.rate_limited,
+        summary.api.waited_ms as f64 / 1000.0
+    );
+}

@@ -1,0 +1,103 @@
+//! One dump, start to finish: stage the output, start the actor system, wait for the
+//! Coordinator's verdict, publish, and summarise.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+
+use crate::actors::coordinator::{Coordinator, Peers};
+use crate::actors::fetcher::Fetcher;
+use crate::actors::parser::Parser;
+use crate::actors::writer::Writer;
+use crate::api::client::ApiStatsSnapshot;
+use crate::api::{ApiStats, new_rate_limiter};
+use crate::config::Config;
+use crate::error::DumpError;
+use crate::progress::Progress;
+use crate::schema::PageDecoder;
+use crate::sink::publish::new_run_id;
+use crate::sink::{RollingParquetWriter, Staging, WrittenFile};
+
+/// What a finished run did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub source: &'static str,
+    pub output_dir: PathBuf,
+    pub records: u64,
+    /// What the API said the listing held, when it said.
+    pub total_count: Option<u64>,
+    pub pages: u64,
+    pub page_bytes: u64,
+    pub files: Vec<WrittenFile>,
+    pub file_bytes: u64,
+    pub elapsed: Duration,
+    pub api: ApiStatsSnapshot,
+}
+
+impl Summary {
+    pub fn records_per_second(&self) -> f64 {
+        self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Dumps the configured listing into `config.output.dir`. Blocks until done; starts (and ends)
+/// its own actor system, so call it from a thread that is not already running one.
+pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, DumpError> {
+    let config = Arc::new(config.validate()?);
+    let started = Instant::now();
+    let run_id = new_run_id();
+    let source = config.source.name();
+    let staging = Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id)?;
+    let decoder_batch_rows = config.pipeline.batch_rows + config.api.per_page as usize;
+    let schema = PageDecoder::contacts_v2(decoder_batch_rows).schema().clone();
+    let sink = RollingParquetWriter::new(&staging.dir_for(source), schema, &config.output)?;
+    let stats = Arc::new(ApiStats::default());
+    let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
+    let (done, verdict) = std::sync::mpsc::channel();
+
+    let system = System::new();
+    system.block_on({
+        let (config, stats, progress) = (config.clone(), stats.clone(), progress.clone());
+        async move {
+            let fetcher_config = config.clone();
+            let fetcher =
+                Fetcher::start_in_arbiter(&Arbiter::new().handle(), move |_| Fetcher::new(&fetcher_config, limiter, stats));
+            let parsers =
+                SyncArbiter::start(config.pipeline.parsers, move || Parser::new(PageDecoder::contacts_v2(decoder_batch_rows)));
+            let writer = Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink));
+            let peers = Peers {
+                fetcher: fetcher.recipient(),
+                parsers: parsers.recipient(),
+                writer: writer.clone().recipient(),
+                finisher: writer.recipient(),
+            };
+            Coordinator::new(config, peers, progress, done).start();
+        }
+    });
+    system.run().map_err(|e| DumpError::Aborted(format!("the actor system failed: {e}")))?;
+    let outcome = verdict.try_recv().map_err(|_| DumpError::Aborted("the coordinator ended without a verdict".into()))??;
+
+    let published = staging.publish(source)?;
+    let files: Vec<WrittenFile> = outcome
+        .files
+        .into_iter()
+        .map(|f| WrittenFile { path: published.join(f.path.file_name().expect("parts have names")), ..f })
+        .collect();
+    Ok(Summary {
+        run_id,
+        source,
+        output_dir: published,
+        records: files.iter().map(|f| f.rows).sum(),
+        total_count: outcome.total_count,
+        pages: progress.pages.load(Ordering::Relaxed),
+        page_bytes: progress.page_bytes.load(Ordering::Relaxed),
+        file_bytes: files.iter().map(|f| f.bytes).sum(),
+        files,
+        elapsed: started.elapsed(),
+        api: stats.snapshot(),
+    })
+}

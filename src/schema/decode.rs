@@ -1,0 +1,174 @@
+//! The page decoder: the record arrays of one or more pages straight into one `RecordBatch`,
+//! with arrow-json's tape decoder (no `serde_json::Value` on the way).
+
+use arrow::array::{Array, RecordBatch};
+use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
+use arrow::json::ReaderBuilder;
+use arrow::json::reader::Decoder;
+
+use super::DecodeError;
+use super::decoders::factory;
+
+pub struct PageDecoder {
+    name: &'static str,
+    /// All fields nullable: what arrow-json fills.
+    decode_schema: SchemaRef,
+    /// What the batches carry: `id` not null.
+    output_schema: SchemaRef,
+    batch_rows: usize,
+    decoder: Decoder,
+}
+
+impl PageDecoder {
+    /// A decoder for `schema` (`name` for messages), building batches of up to `batch_rows`.
+    pub fn new(name: &'static str, decode_schema: SchemaRef, output_schema: SchemaRef, batch_rows: usize) -> Self {
+        let decoder = build(&decode_schema, batch_rows);
+        PageDecoder { name, decode_schema, output_schema, batch_rows, decoder }
+    }
+
+    /// The v2 contact decoder.
+    pub fn contacts_v2(batch_rows: usize) -> Self {
+        use super::contact::{CONTACT_V2, contact_v2_decode_schema, contact_v2_schema};
+        PageDecoder::new(CONTACT_V2, contact_v2_decode_schema(), contact_v2_schema(), batch_rows)
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.output_schema
+    }
+
+    /// Decodes JSON arrays of records (one a page) into one batch, in order.
+    pub fn decode<'a>(&mut self, arrays: impl IntoIterator<Item = &'a [u8]>) -> Result<RecordBatch, DecodeError> {
+        let result = self.decode_all(arrays);
+        if result.is_err() {
+            // A failed page leaves partial rows behind; start the next call clean.
+            self.decoder = build(&self.decode_schema, self.batch_rows);
+        }
+        result
+    }
+
+    fn decode_all<'a>(&mut self, arrays: impl IntoIterator<Item = &'a [u8]>) -> Result<RecordBatch, DecodeError> {
+        let mut batches = Vec::with_capacity(1);
+        for array in arrays {
+            let mut rest = array;
+            while !rest.is_empty() {
+                let read = self.decoder.decode(rest).map_err(|e| self.error(e))?;
+                rest = &rest[read..];
+                if !rest.is_empty() {
+                    // The batch is full: flush it and go on with the same page.
+                    match self.decoder.flush().map_err(|e| self.error(e))? {
+                        Some(batch) => batches.push(batch),
+                        None if read == 0 => return Err(self.message("the decoder made no progress")),
+                        None => {}
+                    }
+                }
+            }
+        }
+        if self.decoder.has_partial_record() {
+            return Err(self.message("a record is cut off at the end of its page"));
+        }
+        if let Some(batch) = self.decoder.flush().map_err(|e| self.error(e))? {
+            batches.push(batch);
+        }
+        let batch = match batches.len() {
+            0 => RecordBatch::new_empty(self.decode_schema.clone()),
+            1 => batches.pop().expect("one batch"),
+            _ => concat_batches(&self.decode_schema, &batches).map_err(|e| self.error(e))?,
+        };
+        self.finish(batch)
+    }
+
+    /// Moves the batch onto the output schema, refusing records without an id.
+    fn finish(&self, batch: RecordBatch) -> Result<RecordBatch, DecodeError> {
+        if let Ok(index) = self.output_schema.index_of("id") {
+            let missing = batch.column(index).null_count();
+            if missing > 0 {
+                return Err(DecodeError::MissingId { count: missing });
+            }
+        }
+        RecordBatch::try_new(self.output_schema.clone(), batch.columns().to_vec()).map_err(|e| self.error(e))
+    }
+
+    fn error(&self, error: arrow::error::ArrowError) -> DecodeError {
+        self.message(&error.to_string())
+    }
+
+    fn message(&self, message: &str) -> DecodeError {
+        DecodeError::Json { schema: self.name, message: message.to_string() }
+    }
+}
+
+fn build(schema: &SchemaRef, batch_rows: usize) -> Decoder {
+    ReaderBuilder::new(schema.clone())
+        .with_batch_size(batch_rows.max(1))
+        .with_flatten(true)
+        .with_decoder_factory(factory())
+        .build_decoder()
+        .expect("the schemas of this crate are all decodable")
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{AsArray, TimestampSecondArray};
+    use arrow::datatypes::Int64Type;
+
+    use super::*;
+    use crate::sim::Workspace;
+
+    fn page(ws: &Workspace, start: u64, end: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        ws.write_contacts_json(start, end, &mut out);
+        out
+    }
+
+    #[test]
+    fn decodes_generated_pages_into_one_batch() {
+        let ws = Workspace::new(21, 1_000);
+        let pages: Vec<Vec<u8>> = (0..4).map(|p| page(&ws, p * 150, (p + 1) * 150)).collect();
+        let mut decoder = PageDecoder::contacts_v2(4_096);
+        let batch = decoder.decode(pages.iter().map(Vec::as_slice)).unwrap();
+        assert_eq!(batch.num_rows(), 600);
+        let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+        assert_eq!(ids.value(151), ws.contact_id(151));
+        let created = batch.column_by_name("created_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+        assert_eq!(created.value(7), ws.contact(7).created_at);
+        let owners = batch.column_by_name("owner_id").unwrap().as_primitive::<Int64Type>();
+        for i in 0..600 {
+            assert_eq!(owners.is_valid(i), ws.contact(i as u64).owner_id.is_some());
+            if let Some(owner) = ws.contact(i as u64).owner_id {
+                assert_eq!(owners.value(i), owner.value());
+            }
+        }
+        let custom = batch.column_by_name("custom_attributes").unwrap().as_string::<i32>();
+        for i in 0..600 {
+            let expected = serde_json::to_value(&ws.contact(i as u64).custom_attributes).unwrap();
+            let got: serde_json::Value = serde_json::from_str(custom.value(i)).unwrap();
+            assert_eq!(got, expected, "contact {i}");
+        }
+    }
+
+    #[test]
+    fn small_batches_still_make_one() {
+        let ws = Workspace::new(2, 300);
+        let body = page(&ws, 0, 300);
+        let batch = PageDecoder::contacts_v2(64).decode([body.as_slice()]).unwrap();
+        assert_eq!(batch.num_rows(), 300);
+    }
+
+    #[test]
+    fn bad_pages_are_errors_and_the_decoder_recovers() {
+        let mut decoder = PageDecoder::contacts_v2(1_024);
+        let cut = br#"[{"id":"a","type":"contact"},{"id":"b","#;
+        assert!(matches!(decoder.decode([cut.as_slice()]), Err(DecodeError::Json { .. })));
+        let no_id = br#"[{"type":"contact","email":"x@y.z"}]"#;
+        assert_eq!(decoder.decode([no_id.as_slice()]).unwrap_err(), DecodeError::MissingId { count: 1 });
+        let wrong = br#"[{"id":"a","owner_id":"abc"}]"#;
+        assert!(decoder.decode([wrong.as_slice()]).is_err());
+        let fine = br#"[{"id":"a","owner_id":"12"},{"id":"b","owner_id":7,"custom_attributes":{"x":[1,"two",null]}}]"#;
+        let batch = decoder.decode([fine.as_slice()]).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        let custom = batch.column_by_name("custom_attributes").unwrap().as_string::<i32>();
+        assert_eq!(custom.value(1), r#"{"x":[1,"two",null]}"#);
+        assert!(custom.is_null(0));
+    }
+}

@@ -1,0 +1,225 @@
+//! Custom arrow-json decoders for what Intercom's JSON does that a plain schema cannot say:
+//! objects kept whole as JSON text (`custom_attributes`), and integers sent as either numbers
+//! or strings (`owner_id`). Fields opt in through their metadata.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Builder, StringBuilder};
+use arrow::datatypes::{DataType, FieldRef};
+use arrow::error::ArrowError;
+use arrow::json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, TapeElement};
+
+/// Arrow's canonical extension type for UTF-8 holding JSON text.
+pub const JSON_EXTENSION: &str = "arrow.json";
+const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
+/// Field metadata key naming one of this module's decoders.
+pub const DECODE_KEY: &str = "intercom_dump.decode";
+/// An Int64 field that accepts `123` and `"123"`.
+pub const INT_OR_STRING: &str = "int_or_string";
+
+pub fn json_text_metadata() -> HashMap<String, String> {
+    HashMap::from([(EXTENSION_NAME_KEY.to_string(), JSON_EXTENSION.to_string())])
+}
+
+/// Hands arrow-json this module's decoders for the fields that ask for them.
+#[derive(Debug, Default)]
+pub struct IntercomDecoders;
+
+impl DecoderFactory for IntercomDecoders {
+    fn make_default_decoder(
+        &self,
+        _ctx: &DecoderContext,
+        field: &FieldRef,
+        _is_nullable: bool,
+    ) -> Result<Option<Box<dyn ArrayDecoder>>, ArrowError> {
+        let metadata = field.metadata();
+        if metadata.get(EXTENSION_NAME_KEY).map(String::as_str) == Some(JSON_EXTENSION) && field.data_type() == &DataType::Utf8 {
+            return Ok(Some(Box::new(JsonTextDecoder::default())));
+        }
+        if metadata.get(DECODE_KEY).map(String::as_str) == Some(INT_OR_STRING) && field.data_type() == &DataType::Int64 {
+            return Ok(Some(Box::new(IntOrStringDecoder)));
+        }
+        Ok(None)
+    }
+}
+
+pub fn factory() -> Arc<dyn DecoderFactory> {
+    Arc::new(IntercomDecoders)
+}
+
+/// Any JSON value, re-serialised compactly as JSON text; JSON `null` stays a null.
+#[derive(Default)]
+struct JsonTextDecoder {
+    scratch: String,
+}
+
+impl ArrayDecoder for JsonTextDecoder {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let mut builder = StringBuilder::with_capacity(pos.len(), pos.len() * 64);
+        for &p in pos {
+            if matches!(tape.get(p), TapeElement::Null) {
+                builder.append_null();
+            } else {
+                self.scratch.clear();
+                write_json(tape, p, &mut self.scratch);
+                builder.append_value(&self.scratch);
+            }
+        }
+        Ok(Arc::new(builder.finish()))
+    }
+}
+
+/// Writes the value at `idx` as JSON text and returns the index after it.
+pub fn write_json(tape: &Tape<'_>, idx: u32, out: &mut String) -> u32 {
+    match tape.get(idx) {
+        TapeElement::StartObject(end) => {
+            out.push('{');
+            let mut cur = idx + 1;
+            while cur < end {
+                if cur > idx + 1 {
+                    out.push(',');
+                }
+                cur = write_json(tape, cur, out);
+                out.push(':');
+                cur = write_json(tape, cur, out);
+            }
+            out.push('}');
+            end + 1
+        }
+        TapeElement::StartList(end) => {
+            out.push('[');
+            let mut cur = idx + 1;
+            while cur < end {
+                if cur > idx + 1 {
+                    out.push(',');
+                }
+                cur = write_json(tape, cur, out);
+            }
+            out.push(']');
+            end + 1
+        }
+        TapeElement::String(s) => {
+            write_json_string(tape.get_string(s), out);
+            idx + 1
+        }
+        // Numbers keep the text they arrived as: nothing is rounded.
+        TapeElement::Number(s) => {
+            out.push_str(tape.get_string(s));
+            idx + 1
+        }
+        TapeElement::True => {
+            out.push_str("true");
+            idx + 1
+        }
+        TapeElement::False => {
+            out.push_str("false");
+            idx + 1
+        }
+        TapeElement::Null => {
+            out.push_str("null");
+            idx + 1
+        }
+        TapeElement::I64(high) => {
+            let low = match tape.get(idx + 1) {
+                TapeElement::I32(low) => low,
+                _ => 0,
+            };
+            let _ = write!(out, "{}", ((high as i64) << 32) | (low as u32) as i64);
+            idx + 2
+        }
+        TapeElement::I32(v) => {
+            let _ = write!(out, "{v}");
+            idx + 1
+        }
+        TapeElement::F64(high) => {
+            let low = match tape.get(idx + 1) {
+                TapeElement::F32(low) => low,
+                _ => 0,
+            };
+            let _ = write!(out, "{}", f64::from_bits(((high as u64) << 32) | low as u64));
+            idx + 2
+        }
+        TapeElement::F32(v) => {
+            let _ = write!(out, "{}", f32::from_bits(v));
+            idx + 1
+        }
+        // A well-formed tape never starts a value with its end; newer element kinds are not
+        // produced from JSON text.
+        _ => idx + 1,
+    }
+}
+
+/// A JSON string literal, escaped as RFC 8259 requires.
+pub fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[run_start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        run_start = i + 1;
+    }
+    out.push_str(&s[run_start..]);
+    out.push('"');
+}
+
+/// Int64 from a JSON integer or a string of one.
+struct IntOrStringDecoder;
+
+impl ArrayDecoder for IntOrStringDecoder {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let mut builder = Int64Builder::with_capacity(pos.len());
+        for &p in pos {
+            let value = match tape.get(p) {
+                TapeElement::Null => None,
+                TapeElement::Number(s) | TapeElement::String(s) => {
+                    let text = tape.get_string(s).trim();
+                    if text.is_empty() {
+                        None
+                    } else {
+                        Some(text.parse::<i64>().map_err(|_| tape.error(p, "an integer or a string of digits"))?)
+                    }
+                }
+                TapeElement::I32(v) => Some(i64::from(v)),
+                TapeElement::I64(high) => match tape.get(p + 1) {
+                    TapeElement::I32(low) => Some(((high as i64) << 32) | (low as u32) as i64),
+                    _ => return Err(tape.error(p, "an integer")),
+                },
+                _ => return Err(tape.error(p, "an integer or a string of digits")),
+            };
+            builder.append_option(value);
+        }
+        Ok(Arc::new(builder.finish()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_json_requires() {
+        let mut out = String::new();
+        write_json_string("a\"b\\c\nd\u{1}é🦀", &mut out);
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é🦀""#);
+        let back: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{1}é🦀");
+    }
+}

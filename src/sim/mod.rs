@@ -1,0 +1,145 @@
+//! The embedded Intercom simulator: an HTTP server on loopback that speaks the API as the
+//! documents in `shared/` describe it, quirks included. It owns its generated workspace
+//! ([`generator`]), its HTTP surface ([`server`]) and its rate-limit windows ([`rate`]).
+//!
+//! The demo, the tests and the benchmarks run against it; `intercom-dump sim` runs it alone.
+
+pub mod generator;
+pub mod rate;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+pub use generator::{Contact, Workspace};
+pub use server::SimState;
+
+/// The Intercom-Version a request without the header gets.
+pub const DEFAULT_API_VERSION: &str = "2.14";
+
+/// The documented private-app limit, 10,000 a minute, as Intercom enforces it: per 10 s window.
+pub const DEFAULT_LIMIT_PER_WINDOW: u32 = 1_666;
+
+/// The shape of `pages.next` in v2 cursor answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NextShape {
+    /// `{"page": 2, "starting_after": "..."}`: what real answers carry.
+    #[default]
+    Page,
+    /// `{"per_page": 150, "starting_after": "..."}`: what the OpenAPI schema says.
+    PerPage,
+}
+
+/// Everything the simulator can be told.
+#[derive(Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub contacts: u64,
+    /// The bearer token it accepts.
+    pub token: String,
+    /// Requests allowed per rate-limit window.
+    pub limit_per_window: u32,
+    pub window_secs: u64,
+    /// The version applied when a request has no `Intercom-Version` header.
+    pub default_version: String,
+    pub next_shape: NextShape,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("seed", &self.seed)
+            .field("contacts", &self.contacts)
+            .field("token", &"<redacted>")
+            .field("limit_per_window", &self.limit_per_window)
+            .field("window_secs", &self.window_secs)
+            .field("default_version", &self.default_version)
+            .field("next_shape", &self.next_shape)
+            .finish()
+    }
+}
+
+impl SimConfig {
+    pub fn new(seed: u64, contacts: u64, token: impl Into<String>) -> Self {
+        SimConfig {
+            seed,
+            contacts,
+            token: token.into(),
+            limit_per_window: DEFAULT_LIMIT_PER_WINDOW,
+            window_secs: 10,
+            default_version: DEFAULT_API_VERSION.to_string(),
+            next_shape: NextShape::default(),
+        }
+    }
+
+    pub fn workspace(&self) -> Workspace {
+        Workspace::new(self.seed, self.contacts)
+    }
+}
+
+/// A simulator running on its own thread and runtime; dropping the handle stops it.
+pub struct SimHandle {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SimHandle {
+    /// Start a simulator on `127.0.0.1:port` (0 picks a free port) in a thread of its own, so
+    /// that it serves whatever the caller's threads are doing.
+    pub fn spawn(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(SimState::new(config));
+        let (shutdown, stop) = oneshot::channel();
+        let served = state.clone();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("intercom-sim").enable_all().build()?;
+        let thread = std::thread::Builder::new().name("intercom-sim".into()).spawn(move || {
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a fresh listener registers");
+                let stopped = async {
+                    let _ = stop.await;
+                };
+                if let Err(error) = server::serve(listener, served, stopped).await {
+                    tracing::error!(%error, "simulator stopped");
+                }
+            });
+        })?;
+        Ok(SimHandle { addr, state, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, what `--base-url` takes.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn state(&self) -> &Arc<SimState> {
+        &self.state
+    }
+
+    /// Requests received so far, answered or refused.
+    pub fn requests(&self) -> u64 {
+        self.state.requests()
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

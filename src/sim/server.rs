@@ -1,0 +1,273 @@
+//! The simulator's HTTP surface: routing, the checks every request passes (bearer token,
+//! rate-limit window, `Accept`, `Intercom-Version`), the documented error envelope, and the
+//! listing endpoints with their pagination.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::generator::Workspace;
+use super::rate::{RateVerdict, WindowLimiter};
+use super::{NextShape, SimConfig};
+use crate::version::ApiVersion;
+
+/// The largest `per_page` v2 `GET /contacts` honours.
+pub const MAX_PER_PAGE_V2: u64 = 150;
+/// What v2 `GET /contacts` serves when `per_page` is not sent.
+pub const DEFAULT_PER_PAGE_V2: u64 = 10;
+
+/// Shared by every request the simulator serves.
+pub struct SimState {
+    config: SimConfig,
+    workspace: Workspace,
+    default_version: ApiVersion,
+    limiter: WindowLimiter,
+    requests: AtomicU64,
+}
+
+impl SimState {
+    pub fn new(config: SimConfig) -> Self {
+        let default_version = config.default_version.parse().unwrap_or(ApiVersion::V2(14));
+        SimState {
+            workspace: config.workspace(),
+            limiter: WindowLimiter::new(config.limit_per_window, config.window_secs),
+            default_version,
+            requests: AtomicU64::new(0),
+            config,
+        }
+    }
+
+    pub fn workspace(&self) -> Workspace {
+        self.workspace
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+}
+
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new().route("/contacts", get(list_contacts)).fallback(not_found).with_state(state)
+}
+
+/// Serve until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<SimState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// An admitted request: its version, and the rate-limit numbers its answer carries.
+struct Admitted {
+    version: ApiVersion,
+    rate: RateVerdict,
+}
+
+/// A refusal in Intercom's error envelope: status, code, message, and the rate-limit headers
+/// when the request got as far as being counted.
+#[derive(Debug)]
+pub struct SimError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    rate: Option<RateVerdict>,
+}
+
+impl SimError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> SimError {
+        SimError { status, code, message: message.into(), rate: None }
+    }
+
+    fn with_rate(mut self, rate: RateVerdict) -> SimError {
+        self.rate = Some(rate);
+        self
+    }
+}
+
+static ERRORS_ANSWERED: AtomicU64 = AtomicU64::new(0);
+
+impl IntoResponse for SimError {
+    fn into_response(self) -> Response {
+        let n = ERRORS_ANSWERED.fetch_add(1, Ordering::Relaxed);
+        let body = serde_json::json!({
+            "type": "error.list",
+            // Request ids take the short form real answers sometimes carry.
+            "request_id": format!("000{:017x}", super::generator::mix64(n)),
+            "errors": [{"code": self.code, "message": self.message}],
+        });
+        json_response(self.status, serde_json::to_vec(&body).expect("JSON values serialise"), self.rate)
+    }
+}
+
+/// The checks every request passes, in Intercom's order: token, rate limit, Accept, version.
+fn admit(state: &SimState, headers: &HeaderMap) -> Result<Admitted, SimError> {
+    state.requests.fetch_add(1, Ordering::Relaxed);
+    let expected = format!("Bearer {}", state.config.token);
+    let authorized = headers.get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
+    if !authorized {
+        return Err(SimError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Access Token Invalid"));
+    }
+    let rate = state.limiter.check();
+    if !rate.allowed {
+        let message = format!("Exceeded rate limit of {} in {}_seconds", rate.limit, state.config.window_secs);
+        return Err(SimError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message).with_rate(rate));
+    }
+    if !accepts_json(headers) {
+        let message = "The Accept header must be application/json";
+        return Err(SimError::new(StatusCode::NOT_ACCEPTABLE, "media_type_not_acceptable", message).with_rate(rate));
+    }
+    let version = match headers.get("intercom-version") {
+        None => state.default_version,
+        Some(value) => value.to_str().ok().and_then(|v| v.parse().ok()).ok_or_else(|| {
+            SimError::new(StatusCode::BAD_REQUEST, "intercom_version_invalid", "Requested version is not valid").with_rate(rate)
+        })?,
+    };
+    Ok(Admitted { version, rate })
+}
+
+fn accepts_json(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim();
+        media.eq_ignore_ascii_case("application/json") || media == "application/*" || media == "*/*"
+    })
+}
+
+/// `GET /contacts`: the v2 cursor list under 2.x.
+async fn list_contacts(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, SimError> {
+    let Admitted { version, rate } = admit(&state, &headers)?;
+    let refuse = |status, code, message: &str| SimError::new(status, code, message).with_rate(rate);
+    if version.is_v1() {
+        // The v1 lead list lives here under 1.x; it is not served yet.
+        let message = "Requested resource is not available in current API version";
+        return Err(refuse(StatusCode::BAD_REQUEST, "intercom_version_invalid", message));
+    }
+    let per_page = match params.get("per_page").map(|p| p.parse::<u64>()) {
+        None => DEFAULT_PER_PAGE_V2,
+        Some(Ok(p)) if p >= 1 => p.min(MAX_PER_PAGE_V2),
+        Some(_) => return Err(refuse(StatusCode::BAD_REQUEST, "parameter_invalid", "per_page must be a positive integer")),
+    };
+    let start = match params.get("starting_after") {
+        None => 0,
+        Some(cursor) => decode_cursor(state.config.seed, cursor)
+            .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "client_error", "Invalid starting_after value"))?,
+    };
+    Ok(json_response(StatusCode::OK, render_cursor_page(&state, start, per_page), Some(rate)))
+}
+
+fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Vec<u8> {
+    let ws = state.workspace;
+    let total = ws.contacts;
+    let end = (start + per_page).min(total);
+    let total_pages = total.div_ceil(per_page);
+    let page = start / per_page + 1;
+    let mut body = Vec::with_capacity(((end.saturating_sub(start)) as usize) * 2_600 + 256);
+    body.extend_from_slice(br#"{"type":"list","data":"#);
+    ws.write_contacts_json(start, end, &mut body);
+    let pages = if end < total {
+        let cursor = encode_cursor(state.config.seed, end);
+        let next = match state.config.next_shape {
+            NextShape::Page => serde_json::json!({"page": page + 1, "starting_after": cursor}),
+            NextShape::PerPage => serde_json::json!({"per_page": per_page, "starting_after": cursor}),
+        };
+        serde_json::json!({"type": "pages", "next": next, "page": page, "per_page": per_page, "total_pages": total_pages})
+    } else {
+        serde_json::json!({"type": "pages", "page": page, "per_page": per_page, "total_pages": total_pages})
+    };
+    body.extend_from_slice(br#","total_count":"#);
+    body.extend_from_slice(total.to_string().as_bytes());
+    body.extend_from_slice(br#","pages":"#);
+    serde_json::to_writer(&mut body, &pages).expect("writing JSON to a Vec cannot fail");
+    body.push(b'}');
+    body
+}
+
+/// An opaque cursor in standard base64, so `+`, `/` and `=` must be URL-encoded as they are
+/// in Intercom's own.
+pub fn encode_cursor(seed: u64, next_index: u64) -> String {
+    STANDARD.encode(format!("ic:{seed:x}:{next_index}:{:x}", next_index.wrapping_mul(0x9e37_79b9)))
+}
+
+pub fn decode_cursor(seed: u64, cursor: &str) -> Option<u64> {
+    let raw = STANDARD.decode(cursor).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let mut parts = text.split(':');
+    let (tag, cursor_seed, index) = (parts.next()?, parts.next()?, parts.next()?);
+    let index: u64 = index.parse().ok()?;
+    (tag == "ic" && u64::from_str_radix(cursor_seed, 16).ok()? == seed).then_some(index)
+}
+
+async fn not_found(State(state): State<Arc<SimState>>, headers: HeaderMap) -> SimError {
+    match admit(&state, &headers) {
+        Err(refusal) => refusal,
+        Ok(admitted) => SimError::new(StatusCode::NOT_FOUND, "not_found", "Resource Not Found").with_rate(admitted.rate),
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>, rate: Option<RateVerdict>) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    if let Some(rate) = rate {
+        headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset_at));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_need_url_encoding() {
+        let encoded: Vec<String> = (0..64).map(|i| encode_cursor(11, i * 150)).collect();
+        for (i, cursor) in encoded.iter().enumerate() {
+            assert_eq!(decode_cursor(11, cursor), Some(i as u64 * 150));
+            assert_eq!(decode_cursor(12, cursor), None, "a cursor belongs to its workspace");
+        }
+        assert!(encoded.iter().any(|c| c.contains('=') || c.contains('+') || c.contains('/')));
+        assert_eq!(decode_cursor(11, "not a cursor"), None);
+    }
+
+    #[test]
+    fn pages_chain_to_the_end_and_count_everything() {
+        let state = SimState::new(SimConfig::new(4, 25, "t"));
+        let first: serde_json::Value = serde_json::from_slice(&render_cursor_page(&state, 0, 10)).unwrap();
+        assert_eq!(first["total_count"], 25);
+        assert_eq!(first["pages"]["total_pages"], 3);
+        assert_eq!(first["pages"]["next"]["page"], 2);
+        let cursor = first["pages"]["next"]["starting_after"].as_str().unwrap();
+        assert_eq!(decode_cursor(4, cursor), Some(10));
+        let last: serde_json::Value = serde_json::from_slice(&render_cursor_page(&state, 20, 10)).unwrap();
+        assert_eq!(last["data"].as_array().unwrap().len(), 5);
+        assert!(last["pages"].get("next").is_none());
+    }
+
+    #[test]
+    fn accept_header_must_allow_json() {
+        let mut headers = HeaderMap::new();
+        assert!(!accepts_json(&headers));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("text/html, application/json;q=0.9"));
+        assert!(accepts_json(&headers));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
+        assert!(!accepts_json(&headers));
+    }
+}

@@ -1,0 +1,36 @@
+//! Where batches become files: the rolling Parquet writer ([`parquet`]), and the staging
+//! directory a run writes into and publishes from in one step ([`publish`]).
+
+pub mod parquet;
+pub mod publish;
+
+use std::path::{Path, PathBuf};
+
+pub use self::parquet::RollingParquetWriter;
+pub use publish::Staging;
+
+/// A finished part file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WrittenFile {
+    pub path: PathBuf,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot create {path}: {reason}; check that --out is writable")]
+    CreateDir { path: PathBuf, reason: String },
+    #[error("cannot write {path}: {reason}; check free space and permissions under --out")]
+    Write { path: PathBuf, reason: String },
+    #[error("{path} already holds a dump: pass --overwrite to replace it, or choose another --out")]
+    Exists { path: PathBuf },
+    #[error("cannot publish into {path}: {reason}")]
+    Publish { path: PathBuf, reason: String },
+}
+
+impl SinkError {
+    pub(crate) fn write(path: &Path, reason: impl ToString) -> SinkError {
+        SinkError::Write { path: path.to_path_buf(), reason: reason.to_string() }
+    }
+}

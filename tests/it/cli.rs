@@ -1,0 +1,58 @@
+//! The `intercom-dump` binary as a user runs it: exit codes and one-line errors.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+}
+
+#[test]
+fn wrong_token_exits_3_with_one_line() {
+    let sim = simulator(2, 500);
+    let out = tempfile::tempdir().unwrap();
+    let output = binary()
+        .args(["dump", "--no-progress", "--base-url", &sim.base_url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", "definitely-wrong")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains("INTERCOM_TOKEN"), "{stderr}");
+    assert!(!stderr.contains("definitely-wrong"));
+    assert_eq!(sim.requests(), 1);
+}
+
+#[test]
+fn missing_token_and_bad_values_exit_2() {
+    let out = tempfile::tempdir().unwrap();
+    let output = binary().args(["dump", "--out"]).arg(out.path()).env_remove("INTERCOM_TOKEN").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("INTERCOM_TOKEN"));
+    let output = binary()
+        .args(["dump", "--per-page", "500", "--base-url", "http://127.0.0.1:9", "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", "x")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--per-page"));
+}
+
+#[test]
+fn demo_dumps_the_embedded_simulator() {
+    let out = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        // Twice: the demo replaces its own earlier output.
+        let output = binary().args(["demo", "--contacts", "3000", "--no-progress", "--out"]).arg(out.path()).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains("dumped 3000 contacts") && stdout.contains("records/s"), "{stdout}");
+    }
+    let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
+    assert_eq!(batch.num_rows(), 3000);
+}

@@ -1,0 +1,92 @@
+//! v2 contacts through the cursor list, end to end: simulator, actors, Parquet, and back.
+
+use std::collections::HashSet;
+
+use arrow::array::{Array, AsArray, ListArray, StructArray, TimestampSecondArray};
+use arrow::datatypes::Int64Type;
+use intercom_dump::DumpError;
+use intercom_dump::api::ApiError;
+use intercom_dump::sim::Workspace;
+
+use crate::helpers::*;
+
+#[test]
+fn dumps_every_contact_once_with_the_generators_values() {
+    let (seed, n) = (20_240_611, 20_000);
+    let sim = simulator(seed, n);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config_for(&sim, out.path(), TOKEN);
+    config.output.max_file_rows = 7_000;
+    let summary = dump(config).unwrap();
+
+    assert_eq!(summary.records, n);
+    assert_eq!(summary.total_count, Some(n));
+    assert_eq!(summary.pages, n.div_ceil(150));
+    let files = parquet_files(&out.path().join("contacts"));
+    assert_eq!(files.len(), 3, "20,000 rows roll into parts of 7,000: {files:?}");
+    assert_eq!(summary.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(), files);
+    let leftovers: Vec<_> = walk(out.path()).into_iter().filter(|p| p.extension().is_none_or(|e| e != "parquet")).collect();
+    assert!(leftovers.is_empty(), "nothing but parts is published: {leftovers:?}");
+
+    let batch = read_parquet(&files);
+    let ws = Workspace::new(seed, n);
+    let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
+    let got: HashSet<&str> = ids.iter().map(|id| id.unwrap()).collect();
+    assert_eq!(got.len(), n as usize, "no id appears twice");
+    let expected: HashSet<String> = (0..n).map(|i| ws.contact_id(i)).collect();
+    assert_eq!(got, expected.iter().map(String::as_str).collect::<HashSet<&str>>(), "the id set is the generator's");
+
+    // Rows are in API order, so row i is contact i: compare a sample field by field.
+    let names = batch.column_by_name("name").unwrap().as_string::<i32>();
+    let emails = batch.column_by_name("email").unwrap().as_string::<i32>();
+    let created = batch.column_by_name("created_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+    let last_seen = batch.column_by_name("last_seen_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+    let owners = batch.column_by_name("owner_id").unwrap().as_primitive::<Int64Type>();
+    let custom = batch.column_by_name("custom_attributes").unwrap().as_string::<i32>();
+    let tags = batch.column_by_name("tags").unwrap().as_any().downcast_ref::<StructArray>().unwrap();
+    let tag_data = tags.column_by_name("data").unwrap().as_any().downcast_ref::<ListArray>().unwrap();
+    let tag_total = tags.column_by_name("total_count").unwrap().as_primitive::<Int64Type>();
+    let mut unicode_names = 0;
+    for i in (0..n as usize).step_by(97) {
+        let contact = ws.contact(i as u64);
+        assert_eq!(ids.value(i), contact.id);
+        assert_eq!(names.is_valid(i).then(|| names.value(i)), contact.name.as_deref(), "name of {i}");
+        unicode_names += contact.name.as_deref().is_some_and(|n| !n.is_ascii()) as usize;
+        assert_eq!(emails.is_valid(i).then(|| emails.value(i)), contact.email.as_deref());
+        assert_eq!(created.value(i), contact.created_at);
+        assert_eq!(last_seen.is_valid(i).then(|| last_seen.value(i)), contact.last_seen_at);
+        assert_eq!(owners.is_valid(i).then(|| owners.value(i)), contact.owner_id.as_ref().map(|o| o.value()));
+        let attributes: serde_json::Value = serde_json::from_str(custom.value(i)).unwrap();
+        assert_eq!(attributes, serde_json::to_value(&contact.custom_attributes).unwrap(), "custom attributes of {i}");
+        assert_eq!(tag_total.value(i), contact.tags.total_count);
+        let tag_items = tag_data.value(i);
+        let tag_items = tag_items.as_any().downcast_ref::<StructArray>().unwrap();
+        let tag_ids = tag_items.column_by_name("id").unwrap().as_string::<i32>();
+        let expected_tags: Vec<&str> = contact.tags.data.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(tag_ids.iter().map(|t| t.unwrap()).collect::<Vec<_>>(), expected_tags, "tags of {i}");
+    }
+    assert!(unicode_names > 0, "the sample holds unicode names");
+}
+
+#[test]
+fn a_wrong_token_stops_after_one_request() {
+    let sim = simulator(1, 1_000);
+    let out = tempfile::tempdir().unwrap();
+    let error = dump(config_for(&sim, out.path(), "not-the-token")).unwrap_err();
+    assert!(matches!(error, DumpError::Api(ApiError::Unauthorized { .. })), "{error:?}");
+    let message = error.to_string();
+    assert!(message.contains("INTERCOM_TOKEN") && !message.contains('\n'), "{message}");
+    assert!(!message.contains("not-the-token"), "the token is never printed");
+    assert_eq!(sim.requests(), 1);
+    assert!(parquet_files(out.path()).is_empty());
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing is left behind");
+}
+
+#[test]
+fn an_empty_workspace_dumps_nothing_cleanly() {
+    let sim = simulator(5, 0);
+    let out = tempfile::tempdir().unwrap();
+    let summary = dump(config_for(&sim, out.path(), TOKEN)).unwrap();
+    assert_eq!((summary.records, summary.files.len()), (0, 0));
+    assert_eq!(sim.requests(), 1);
+}

@@ -1,0 +1,5 @@
+//! Integration tests: one binary, shared helpers in `helpers`.
+
+mod cli;
+mod dump_v2;
+mod helpers;
