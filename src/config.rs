@@ -61,6 +61,10 @@ impl Region {
 pub enum Source {
     /// v2 contacts (users and leads), through the cursor list.
     Contacts,
+    /// v1 users (API version 1.x).
+    Users,
+    /// v1 leads (API version 1.x).
+    Leads,
 }
 
 impl Source {
@@ -68,6 +72,138 @@ impl Source {
     pub fn name(self) -> &'static str {
         match self {
             Source::Contacts => "contacts",
+            Source::Users => "users",
+            Source::Leads => "leads",
+        }
+    }
+
+    /// Users and leads are listed by the v1 API.
+    pub fn is_v1(self) -> bool {
+        self != Source::Contacts
+    }
+
+    /// The Intercom-Version sent when none is asked for.
+    pub fn default_version(self) -> ApiVersion {
+        if self.is_v1() { ApiVersion::LATEST_V1 } else { ApiVersion::LATEST_V2 }
+    }
+}
+
+/// How a source is listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// v2 contacts: the cursor. Users and leads: the page list when it reaches every record
+    /// (at most 10,000), the scroll otherwise.
+    #[default]
+    Auto,
+    /// The v2 cursor list (contacts).
+    Cursor,
+    /// The v1 scroll (users, leads).
+    Scroll,
+    /// The v1 page list (users, leads), several pages at once.
+    Pages,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Cursor => "cursor",
+            Mode::Scroll => "scroll",
+            Mode::Pages => "pages",
+        }
+    }
+}
+
+/// Sort field of the v1 page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageSort {
+    CreatedAt,
+    LastRequestAt,
+    SignedUpAt,
+    UpdatedAt,
+}
+
+impl PageSort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageSort::CreatedAt => "created_at",
+            PageSort::LastRequestAt => "last_request_at",
+            PageSort::SignedUpAt => "signed_up_at",
+            PageSort::UpdatedAt => "updated_at",
+        }
+    }
+}
+
+/// Parameters of the v1 page lists; unset ones are not sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageQuery {
+    pub sort: Option<PageSort>,
+    /// `Some(true)` for `order=asc`, `Some(false)` for `desc`.
+    pub ascending: Option<bool>,
+    pub created_since_days: Option<u32>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl PageQuery {
+    /// True when the query narrows the listing: then only the page list can serve it.
+    pub fn filters(&self) -> bool {
+        self.created_since_days.is_some() || self.email.is_some() || self.phone.is_some()
+    }
+
+    /// The query's pairs, in the order they are sent.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if let Some(sort) = self.sort {
+            pairs.push(("sort", sort.as_str().to_string()));
+        }
+        if let Some(ascending) = self.ascending {
+            pairs.push(("order", if ascending { "asc" } else { "desc" }.to_string()));
+        }
+        if let Some(days) = self.created_since_days {
+            pairs.push(("created_since", days.to_string()));
+        }
+        if let Some(email) = &self.email {
+            pairs.push(("email", email.clone()));
+        }
+        if let Some(phone) = &self.phone {
+            pairs.push(("phone", phone.clone()));
+        }
+        pairs
+    }
+}
+
+/// How the listing is walked.
+#[derive(Debug, Clone)]
+pub struct ListingConfig {
+    pub mode: Mode,
+    /// v1 page lists: filters and order.
+    pub query: PageQuery,
+    /// v1 page lists: records a page (at most 60).
+    pub page_size: u32,
+    /// v1 page lists: pages requested at once.
+    pub page_concurrency: usize,
+    /// The most records the v1 page list reaches; past it only the scroll lists everything.
+    pub page_cap: u64,
+    /// Fresh scrolls opened after a scroll broke, before the run gives up.
+    pub max_restarts: u32,
+    /// How long to wait for another client's scroll to release the workspace's lock.
+    pub scroll_lock_wait: Duration,
+    /// How often to try opening the scroll while another holds the lock.
+    pub scroll_lock_poll: Duration,
+}
+
+impl Default for ListingConfig {
+    fn default() -> Self {
+        ListingConfig {
+            mode: Mode::Auto,
+            query: PageQuery::default(),
+            page_size: MAX_PER_PAGE_V1,
+            page_concurrency: 4,
+            page_cap: V1_PAGE_CAP,
+            max_restarts: 5,
+            scroll_lock_wait: Duration::from_secs(120),
+            scroll_lock_poll: Duration::from_secs(5),
         }
     }
 }
@@ -128,12 +264,17 @@ pub struct PipelineConfig {
 pub struct Config {
     pub api: ApiConfig,
     pub source: Source,
+    pub listing: ListingConfig,
     pub output: OutputConfig,
     pub pipeline: PipelineConfig,
 }
 
 /// The largest `per_page` the v2 cursor list accepts.
 pub const MAX_PER_PAGE_V2: u32 = 150;
+/// The largest `per_page` the v1 page lists accept.
+pub const MAX_PER_PAGE_V1: u32 = 60;
+/// The most records the v1 page lists reach.
+pub const V1_PAGE_CAP: u64 = 10_000;
 /// Intercom's documented limit for a private app.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 10_000;
 
@@ -178,7 +319,16 @@ impl Default for PipelineConfig {
 
 impl Config {
     pub fn new(api: ApiConfig, output: OutputConfig) -> Config {
-        Config { api, source: Source::Contacts, output, pipeline: PipelineConfig::default() }
+        Config { api, source: Source::Contacts, listing: ListingConfig::default(), output, pipeline: PipelineConfig::default() }
+    }
+
+    /// The listing this run walks first. `Auto` stays `Auto` for users and leads: it is settled
+    /// by the first page list's `total_count`.
+    pub fn mode(&self) -> Mode {
+        match (self.source, self.listing.mode) {
+            (Source::Contacts, Mode::Auto) => Mode::Cursor,
+            (_, mode) => mode,
+        }
     }
 
     /// Checks what the types cannot: ranges, and combinations that cannot work.
@@ -193,8 +343,27 @@ impl Config {
         positive("--row-group-rows", self.output.row_group_rows)?;
         positive("--max-file-rows", self.output.max_file_rows)?;
         positive("--max-buffer-bytes", self.pipeline.max_buffer_bytes)?;
-        if self.api.version.is_v1() {
-            return Err(ConfigError::VersionForSource { version: self.api.version, listing: self.source.name() });
+        positive("--page-concurrency", self.listing.page_concurrency)?;
+        let mode = self.mode();
+        let mode_fits = match self.source {
+            Source::Contacts => mode == Mode::Cursor,
+            Source::Users | Source::Leads => mode != Mode::Cursor,
+        };
+        if !mode_fits {
+            return Err(ConfigError::ModeForSource { mode: mode.name(), listing: self.source.name() });
+        }
+        if self.api.version.is_v1() != self.source.is_v1() {
+            return Err(ConfigError::VersionForSource {
+                version: self.api.version,
+                listing: self.source.name(),
+                needed: self.source.default_version(),
+            });
+        }
+        if self.source.is_v1() && mode != Mode::Scroll && !(1..=MAX_PER_PAGE_V1).contains(&self.listing.page_size) {
+            return Err(ConfigError::PerPage { per_page: self.listing.page_size, max: MAX_PER_PAGE_V1 });
+        }
+        if self.listing.query != PageQuery::default() && !(self.source.is_v1() && mode != Mode::Scroll) {
+            return Err(ConfigError::QueryNeedsPages);
         }
         if let Compression::Zstd(level) = self.output.compression
             && !(1..=22).contains(&level)
@@ -275,6 +444,16 @@ mod tests {
         assert!(config.clone().validate().unwrap_err().to_string().contains("--per-page"));
         config.api.per_page = 150;
         config.pipeline.parsers = 0;
-        assert!(config.validate().unwrap_err().to_string().contains("--parsers"));
+        assert!(config.clone().validate().unwrap_err().to_string().contains("--parsers"));
+        config.pipeline.parsers = 2;
+        config.listing.mode = Mode::Scroll;
+        assert!(config.clone().validate().unwrap_err().to_string().contains("--mode scroll"));
+        config.source = Source::Users;
+        assert!(config.clone().validate().unwrap_err().to_string().contains("1.4"));
+        config.api.version = Source::Users.default_version();
+        config.listing.query.email = Some("a@b.c".into());
+        assert_eq!(config.clone().validate().unwrap_err(), ConfigError::QueryNeedsPages);
+        config.listing.mode = Mode::Pages;
+        assert!(config.validate().is_ok());
     }
 }

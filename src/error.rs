@@ -28,8 +28,16 @@ pub enum ConfigError {
     Compression(String),
     #[error("unknown --api-version {0:?}: use 1.0 to 1.4, 2.0 to 2.16, or Preview")]
     ApiVersion(String),
-    #[error("API version {version} cannot list {listing}: use --api-version 2.x (the default is 2.16)")]
-    VersionForSource { version: ApiVersion, listing: &'static str },
+    #[error("API version {version} cannot list {listing}: pass --api-version {needed} (or leave it out)")]
+    VersionForSource { version: ApiVersion, listing: &'static str, needed: ApiVersion },
+    #[error(
+        "--mode {mode} cannot list {listing}: contacts use the cursor, users and leads the scroll or pages (or leave --mode out)"
+    )]
+    ModeForSource { mode: &'static str, listing: &'static str },
+    #[error(
+        "--email, --phone, --sort, --order and --created-since need the page list: use --source users|leads with --mode pages or auto"
+    )]
+    QueryNeedsPages,
 }
 
 /// Why a run stopped.
@@ -45,4 +53,14 @@ pub enum DumpError {
     Sink(#[from] SinkError),
     #[error("the pipeline stopped before finishing: {0}")]
     Aborted(String),
+    #[error(
+        "the page list reaches only {cap} of the {total} {listing} (the API's paging cap): use --mode scroll, or leave --mode out"
+    )]
+    PastPageCap { listing: &'static str, total: u64, cap: u64 },
+    #[error(
+        "another scroll has held this workspace's scroll lock for {waited_secs} s (HTTP 400 scroll_exists): let it finish (an unused scroll expires after 60 s) or raise --scroll-lock-wait"
+    )]
+    ScrollLocked { waited_secs: u64 },
+    #[error("the scroll broke {restarts} times, the most --max-restarts allows; the last time: {last}")]
+    TooManyRestarts { restarts: u32, last: ApiError },
 }

@@ -35,7 +35,9 @@
 
 pub mod actors;
 pub mod api;
+pub mod buffer;
 pub mod config;
+pub mod dedupe;
 pub mod error;
 pub mod progress;
 pub mod run;
@@ -46,4 +48,4 @@ pub mod version;
 
 pub use config::Config;
 pub use error::DumpError;
-pub use run::{Summary, run_dump};
+pub use run::{RunHooks, Summary, run_dump, run_dump_with};

@@ -21,10 +21,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use intercom_dump::config::{ApiConfig, Compression, Config, OutputConfig, PipelineConfig, Region, Token};
+use intercom_dump::config::{
+    ApiConfig, Compression, Config, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PipelineConfig, Region, Source, Token,
+};
 use intercom_dump::error::ConfigError;
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{NextShape, SimConfig, SimHandle};
+use intercom_dump::sim::{NextShape, ParamStyle, PastCap, SimConfig, SimHandle};
 use intercom_dump::version::ApiVersion;
 use intercom_dump::{DumpError, Summary, run_dump};
 
@@ -60,6 +62,8 @@ struct DumpArgs {
     #[arg(long)]
     allow_insecure_http: bool,
     #[command(flatten)]
+    listing: ListingArgs,
+    #[command(flatten)]
     api: ApiArgs,
     #[command(flatten)]
     output: OutputArgs,
@@ -78,6 +82,8 @@ struct DemoArgs {
     /// Directory to write into (the demo replaces its own earlier output there).
     #[arg(long, default_value = "intercom-dump-demo")]
     out: PathBuf,
+    #[command(flatten)]
+    listing: ListingArgs,
     #[command(flatten)]
     api: ApiArgs,
     #[command(flatten)]
@@ -107,16 +113,73 @@ struct SimArgs {
     /// Shape of `pages.next`: `page` (real answers) or `per-page` (the OpenAPI schema).
     #[arg(long, value_enum, default_value_t = NextShapeArg::Page)]
     next_shape: NextShapeArg,
+    /// v1 scroll_param: the same on every page (`fixed`) or new each page (`rotating`).
+    #[arg(long, value_enum, default_value_t = ParamStyleArg::Rotating)]
+    scroll_param: ParamStyleArg,
+    /// Seconds an unused v1 scroll lives.
+    #[arg(long, default_value_t = 60)]
+    scroll_expiry: u64,
+    /// Answer these v1 scroll requests (1-based, comma-separated) with the restart 500.
+    #[arg(long, value_delimiter = ',')]
+    scroll_restart_at: Vec<u64>,
+    /// Expire the open scroll at these v1 scroll requests (1-based, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    scroll_expire_at: Vec<u64>,
+    /// Start with another client's scroll holding the lock until it expires.
+    #[arg(long)]
+    foreign_scroll: bool,
+    /// Records v1 paging reaches.
+    #[arg(long, default_value_t = 10_000)]
+    page_cap: u64,
+    /// What a v1 page past the cap answers: `error` (400) or `empty`.
+    #[arg(long, value_enum, default_value_t = PastCapArg::Error)]
+    past_cap: PastCapArg,
+}
+
+#[derive(Args)]
+struct ListingArgs {
+    /// What to dump: v2 contacts, or v1 users or leads.
+    #[arg(long, value_enum, default_value_t = SourceArg::Contacts)]
+    source: SourceArg,
+    /// How to list it: auto picks the cursor for contacts, and for users and leads the page
+    /// list when it reaches every record (at most 10,000), else the scroll.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
+    mode: ModeArg,
+    /// Page list only: the one record with this email.
+    #[arg(long)]
+    email: Option<String>,
+    /// Page list only: the one record with this phone number.
+    #[arg(long)]
+    phone: Option<String>,
+    /// Page list only: sort field.
+    #[arg(long, value_enum)]
+    sort: Option<SortArg>,
+    /// Page list only: sort order.
+    #[arg(long, value_enum)]
+    order: Option<OrderArg>,
+    /// Page list only: records created in the last DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    created_since: Option<u32>,
+    /// Page list: pages fetched at once.
+    #[arg(long, default_value_t = 4)]
+    page_concurrency: usize,
+    /// Scroll: fresh scrolls opened after one breaks (expiry, the restart 500) before giving up.
+    #[arg(long, default_value_t = 5)]
+    max_restarts: u32,
+    /// Scroll: seconds to wait for another client's scroll to release the workspace's lock.
+    #[arg(long, default_value_t = 120)]
+    scroll_lock_wait: u64,
 }
 
 #[derive(Args)]
 struct ApiArgs {
-    /// Intercom-Version to send.
-    #[arg(long, default_value = "2.16")]
-    api_version: String,
-    /// Records a page (the v2 cursor allows at most 150).
-    #[arg(long, default_value_t = 150)]
-    per_page: u32,
+    /// Intercom-Version to send (default: 2.16 for contacts, 1.4 for users and leads).
+    #[arg(long)]
+    api_version: Option<String>,
+    /// Records a page (default and most: 150 for the v2 cursor, 60 for v1 page lists; the
+    /// scroll's pages are always 100).
+    #[arg(long)]
+    per_page: Option<u32>,
     /// Requests a minute (Intercom's private-app limit: 10,000).
     #[arg(long, default_value_t = intercom_dump::config::DEFAULT_RATE_LIMIT_PER_MINUTE)]
     rate_limit: u32,
@@ -176,6 +239,50 @@ enum NextShapeArg {
     PerPage,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum ParamStyleArg {
+    Fixed,
+    Rotating,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PastCapArg {
+    Error,
+    Empty,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SourceArg {
+    Contacts,
+    Users,
+    Leads,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Auto,
+    Cursor,
+    Scroll,
+    Pages,
+}
+
+/// Named as the API's fields are, `*_at` included.
+#[allow(clippy::enum_variant_names)]
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "snake_case")]
+enum SortArg {
+    CreatedAt,
+    LastRequestAt,
+    SignedUpAt,
+    UpdatedAt,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OrderArg {
+    Asc,
+    Desc,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -207,6 +314,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             DumpError::Sink(_) => 5,
             DumpError::Decode(_) => 6,
             DumpError::Aborted(_) => 1,
+            DumpError::PastPageCap { .. } => 2,
+            DumpError::ScrollLocked { .. } | DumpError::TooManyRestarts { .. } => 4,
         };
     }
     if error.downcast_ref::<ConfigError>().is_some() {
@@ -223,8 +332,8 @@ fn one_line(error: &anyhow::Error) -> String {
 fn dump(args: DumpArgs) -> anyhow::Result<()> {
     let token = Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?;
     let base_url = args.base_url.clone().unwrap_or_else(|| region(args.region).base_url().to_string());
-    let api = api_config(&base_url, token, args.allow_insecure_http, &args.api)?;
-    let config = config(api, args.out, &args.output, &args.pipeline)?;
+    let api = api_config(&base_url, token, args.allow_insecure_http, &args.api, &args.listing)?;
+    let config = config(api, args.out, &args.listing, &args.api, &args.output, &args.pipeline)?;
     let summary = run_with_progress(config, args.pipeline.no_progress)?;
     print_summary(&summary);
     Ok(())
@@ -237,10 +346,10 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     sim_config.limit_per_window = (args.api.rate_limit / 6).max(1);
     let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
     eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
-    let api = api_config(&sim.base_url(), Token::new(token)?, false, &args.api)?;
+    let api = api_config(&sim.base_url(), Token::new(token)?, false, &args.api, &args.listing)?;
     let mut output = args.output;
     output.overwrite = true;
-    let config = config(api, args.out, &output, &args.pipeline)?;
+    let config = config(api, args.out, &args.listing, &args.api, &output, &args.pipeline)?;
     let summary = run_with_progress(config, args.pipeline.no_progress)?;
     print_summary(&summary);
     Ok(())
@@ -253,6 +362,19 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.next_shape = match args.next_shape {
         NextShapeArg::Page => NextShape::Page,
         NextShapeArg::PerPage => NextShape::PerPage,
+    };
+    config.scroll.param_style = match args.scroll_param {
+        ParamStyleArg::Fixed => ParamStyle::Fixed,
+        ParamStyleArg::Rotating => ParamStyle::Rotating,
+    };
+    config.scroll.idle_expiry = Duration::from_secs(args.scroll_expiry);
+    config.scroll.restart_at = args.scroll_restart_at.into_iter().collect();
+    config.scroll.expire_at = args.scroll_expire_at.into_iter().collect();
+    config.scroll.foreign_scroll = args.foreign_scroll;
+    config.page_cap = args.page_cap;
+    config.past_cap = match args.past_cap {
+        PastCapArg::Error => PastCap::Error,
+        PastCapArg::Empty => PastCap::Empty,
     };
     let handle = SimHandle::spawn(config, args.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     eprintln!("simulator: {} contacts (seed {}) at {} — Ctrl-C stops it", args.contacts, args.seed, handle.base_url());
@@ -270,10 +392,29 @@ fn region(region: RegionArg) -> Region {
     }
 }
 
-fn api_config(base_url: &str, token: Token, allow_insecure_http: bool, args: &ApiArgs) -> Result<ApiConfig, ConfigError> {
+fn source(listing: &ListingArgs) -> Source {
+    match listing.source {
+        SourceArg::Contacts => Source::Contacts,
+        SourceArg::Users => Source::Users,
+        SourceArg::Leads => Source::Leads,
+    }
+}
+
+fn api_config(
+    base_url: &str,
+    token: Token,
+    allow_insecure_http: bool,
+    args: &ApiArgs,
+    listing: &ListingArgs,
+) -> Result<ApiConfig, ConfigError> {
     let mut api = ApiConfig::new(base_url, token, allow_insecure_http)?;
-    api.version = args.api_version.parse().map_err(|_| ConfigError::ApiVersion(args.api_version.clone()))?;
-    api.per_page = args.per_page;
+    api.version = match &args.api_version {
+        Some(version) => version.parse().map_err(|_| ConfigError::ApiVersion(version.clone()))?,
+        None => source(listing).default_version(),
+    };
+    if let Some(per_page) = args.per_page {
+        api.per_page = per_page;
+    }
     api.rate_limit_per_minute = args.rate_limit;
     api.max_retries = args.max_retries;
     api.max_retry_elapsed = Duration::from_secs(args.max_retry_elapsed);
@@ -281,13 +422,51 @@ fn api_config(base_url: &str, token: Token, allow_insecure_http: bool, args: &Ap
     Ok(api)
 }
 
-fn config(api: ApiConfig, out: PathBuf, output: &OutputArgs, pipeline: &PipelineArgs) -> Result<Config, ConfigError> {
+fn listing_config(args: &ListingArgs, api: &ApiArgs) -> ListingConfig {
+    let defaults = ListingConfig::default();
+    ListingConfig {
+        mode: match args.mode {
+            ModeArg::Auto => Mode::Auto,
+            ModeArg::Cursor => Mode::Cursor,
+            ModeArg::Scroll => Mode::Scroll,
+            ModeArg::Pages => Mode::Pages,
+        },
+        query: PageQuery {
+            sort: args.sort.map(|sort| match sort {
+                SortArg::CreatedAt => PageSort::CreatedAt,
+                SortArg::LastRequestAt => PageSort::LastRequestAt,
+                SortArg::SignedUpAt => PageSort::SignedUpAt,
+                SortArg::UpdatedAt => PageSort::UpdatedAt,
+            }),
+            ascending: args.order.map(|order| matches!(order, OrderArg::Asc)),
+            created_since_days: args.created_since,
+            email: args.email.clone(),
+            phone: args.phone.clone(),
+        },
+        page_size: api.per_page.unwrap_or(defaults.page_size),
+        page_concurrency: args.page_concurrency,
+        max_restarts: args.max_restarts,
+        scroll_lock_wait: Duration::from_secs(args.scroll_lock_wait),
+        ..defaults
+    }
+}
+
+fn config(
+    api: ApiConfig,
+    out: PathBuf,
+    listing: &ListingArgs,
+    api_args: &ApiArgs,
+    output: &OutputArgs,
+    pipeline: &PipelineArgs,
+) -> Result<Config, ConfigError> {
     let mut output_config = OutputConfig::new(out);
     output_config.compression = parse_compression(&output.compression)?;
     output_config.row_group_rows = output.row_group_rows;
     output_config.max_file_rows = output.max_file_rows;
     output_config.overwrite = output.overwrite;
     let mut config = Config::new(api, output_config);
+    config.source = source(listing);
+    config.listing = listing_config(listing, api_args);
     let defaults = PipelineConfig::default();
     config.pipeline = PipelineConfig {
         parsers: pipeline.parsers.unwrap_or(defaults.parsers),
@@ -342,9 +521,10 @@ fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpE
 fn print_summary(summary: &Summary) {
     let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
     println!(
-        "dumped {} {} in {:.2} s: {:.0} records/s",
+        "dumped {} {} ({}) in {:.2} s: {:.0} records/s",
         summary.records,
         summary.source,
+        summary.mode,
         summary.elapsed.as_secs_f64(),
         summary.records_per_second()
     );
@@ -362,4 +542,14 @@ fn print_summary(summary: &Summary) {
         summary.api.rate_limited,
         summary.api.waited_ms as f64 / 1000.0
     );
+    if summary.mode != "cursor" {
+        println!(
+            "  exactly-once: {} restarts, {} repeats dropped, {} ids remembered ({:.1} MB), {:.1} MB spilled to disk",
+            summary.restarts,
+            summary.duplicates_dropped,
+            summary.ids_remembered,
+            mb(summary.dedupe_bytes),
+            mb(summary.spilled_bytes)
+        );
+    }
 }

@@ -11,9 +11,10 @@ use actix::prelude::*;
 use crate::actors::coordinator::{Coordinator, Peers};
 use crate::actors::fetcher::Fetcher;
 use crate::actors::parser::Parser;
-use crate::actors::writer::Writer;
+use crate::actors::writer::{WriteBatch, Writer};
 use crate::api::client::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
+use crate::buffer::PageBuffer;
 use crate::config::Config;
 use crate::error::DumpError;
 use crate::progress::Progress;
@@ -26,6 +27,8 @@ use crate::sink::{RollingParquetWriter, Staging, WrittenFile};
 pub struct Summary {
     pub run_id: String,
     pub source: &'static str,
+    /// The listing walked: cursor, scroll or pages.
+    pub mode: &'static str,
     pub output_dir: PathBuf,
     pub records: u64,
     /// What the API said the listing held, when it said.
@@ -36,6 +39,24 @@ pub struct Summary {
     pub file_bytes: u64,
     pub elapsed: Duration,
     pub api: ApiStatsSnapshot,
+    /// Scrolls opened again after one broke.
+    pub restarts: u32,
+    /// Rows left out because their id had been written already.
+    pub duplicates_dropped: u64,
+    /// Ids remembered to deduplicate (v1 listings), and the memory they took.
+    pub ids_remembered: u64,
+    pub dedupe_bytes: u64,
+    /// Page bytes that waited on disk because the memory budget was full.
+    pub spilled_bytes: u64,
+}
+
+/// Ways for a caller (a test, a benchmark) to reach into a run.
+#[derive(Default)]
+pub struct RunHooks {
+    /// Replaces the Writer's `WriteBatch` recipient, e.g. with a proxy that stalls it. Called
+    /// inside the run's actor system.
+    #[allow(clippy::type_complexity)]
+    pub wrap_writer: Option<Box<dyn FnOnce(Recipient<WriteBatch>) -> Recipient<WriteBatch> + Send>>,
 }
 
 impl Summary {
@@ -47,13 +68,20 @@ impl Summary {
 /// Dumps the configured listing into `config.output.dir`. Blocks until done; starts (and ends)
 /// its own actor system, so call it from a thread that is not already running one.
 pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, DumpError> {
+    run_dump_with(config, progress, RunHooks::default())
+}
+
+/// [`run_dump`], with hooks.
+pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -> Result<Summary, DumpError> {
     let config = Arc::new(config.validate()?);
     let started = Instant::now();
     let run_id = new_run_id();
     let source = config.source.name();
     let staging = Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id)?;
-    let decoder_batch_rows = config.pipeline.batch_rows + config.api.per_page as usize;
-    let schema = PageDecoder::contacts_v2(decoder_batch_rows).schema().clone();
+    let decoder_batch_rows = config.pipeline.batch_rows + config.api.per_page.max(100) as usize;
+    let data_source = config.source;
+    let schema = PageDecoder::for_source(data_source, decoder_batch_rows).schema().clone();
+    let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
     let sink = RollingParquetWriter::new(&staging.dir_for(source), schema, &config.output)?;
     let stats = Arc::new(ApiStats::default());
     let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
@@ -66,16 +94,17 @@ pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, Dump
             let fetcher_config = config.clone();
             let fetcher =
                 Fetcher::start_in_arbiter(&Arbiter::new().handle(), move |_| Fetcher::new(&fetcher_config, limiter, stats));
-            let parsers =
-                SyncArbiter::start(config.pipeline.parsers, move || Parser::new(PageDecoder::contacts_v2(decoder_batch_rows)));
+            let parsers = SyncArbiter::start(config.pipeline.parsers, move || {
+                Parser::new(PageDecoder::for_source(data_source, decoder_batch_rows))
+            });
             let writer = Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink));
-            let peers = Peers {
-                fetcher: fetcher.recipient(),
-                parsers: parsers.recipient(),
-                writer: writer.clone().recipient(),
-                finisher: writer.recipient(),
-            };
-            Coordinator::new(config, peers, progress, done).start();
+            let mut write = writer.clone().recipient();
+            if let Some(wrap) = hooks.wrap_writer {
+                write = wrap(write);
+            }
+            let peers =
+                Peers { fetcher: fetcher.recipient(), parsers: parsers.recipient(), writer: write, finisher: writer.recipient() };
+            Coordinator::new(config, peers, buffer, progress, done).start();
         }
     });
     system.run().map_err(|e| DumpError::Aborted(format!("the actor system failed: {e}")))?;
@@ -90,6 +119,7 @@ pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, Dump
     Ok(Summary {
         run_id,
         source,
+        mode: outcome.mode.name(),
         output_dir: published,
         records: files.iter().map(|f| f.rows).sum(),
         total_count: outcome.total_count,
@@ -99,5 +129,10 @@ pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, Dump
         files,
         elapsed: started.elapsed(),
         api: stats.snapshot(),
+        restarts: outcome.restarts,
+        duplicates_dropped: outcome.duplicates_dropped,
+        ids_remembered: outcome.ids_remembered,
+        dedupe_bytes: outcome.dedupe_bytes,
+        spilled_bytes: outcome.spilled_bytes,
     })
 }

@@ -1,15 +1,19 @@
-//! The Coordinator actor: alone holds the cursor, asks the Fetcher for the next page the moment
-//! one arrives, groups pages for the Parsers, hands batches to the Writer in API order, and
-//! decides when the run is complete or has failed.
+//! The Coordinator actor: alone holds the listing's position (the v2 cursor, the v1 scroll
+//! param, the page numbers of a v1 page list), asks the Fetcher for pages, groups them for the
+//! Parsers, hands batches to the Writer in listing order, and decides when the run is complete
+//! or has failed.
 //!
-//! Memory is bounded here, not by mailboxes: page bodies waiting or being parsed count against
-//! `max_buffer_bytes`, parse groups in flight are capped at two per parser, and at most two
-//! batches wait on the Writer.
+//! A scroll expires when left idle, so it is never paused: the next page is asked for the
+//! moment the previous one arrives, and pages that do not fit the memory budget wait in the
+//! [`PageBuffer`]'s spill file. A cursor and a page list do not expire; they pause instead.
+//! A broken scroll is opened again from the start; [`SeenIds`] keeps the records it serves a
+//! second time out of the output.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
+use std::time::Instant;
 
 use actix::prelude::*;
 use arrow::array::RecordBatch;
@@ -17,22 +21,36 @@ use arrow::array::RecordBatch;
 use super::fetcher::{FetchPage, PageFetched, PageRequest};
 use super::parser::{PagesParsed, ParsePages};
 use super::writer::{BatchWritten, FilesFinished, FinishFiles, WriteBatch};
-use crate::api::FetchedPage;
-use crate::config::Config;
+use crate::api::{ApiError, FetchedPage, ListedPage};
+use crate::buffer::PageBuffer;
+use crate::config::{Config, Mode, PageQuery};
+use crate::dedupe::SeenIds;
 use crate::error::DumpError;
 use crate::progress::Progress;
-use crate::sink::WrittenFile;
+use crate::sink::{SinkError, WrittenFile};
 
 /// Where the listing is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CursorState {
+pub enum ListingState {
     /// Nothing asked yet.
     Idle,
-    /// A page request is in flight.
+    /// v1 page list: page 1 is in flight; its `total_count` says whether paging reaches every
+    /// record (else `auto` takes the scroll).
+    Probing,
+    /// v2 cursor: a page is in flight.
     Fetching,
-    /// The buffer is full; the next page's cursor waits here. Only the v2 cursor, which does not
-    /// expire, may pause.
+    /// v2 cursor: the buffer is full; the next cursor waits here (a cursor does not expire).
     Paused { next: String },
+    /// v1 scroll: the next page of the open scroll is in flight; `param` is `None` while the
+    /// scroll is being opened.
+    Scrolling { param: Option<String> },
+    /// v1 scroll: another scroll holds the workspace's lock; opening is tried again until
+    /// `deadline`.
+    WaitingForLock { deadline: Instant },
+    /// v1 scroll: the open scroll broke; a fresh one is being opened.
+    Restarting,
+    /// v1 page list: pages `next_page..=last_page` are still to be asked for.
+    Paging { next_page: u64, last_page: u64 },
     /// The last page has arrived.
     Exhausted,
     /// The run has ended, well or not.
@@ -44,6 +62,16 @@ pub enum CursorState {
 pub struct PipelineOutcome {
     pub files: Vec<WrittenFile>,
     pub total_count: Option<u64>,
+    /// The listing walked (`auto` resolved).
+    pub mode: Mode,
+    pub restarts: u32,
+    /// Rows dropped because their id had been written already.
+    pub duplicates_dropped: u64,
+    /// Ids remembered for deduplication, and the heap they took.
+    pub ids_remembered: u64,
+    pub dedupe_bytes: u64,
+    /// Page bytes that waited in the spill file.
+    pub spilled_bytes: u64,
 }
 
 /// Where the Coordinator sends its work: recipients, so tests can stand in for any actor.
@@ -54,16 +82,26 @@ pub struct Peers {
     pub finisher: Recipient<FinishFiles>,
 }
 
+/// A v1 page list being fetched several pages at a time.
+#[derive(Default)]
+struct PageWindow {
+    in_flight: usize,
+    /// Pages that arrived ahead of their turn.
+    arrived: BTreeMap<u64, FetchedPage>,
+    /// The next page number to move into the buffer.
+    next_to_queue: u64,
+}
+
 pub struct Coordinator {
     config: Arc<Config>,
     peers: Peers,
     progress: Arc<Progress>,
     done: Option<Sender<Result<PipelineOutcome, DumpError>>>,
-    state: CursorState,
+    state: ListingState,
+    mode: Mode,
     total_count: Option<u64>,
     /// Pages fetched and not yet handed to a parser.
-    pending: VecDeque<FetchedPage>,
-    pending_bytes: usize,
+    buffer: PageBuffer,
     /// Groups of pages inside parsers, and their bytes.
     parsing: usize,
     parsing_bytes: usize,
@@ -73,6 +111,14 @@ pub struct Coordinator {
     next_write_seq: u64,
     writing: usize,
     finishing: bool,
+    /// Ids written so far, for listings that can serve a record twice.
+    seen: Option<SeenIds>,
+    restarts: u32,
+    /// The latest scroll param, and whether this scroll has changed it between pages.
+    last_param: Option<String>,
+    params_rotate: bool,
+    pages: PageWindow,
+    query: Arc<PageQuery>,
 }
 
 const WRITES_IN_FLIGHT: usize = 2;
@@ -81,18 +127,22 @@ impl Coordinator {
     pub fn new(
         config: Arc<Config>,
         peers: Peers,
+        buffer: PageBuffer,
         progress: Arc<Progress>,
         done: Sender<Result<PipelineOutcome, DumpError>>,
     ) -> Coordinator {
+        let mode = config.mode();
+        let query = Arc::new(config.listing.query.clone());
         Coordinator {
+            seen: config.source.is_v1().then(SeenIds::new),
             config,
             peers,
             progress,
             done: Some(done),
-            state: CursorState::Idle,
+            state: ListingState::Idle,
+            mode,
             total_count: None,
-            pending: VecDeque::new(),
-            pending_bytes: 0,
+            buffer,
             parsing: 0,
             parsing_bytes: 0,
             next_seq: 0,
@@ -100,41 +150,88 @@ impl Coordinator {
             next_write_seq: 0,
             writing: 0,
             finishing: false,
+            restarts: 0,
+            last_param: None,
+            params_rotate: false,
+            pages: PageWindow::default(),
+            query,
         }
     }
 
-    pub fn state(&self) -> &CursorState {
+    pub fn state(&self) -> &ListingState {
         &self.state
     }
 
-    fn fetch(&mut self, starting_after: Option<String>, ctx: &mut Context<Self>) {
-        self.state = CursorState::Fetching;
-        let request = PageRequest::ContactsCursor { starting_after };
+    fn request(&mut self, request: PageRequest, ctx: &mut Context<Self>) {
         self.peers.fetcher.do_send(FetchPage { request, reply_to: ctx.address().recipient() });
     }
 
+    fn fetch_cursor(&mut self, starting_after: Option<String>, ctx: &mut Context<Self>) {
+        self.state = ListingState::Fetching;
+        self.request(PageRequest::ContactsCursor { starting_after }, ctx);
+    }
+
+    fn open_scroll(&mut self, ctx: &mut Context<Self>) {
+        self.state = if self.restarts > 0 { ListingState::Restarting } else { ListingState::Scrolling { param: None } };
+        self.last_param = None;
+        self.params_rotate = false;
+        self.request(PageRequest::Scroll { source: self.config.source, scroll_param: None, params_rotate: false }, ctx);
+    }
+
+    fn fetch_list_page(&mut self, page: u64, ctx: &mut Context<Self>) {
+        self.pages.in_flight += 1;
+        let request = PageRequest::ListPage {
+            source: self.config.source,
+            page,
+            per_page: self.config.listing.page_size,
+            query: self.query.clone(),
+        };
+        self.request(request, ctx);
+    }
+
     fn buffered_bytes(&self) -> usize {
-        self.pending_bytes + self.parsing_bytes
+        self.buffer.memory_bytes() + self.parsing_bytes
     }
 
-    fn pages_per_group(&self) -> usize {
-        (self.config.pipeline.batch_rows / self.config.api.per_page as usize).max(1)
+    fn has_room(&self) -> bool {
+        self.buffered_bytes() < self.config.pipeline.max_buffer_bytes
     }
 
-    /// Hands full groups of pages to the parsers (and the last, partial one at the end).
-    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+    fn records_per_page(&self) -> usize {
+        match self.mode {
+            Mode::Scroll => crate::sim::scroll::SCROLL_PAGE_SIZE,
+            Mode::Pages | Mode::Auto => self.config.listing.page_size as usize,
+            Mode::Cursor => self.config.api.per_page as usize,
+        }
+    }
+
+    /// Hands full groups of pages to the parsers (and a partial one when no more can come soon).
+    fn dispatch(&mut self, ctx: &mut Context<Self>) -> Result<(), DumpError> {
         let max_parsing = self.config.pipeline.parsers * 2;
-        let group = self.pages_per_group();
-        while self.parsing < max_parsing && !self.pending.is_empty() {
-            // A partial group goes when no more pages can come until the buffer drains.
-            let more_coming = matches!(self.state, CursorState::Fetching);
-            if self.pending.len() < group && more_coming {
+        let group = (self.config.pipeline.batch_rows / self.records_per_page().max(1)).max(1);
+        // Parsed batches waiting on the writer count too: when it stalls, pages wait in the
+        // buffer (and its spill file), not as batches in memory.
+        while self.parsing + self.parsed.len() < max_parsing && !self.buffer.is_empty() {
+            let more_coming = self.has_room()
+                && matches!(
+                    self.state,
+                    ListingState::Probing
+                        | ListingState::Fetching
+                        | ListingState::Scrolling { .. }
+                        | ListingState::WaitingForLock { .. }
+                        | ListingState::Restarting
+                        | ListingState::Paging { .. }
+                );
+            if self.buffer.len() < group && more_coming {
                 break;
             }
-            let take = group.min(self.pending.len());
-            let pages: Vec<FetchedPage> = self.pending.drain(..take).collect();
+            let take = group.min(self.buffer.len());
+            let mut pages = Vec::with_capacity(take);
+            for _ in 0..take {
+                let page = self.buffer.pop().map_err(|e| spill_error(&self.buffer, e))?;
+                pages.extend(page);
+            }
             let bytes: usize = pages.iter().map(FetchedPage::size).sum();
-            self.pending_bytes -= bytes;
             self.parsing += 1;
             self.parsing_bytes += bytes;
             let seq = self.next_seq;
@@ -142,56 +239,223 @@ impl Coordinator {
             self.peers.parsers.do_send(ParsePages { seq, pages, reply_to: ctx.address().recipient() });
         }
         self.resume_if_room(ctx);
+        Ok(())
     }
 
+    /// Restarts what pauses for memory: the cursor, and the page list's next requests.
     fn resume_if_room(&mut self, ctx: &mut Context<Self>) {
-        if let CursorState::Paused { next } = &self.state
-            && self.buffered_bytes() < self.config.pipeline.max_buffer_bytes
+        if let ListingState::Paused { next } = &self.state
+            && self.has_room()
         {
             let next = next.clone();
-            self.fetch(Some(next), ctx);
+            self.fetch_cursor(Some(next), ctx);
+        }
+        self.pump_pages(ctx);
+    }
+
+    /// Keeps up to `page_concurrency` page-list requests in flight while memory allows.
+    fn pump_pages(&mut self, ctx: &mut Context<Self>) {
+        while let ListingState::Paging { next_page, last_page } = self.state {
+            if next_page > last_page {
+                if self.pages.in_flight == 0 && self.pages.arrived.is_empty() {
+                    self.state = ListingState::Exhausted;
+                }
+                return;
+            }
+            if self.pages.in_flight >= self.config.listing.page_concurrency || !self.has_room() {
+                return;
+            }
+            self.state = ListingState::Paging { next_page: next_page + 1, last_page };
+            self.fetch_list_page(next_page, ctx);
         }
     }
 
-    /// Sends parsed batches to the writer in sequence order.
-    fn write_ready(&mut self, ctx: &mut Context<Self>) {
+    /// Sends parsed batches to the writer in sequence order, leaving out rows already written.
+    fn write_ready(&mut self, ctx: &mut Context<Self>) -> Result<(), DumpError> {
         while self.writing < WRITES_IN_FLIGHT {
             let Some(batch) = self.parsed.remove(&self.next_write_seq) else { break };
             let seq = self.next_write_seq;
             self.next_write_seq += 1;
+            let batch = match &mut self.seen {
+                Some(seen) => seen.retain_new(batch).map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?,
+                None => batch,
+            };
+            if batch.num_rows() == 0 {
+                continue;
+            }
             self.writing += 1;
             self.peers.writer.do_send(WriteBatch { seq, batch, reply_to: ctx.address().recipient() });
         }
+        Ok(())
     }
 
     fn finish_if_complete(&mut self, ctx: &mut Context<Self>) {
-        let drained = self.pending.is_empty() && self.parsing == 0 && self.parsed.is_empty() && self.writing == 0;
-        if self.state == CursorState::Exhausted && drained && !self.finishing {
+        let drained = self.buffer.is_empty() && self.parsing == 0 && self.parsed.is_empty() && self.writing == 0;
+        if self.state == ListingState::Exhausted && drained && !self.finishing {
             self.finishing = true;
             self.peers.finisher.do_send(FinishFiles { reply_to: ctx.address().recipient() });
         }
     }
 
+    /// After any change: feed the parsers and the writer, and finish when all is done.
+    fn advance(&mut self, ctx: &mut Context<Self>) {
+        let result = self.dispatch(ctx).and_then(|()| self.write_ready(ctx));
+        match result {
+            Ok(()) => self.finish_if_complete(ctx),
+            Err(error) => self.end(Err(error), ctx),
+        }
+    }
+
+    fn queue(&mut self, page: FetchedPage) -> Result<(), DumpError> {
+        if page.is_empty() {
+            return Ok(());
+        }
+        let parsing = self.parsing_bytes;
+        self.buffer.push(page, parsing).map_err(|e| spill_error(&self.buffer, e))
+    }
+
     fn end(&mut self, result: Result<PipelineOutcome, DumpError>, ctx: &mut Context<Self>) {
-        self.state = CursorState::Done;
+        self.state = ListingState::Done;
         if let Err(error) = &result {
             tracing::debug!(%error, "the run failed");
         }
         if let Some(done) = self.done.take() {
             let _ = done.send(result);
         }
-        self.pending.clear();
         self.parsed.clear();
         ctx.stop();
         System::current().stop();
     }
+
+    fn on_cursor_page(&mut self, page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
+        let has_records = !page.page.is_empty();
+        // Ask for the next page before anything else happens.
+        match page.next {
+            Some(next) if has_records && self.has_room() => self.fetch_cursor(Some(next), ctx),
+            Some(next) if has_records => self.state = ListingState::Paused { next },
+            _ => self.state = ListingState::Exhausted,
+        }
+        self.queue(page.page)
+    }
+
+    fn on_scroll_page(&mut self, page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
+        if page.page.is_empty() {
+            // The end: the API has let the scroll go.
+            self.state = ListingState::Exhausted;
+            return Ok(());
+        }
+        let param = page.next.clone().ok_or_else(|| ApiError::BadPage { reason: "a scroll page without scroll_param".into() })?;
+        if self.last_param.as_ref().is_some_and(|last| *last != param) {
+            self.params_rotate = true;
+        }
+        self.last_param = Some(param.clone());
+        // Ask for the next page before anything else: the scroll must not idle.
+        self.state = ListingState::Scrolling { param: Some(param.clone()) };
+        let request =
+            PageRequest::Scroll { source: self.config.source, scroll_param: Some(param), params_rotate: self.params_rotate };
+        self.request(request, ctx);
+        self.queue(page.page)
+    }
+
+    fn on_scroll_error(&mut self, error: ApiError, ctx: &mut Context<Self>) -> Result<(), DumpError> {
+        match error {
+            ApiError::ScrollExists { .. } => {
+                let now = Instant::now();
+                let deadline = match self.state {
+                    ListingState::WaitingForLock { deadline } => deadline,
+                    _ => now + self.config.listing.scroll_lock_wait,
+                };
+                if now >= deadline {
+                    let waited_secs = self.config.listing.scroll_lock_wait.as_secs();
+                    return Err(DumpError::ScrollLocked { waited_secs });
+                }
+                tracing::warn!(
+                    "another scroll holds this workspace's scroll lock; waiting for it to finish or expire (up to {} s more)",
+                    deadline.duration_since(now).as_secs()
+                );
+                self.state = ListingState::WaitingForLock { deadline };
+                let poll = self.config.listing.scroll_lock_poll.min(deadline.duration_since(now));
+                ctx.run_later(poll, |act, ctx| {
+                    if matches!(act.state, ListingState::WaitingForLock { .. }) {
+                        act.request(
+                            PageRequest::Scroll { source: act.config.source, scroll_param: None, params_rotate: false },
+                            ctx,
+                        );
+                    }
+                });
+                Ok(())
+            }
+            ApiError::ScrollBroken { .. } => {
+                self.restarts += 1;
+                if self.restarts > self.config.listing.max_restarts {
+                    return Err(DumpError::TooManyRestarts { restarts: self.restarts - 1, last: error });
+                }
+                tracing::warn!(%error, restart = self.restarts, "opening a fresh scroll; records already written are skipped");
+                self.open_scroll(ctx);
+                Ok(())
+            }
+            error => Err(error.into()),
+        }
+    }
+
+    fn on_list_page(&mut self, number: u64, page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
+        if self.state == ListingState::Probing {
+            let total = page.total_count.unwrap_or(0);
+            let cap = self.config.listing.page_cap;
+            if total > cap {
+                if self.config.listing.mode == Mode::Auto && !self.query.filters() {
+                    tracing::info!(total, cap, "the page list cannot reach every record; scrolling instead");
+                    self.mode = Mode::Scroll;
+                    self.open_scroll(ctx);
+                    return Ok(());
+                }
+                return Err(DumpError::PastPageCap { listing: self.config.source.name(), total, cap });
+            }
+            self.mode = Mode::Pages;
+            let per_page = u64::from(self.config.listing.page_size);
+            let last_page = page.total_pages.unwrap_or_else(|| total.div_ceil(per_page)).max(1);
+            self.pages.next_to_queue = 1;
+            self.state = ListingState::Paging { next_page: 2, last_page };
+        }
+        self.pages.arrived.insert(number, page.page);
+        while let Some(page) = self.pages.arrived.remove(&self.pages.next_to_queue) {
+            self.pages.next_to_queue += 1;
+            self.queue(page)?;
+        }
+        self.pump_pages(ctx);
+        Ok(())
+    }
+
+    fn outcome(&self, files: Vec<WrittenFile>) -> PipelineOutcome {
+        PipelineOutcome {
+            files,
+            total_count: self.total_count,
+            mode: self.mode,
+            restarts: self.restarts,
+            duplicates_dropped: self.seen.as_ref().map_or(0, SeenIds::dropped),
+            ids_remembered: self.seen.as_ref().map_or(0, |s| s.len() as u64),
+            dedupe_bytes: self.seen.as_ref().map_or(0, |s| s.heap_bytes() as u64),
+            spilled_bytes: self.buffer.spilled_bytes(),
+        }
+    }
+}
+
+fn spill_error(buffer: &PageBuffer, error: std::io::Error) -> DumpError {
+    SinkError::write(buffer.spill_path(), error).into()
 }
 
 impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.fetch(None, ctx);
+        match self.mode {
+            Mode::Cursor => self.fetch_cursor(None, ctx),
+            Mode::Scroll => self.open_scroll(ctx),
+            Mode::Pages | Mode::Auto => {
+                self.state = ListingState::Probing;
+                self.fetch_list_page(1, ctx);
+            }
+        }
     }
 }
 
@@ -200,34 +464,31 @@ impl Handler<PageFetched> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: PageFetched, ctx: &mut Self::Context) {
-        if self.state == CursorState::Done {
+        if self.state == ListingState::Done {
             return;
         }
-        let page = match msg.result {
-            Ok(page) => page,
-            Err(error) => return self.end(Err(error.into()), ctx),
-        };
-        if let Some(total) = page.total_count {
-            self.total_count = Some(total);
-            self.progress.total.store(total, Ordering::Relaxed);
-        }
-        self.progress.pages.fetch_add(1, Ordering::Relaxed);
-        self.progress.page_bytes.fetch_add(page.page.size() as u64, Ordering::Relaxed);
-        let has_records = !page.page.is_empty();
-        if has_records {
-            self.pending_bytes += page.page.size();
-            self.pending.push_back(page.page);
-        }
-        // Ask for the next page before anything else happens.
-        match page.next {
-            Some(next) if has_records && self.buffered_bytes() < self.config.pipeline.max_buffer_bytes => {
-                self.fetch(Some(next), ctx)
+        if let Ok(page) = &msg.result {
+            if let Some(total) = page.total_count {
+                self.total_count = Some(total);
+                self.progress.total.store(total, Ordering::Relaxed);
             }
-            Some(next) if has_records => self.state = CursorState::Paused { next },
-            _ => self.state = CursorState::Exhausted,
+            self.progress.pages.fetch_add(1, Ordering::Relaxed);
+            self.progress.page_bytes.fetch_add(page.page.size() as u64, Ordering::Relaxed);
         }
-        self.dispatch(ctx);
-        self.finish_if_complete(ctx);
+        let result = match (msg.request, msg.result) {
+            (PageRequest::ContactsCursor { .. }, Ok(page)) => self.on_cursor_page(page, ctx),
+            (PageRequest::Scroll { .. }, Ok(page)) => self.on_scroll_page(page, ctx),
+            (PageRequest::Scroll { .. }, Err(error)) => self.on_scroll_error(error, ctx),
+            (PageRequest::ListPage { page: number, .. }, Ok(page)) => {
+                self.pages.in_flight -= 1;
+                self.on_list_page(number, page, ctx)
+            }
+            (_, Err(error)) => Err(error.into()),
+        };
+        match result {
+            Ok(()) => self.advance(ctx),
+            Err(error) => self.end(Err(error), ctx),
+        }
     }
 }
 
@@ -236,7 +497,7 @@ impl Handler<PagesParsed> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: PagesParsed, ctx: &mut Self::Context) {
-        if self.state == CursorState::Done {
+        if self.state == ListingState::Done {
             return;
         }
         self.parsing -= 1;
@@ -247,8 +508,7 @@ impl Handler<PagesParsed> for Coordinator {
             }
             Err(error) => return self.end(Err(error.into()), ctx),
         }
-        self.write_ready(ctx);
-        self.dispatch(ctx);
+        self.advance(ctx);
     }
 }
 
@@ -257,7 +517,7 @@ impl Handler<BatchWritten> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: BatchWritten, ctx: &mut Self::Context) {
-        if self.state == CursorState::Done {
+        if self.state == ListingState::Done {
             return;
         }
         self.writing -= 1;
@@ -265,8 +525,7 @@ impl Handler<BatchWritten> for Coordinator {
             return self.end(Err(error.into()), ctx);
         }
         self.progress.records.fetch_add(msg.rows as u64, Ordering::Relaxed);
-        self.write_ready(ctx);
-        self.finish_if_complete(ctx);
+        self.advance(ctx);
     }
 }
 
@@ -275,7 +534,7 @@ impl Handler<FilesFinished> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: FilesFinished, ctx: &mut Self::Context) {
-        let result = msg.result.map(|files| PipelineOutcome { files, total_count: self.total_count }).map_err(DumpError::from);
+        let result = msg.result.map(|files| self.outcome(files)).map_err(DumpError::from);
         self.end(result, ctx);
     }
 }

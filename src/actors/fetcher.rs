@@ -7,14 +7,19 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::api::{ApiClient, ApiError, ApiStats, CursorPage, RateLimiter};
-use crate::config::Config;
+use crate::api::{ApiClient, ApiError, ApiStats, ListedPage, RateLimiter};
+use crate::config::{Config, PageQuery, Source};
 
 /// Which page to fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageRequest {
     /// A page of the v2 cursor list: the first when `starting_after` is `None`.
     ContactsCursor { starting_after: Option<String> },
+    /// A page of the v1 scroll of users or leads; `None` opens a scroll. `params_rotate` says
+    /// whether this scroll has been seen to hand out a new param every page.
+    Scroll { source: Source, scroll_param: Option<String>, params_rotate: bool },
+    /// Page `page` (from 1) of the v1 page list of users or leads.
+    ListPage { source: Source, page: u64, per_page: u32, query: Arc<PageQuery> },
 }
 
 /// Fetch one page and report it to `reply_to`.
@@ -30,7 +35,7 @@ pub struct FetchPage {
 #[rtype(result = "()")]
 pub struct PageFetched {
     pub request: PageRequest,
-    pub result: Result<CursorPage, ApiError>,
+    pub result: Result<ListedPage, ApiError>,
 }
 
 pub struct Fetcher {
@@ -48,7 +53,8 @@ impl Actor for Fetcher {
     type Context = Context<Self>;
 }
 
-/// Sent by the Coordinator, one request at a time per listing.
+/// Sent by the Coordinator: one request at a time for a cursor or a scroll, several at once
+/// for a page list.
 impl Handler<FetchPage> for Fetcher {
     type Result = ();
 
@@ -59,6 +65,12 @@ impl Handler<FetchPage> for Fetcher {
             let result = match (&client, &request) {
                 (Ok(client), PageRequest::ContactsCursor { starting_after }) => {
                     client.list_contacts(starting_after.as_deref()).await
+                }
+                (Ok(client), PageRequest::Scroll { source, scroll_param, params_rotate }) => {
+                    client.scroll(*source, scroll_param.as_deref(), *params_rotate).await
+                }
+                (Ok(client), PageRequest::ListPage { source, page, per_page, query }) => {
+                    client.list_page(*source, *page, *per_page, query).await
                 }
                 (Err(error), _) => Err(error.clone()),
             };

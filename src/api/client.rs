@@ -15,10 +15,11 @@ use bytes::Bytes;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::ApiError;
-use super::retry::{RetryAction, backoff, classify};
-use super::wire::{self, CursorPage, ErrorEnvelope};
-use crate::config::ApiConfig;
+use super::retry::{RetryAction, backoff, certainly_unserved, classify};
+use super::wire::{self, ErrorEnvelope, ListedPage, V1Key};
+use super::{ApiError, ScrollBreak};
+use crate::config::{ApiConfig, PageQuery, Source};
+use crate::sim::scroll::RESTART_MESSAGE;
 
 /// The limiter every request of a run passes, whichever task sends it.
 pub type RateLimiter = governor::DefaultDirectRateLimiter;
@@ -98,9 +99,58 @@ impl ApiClient {
     }
 
     /// One page of the v2 cursor list `GET /contacts`, retried until it succeeds or cannot.
-    pub async fn list_contacts(&self, starting_after: Option<&str>) -> Result<CursorPage, ApiError> {
+    pub async fn list_contacts(&self, starting_after: Option<&str>) -> Result<ListedPage, ApiError> {
         let url = self.contacts_url(starting_after);
-        self.with_retries(|| async { wire::parse_cursor_page(self.get(&url).await?) }).await
+        self.with_retries(|| async { wire::parse_cursor_page(self.get(&url).await?) }, retryable).await
+    }
+
+    /// One page of a v1 scroll: `GET /users/scroll` or `GET /contacts/scroll` (leads), opening
+    /// it when `scroll_param` is `None`.
+    ///
+    /// Every page served moves the scroll on, so a failure after which the server may have
+    /// served the page is not retried with the same param: unless `params_rotate` (then a
+    /// stale param answers 404 instead of skipping a page) it becomes
+    /// [`ApiError::ScrollBroken`] with [`ScrollBreak::Uncertain`], and the Coordinator opens a
+    /// fresh scroll.
+    pub async fn scroll(&self, source: Source, scroll_param: Option<&str>, params_rotate: bool) -> Result<ListedPage, ApiError> {
+        let (path, key) = v1_path(source);
+        let mut url = self.endpoint(&[path, "scroll"]);
+        if let Some(param) = scroll_param {
+            url.query_pairs_mut().append_pair("scroll_param", param);
+        }
+        // Opening twice is harmless: the second open waits on the lock like any other.
+        let repeat_is_safe = scroll_param.is_none() || params_rotate;
+        let restart_required =
+            |e: &ApiError| matches!(e, ApiError::Status { status: 500, message, .. } if is_restart_message(message));
+        let may_retry = |e: &ApiError| retryable(e) && !restart_required(e) && (repeat_is_safe || certainly_unserved(e));
+        let result = self.with_retries(|| async { wire::parse_v1_page(self.get(&url).await?, key) }, may_retry).await;
+        result.map_err(|error| match error {
+            ApiError::Status { status: 404, message, .. } => {
+                ApiError::ScrollBroken { cause: ScrollBreak::Expired, detail: message }
+            }
+            ApiError::Status { status: 500, message, .. } if is_restart_message(&message) => {
+                ApiError::ScrollBroken { cause: ScrollBreak::RestartRequired, detail: message }
+            }
+            ApiError::Status { status: 400, code, message, .. } if code == "scroll_exists" => ApiError::ScrollExists { message },
+            error if scroll_param.is_some() && classify(&error) == RetryAction::Retry => {
+                ApiError::ScrollBroken { cause: ScrollBreak::Uncertain, detail: error.to_string() }
+            }
+            error => error,
+        })
+    }
+
+    /// Page `page` (from 1) of a v1 page list: `GET /users` or `GET /contacts` (leads).
+    pub async fn list_page(&self, source: Source, page: u64, per_page: u32, query: &PageQuery) -> Result<ListedPage, ApiError> {
+        let (path, key) = v1_path(source);
+        let mut url = self.endpoint(&[path]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("page", &page.to_string()).append_pair("per_page", &per_page.to_string());
+            for (name, value) in query.pairs() {
+                pairs.append_pair(name, &value);
+            }
+        }
+        self.with_retries(|| async { wire::parse_v1_page(self.get(&url).await?, key) }, retryable).await
     }
 
     fn contacts_url(&self, starting_after: Option<&str>) -> Url {
@@ -124,7 +174,7 @@ impl ApiClient {
 
     /// Runs `attempt` until it succeeds, fails for good, or runs out of retries. A 429 waits for
     /// its window and does not use up a retry.
-    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> Result<T, ApiError>
+    async fn with_retries<T, F, Fut>(&self, mut attempt: F, may_retry: impl Fn(&ApiError) -> bool) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
@@ -137,7 +187,7 @@ impl ApiClient {
             })
             .retry(backoff(&self.config))
             .sleep(tokio::time::sleep)
-            .when(|e| classify(e) == RetryAction::Retry)
+            .when(|e| may_retry(e))
             .notify(|error, delay| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(%error, ?delay, "request failed; retrying");
@@ -154,7 +204,8 @@ impl ApiClient {
                     tracing::info!(?wait, "rate limited; waiting for the window to reset");
                     tokio::time::sleep(wait).await;
                 }
-                RetryAction::Retry => return Err(ApiError::GaveUp { attempts, last: Box::new(error) }),
+                RetryAction::Retry if attempts > 1 => return Err(ApiError::GaveUp { attempts, last: Box::new(error) }),
+                RetryAction::Retry => return Err(error),
                 RetryAction::Fatal => return Err(error),
             }
         }
@@ -189,6 +240,23 @@ impl ApiClient {
             status => ApiError::Status { status, code, message, request_id: envelope.request_id },
         }
     }
+}
+
+fn retryable(error: &ApiError) -> bool {
+    classify(error) == RetryAction::Retry
+}
+
+fn v1_path(source: Source) -> (&'static str, V1Key) {
+    match source {
+        Source::Users => ("users", V1Key::Users),
+        // Leads are `contacts` in v1.
+        Source::Leads | Source::Contacts => ("contacts", V1Key::Contacts),
+    }
+}
+
+/// The documented scroll failure; its error code is unconfirmed, so the message decides.
+fn is_restart_message(message: &str) -> bool {
+    message.contains("restart the scroll") || message == RESTART_MESSAGE
 }
 
 fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {

@@ -9,7 +9,7 @@ pub mod wire;
 use std::time::Duration;
 
 pub use client::{ApiClient, ApiStats, RateLimiter, new_rate_limiter};
-pub use wire::{CursorPage, FetchedPage};
+pub use wire::{FetchedPage, ListedPage};
 
 use crate::version::ApiVersion;
 
@@ -44,6 +44,32 @@ pub enum ApiError {
     BadPage { reason: String },
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp { attempts: usize, last: Box<ApiError> },
+    #[error("another scroll is open on this workspace (HTTP 400 scroll_exists): {message}")]
+    ScrollExists { message: String },
+    #[error("the scroll broke ({cause}: {detail}): it must be opened again from the start")]
+    ScrollBroken { cause: ScrollBreak, detail: String },
+}
+
+/// Why an open scroll cannot go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScrollBreak {
+    /// 404: the scroll_param expired or is unknown.
+    Expired,
+    /// The documented 500 "... Please restart the scroll operation."
+    RestartRequired,
+    /// A failure after which the server may or may not have moved the scroll on: asking again
+    /// with the same param could skip a page.
+    Uncertain,
+}
+
+impl std::fmt::Display for ScrollBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScrollBreak::Expired => "expired",
+            ScrollBreak::RestartRequired => "the API asked for a restart",
+            ScrollBreak::Uncertain => "a failed request may have moved it on",
+        })
+    }
 }
 
 impl ApiError {
@@ -57,6 +83,7 @@ impl ApiError {
             ApiError::RateLimited { .. } => Some(429),
             ApiError::Status { status, .. } => Some(*status),
             ApiError::GaveUp { last, .. } => last.status(),
+            ApiError::ScrollExists { .. } => Some(400),
             _ => None,
         }
     }

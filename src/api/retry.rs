@@ -36,8 +36,17 @@ pub fn classify(error: &ApiError) -> RetryAction {
         | ApiError::Forbidden { .. }
         | ApiError::NotAcceptable
         | ApiError::VersionInvalid { .. }
-        | ApiError::GaveUp { .. } => RetryAction::Fatal,
+        | ApiError::GaveUp { .. }
+        // The Coordinator handles these: it waits for the lock or opens a fresh scroll.
+        | ApiError::ScrollExists { .. }
+        | ApiError::ScrollBroken { .. } => RetryAction::Fatal,
     }
+}
+
+/// True when the request certainly never reached the listing: it can be sent again even where
+/// a repeat is not harmless (an open scroll, which moves on with every page it serves).
+pub fn certainly_unserved(error: &ApiError) -> bool {
+    matches!(error, ApiError::Connect { .. } | ApiError::RateLimited { .. })
 }
 
 /// How long a 429 waits: `Retry-After` when the server sent one, else until the window's reset,

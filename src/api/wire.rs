@@ -37,13 +37,16 @@ impl FetchedPage {
     }
 }
 
-/// A page of the v2 cursor list.
+/// A page of any listing, with what its envelope says about the rest.
 #[derive(Debug, Clone)]
-pub struct CursorPage {
+pub struct ListedPage {
     pub page: FetchedPage,
-    /// The cursor of the next page; `None` on the last.
+    /// v2: the cursor of the next page, `None` on the last. v1 scroll: the `scroll_param` to
+    /// send next. v1 page list: the `pages.next` URL.
     pub next: Option<String>,
     pub total_count: Option<u64>,
+    /// v1 page lists only.
+    pub total_pages: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -68,13 +71,57 @@ struct NextCursor {
 
 /// Reads a v2 list page's envelope. Anything unreadable (cut off, not JSON, no `data` array)
 /// is a [`ApiError::BadPage`], which is worth fetching again.
-pub fn parse_cursor_page(body: Bytes) -> Result<CursorPage, ApiError> {
+pub fn parse_cursor_page(body: Bytes) -> Result<ListedPage, ApiError> {
     let envelope: CursorEnvelope<'_> =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadPage { reason: format!("not a contact list: {e}") })?;
     let records = raw_array_range(&body, envelope.data)?;
     let next = envelope.pages.and_then(|p| p.next).and_then(|n| n.starting_after).filter(|c| !c.is_empty());
     let total_count = envelope.total_count;
-    Ok(CursorPage { page: FetchedPage { body, records }, next, total_count })
+    Ok(ListedPage { page: FetchedPage { body, records }, next, total_count, total_pages: None })
+}
+
+/// The records of a v1 list sit under `users` or `contacts` (leads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V1Key {
+    Users,
+    Contacts,
+}
+
+#[derive(Deserialize)]
+struct V1Envelope<'a> {
+    #[serde(borrow, default)]
+    users: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    contacts: Option<&'a RawValue>,
+    scroll_param: Option<String>,
+    total_count: Option<u64>,
+    pages: Option<V1Pages>,
+}
+
+#[derive(Deserialize)]
+struct V1Pages {
+    next: Option<String>,
+    total_pages: Option<u64>,
+}
+
+/// Reads a v1 scroll page (`next` is the `scroll_param`) or page-list page (`next` is the
+/// `pages.next` URL).
+pub fn parse_v1_page(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
+    let envelope: V1Envelope<'_> =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadPage { reason: format!("not a v1 list: {e}") })?;
+    let (raw, name) = match key {
+        V1Key::Users => (envelope.users, "users"),
+        V1Key::Contacts => (envelope.contacts, "contacts"),
+    };
+    let raw = raw.ok_or_else(|| ApiError::BadPage { reason: format!("no `{name}` array") })?;
+    let records = raw_array_range(&body, raw)?;
+    let (next, total_pages) = match envelope.pages {
+        Some(pages) => (pages.next, pages.total_pages),
+        None => (envelope.scroll_param, None),
+    };
+    let next = next.filter(|n| !n.is_empty());
+    let total_count = envelope.total_count;
+    Ok(ListedPage { page: FetchedPage { body, records }, next, total_count, total_pages })
 }
 
 fn raw_array_range(body: &[u8], raw: &RawValue) -> Result<Range<usize>, ApiError> {
@@ -150,6 +197,18 @@ mod tests {
         for body in [r#"{"type":"list","data":[{"id":"a"}"#, "<html>502</html>", r#"{"type":"list","data":{}}"#, ""] {
             assert!(matches!(parse_cursor_page(Bytes::from(body)), Err(ApiError::BadPage { .. })), "{body}");
         }
+    }
+
+    #[test]
+    fn reads_v1_scroll_and_page_list_envelopes() {
+        let scroll = r#"{"type":"user.list","users":[{"id":"a"}],"scroll_param":"25b649f7"}"#;
+        let page = parse_v1_page(Bytes::from(scroll), V1Key::Users).unwrap();
+        assert_eq!((page.next.as_deref(), page.page.records_json()), (Some("25b649f7"), br#"[{"id":"a"}]"#.as_slice()));
+        let list = r#"{"type":"contact.list","total_count":120,"contacts":[],"pages":{"type":"pages","next":null,"page":3,"per_page":60,"total_pages":2}}"#;
+        let page = parse_v1_page(Bytes::from(list), V1Key::Contacts).unwrap();
+        assert_eq!((page.next, page.total_count, page.total_pages), (None, Some(120), Some(2)));
+        assert!(page.page.is_empty());
+        assert!(matches!(parse_v1_page(Bytes::from(scroll), V1Key::Contacts), Err(ApiError::BadPage { .. })));
     }
 
     #[test]

@@ -80,23 +80,23 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Second, Some("UTC".into()))
 }
 
-fn utf8(name: &str) -> Field {
+pub(super) fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
 }
 
-fn boolean(name: &str) -> Field {
+pub(super) fn boolean(name: &str) -> Field {
     Field::new(name, DataType::Boolean, true)
 }
 
-fn timestamp(name: &str) -> Field {
+pub(super) fn timestamp(name: &str) -> Field {
     Field::new(name, timestamp_type(), true)
 }
 
-fn structure(name: &str, fields: Vec<Field>) -> Field {
+pub(super) fn structure(name: &str, fields: Vec<Field>) -> Field {
     Field::new(name, DataType::Struct(Fields::from(fields)), true)
 }
 
-fn list(name: &str, item_fields: Vec<Field>) -> Field {
+pub(super) fn list(name: &str, item_fields: Vec<Field>) -> Field {
     let item = Field::new_list_field(DataType::Struct(Fields::from(item_fields)), true);
     Field::new(name, DataType::List(Arc::new(item)), true)
 }

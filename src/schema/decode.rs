@@ -33,6 +33,21 @@ impl PageDecoder {
         PageDecoder::new(CONTACT_V2, contact_v2_decode_schema(), contact_v2_schema(), batch_rows)
     }
 
+    /// The v1 user or lead decoder.
+    pub fn v1(name: &'static str, batch_rows: usize) -> Self {
+        PageDecoder::new(name, super::v1::v1_decode_schema(), super::v1::v1_schema(), batch_rows)
+    }
+
+    /// The decoder for what `source` lists.
+    pub fn for_source(source: crate::config::Source, batch_rows: usize) -> Self {
+        use crate::config::Source;
+        match source {
+            Source::Contacts => PageDecoder::contacts_v2(batch_rows),
+            Source::Users => PageDecoder::v1(super::v1::USER_V1, batch_rows),
+            Source::Leads => PageDecoder::v1(super::v1::LEAD_V1, batch_rows),
+        }
+    }
+
     pub fn schema(&self) -> &SchemaRef {
         &self.output_schema
     }

@@ -5,6 +5,7 @@
 pub mod contact;
 pub mod decode;
 pub mod decoders;
+pub mod v1;
 
 pub use decode::PageDecoder;
 

@@ -39,9 +39,9 @@ impl Workspace {
 
     /// Contact number `i`, exactly as the v2 API serves it.
     pub fn contact(&self, i: u64) -> Contact {
-        let mut rng = Rng::new(mix64(self.seed) ^ mix64(i.wrapping_add(0x9e37_79b9)));
+        let mut rng = self.stream(i, Salt::Body);
         let id = self.contact_id(i);
-        let role = if rng.chance(70) { Role::User } else { Role::Lead };
+        let role = self.role(i);
         let first = pick(&mut rng, FIRST_NAMES);
         let last = pick(&mut rng, LAST_NAMES);
         let has_name = role == Role::User || rng.chance(80);
@@ -49,19 +49,19 @@ impl Workspace {
 
         let has_email = role == Role::User || rng.chance(75);
         let domain = pick(&mut rng, DOMAINS);
-        let email = has_email.then(|| format!("{}.{}{}@{domain}", ascii_slug(first), ascii_slug(last), i));
+        let email = has_email.then(|| format!("{}.{}.{}@{domain}", ascii_slug(first), ascii_slug(last), i));
         // Real answers sometimes leave email_domain out, even when an email is set.
         let email_domain = match &email {
             Some(_) if !rng.chance(7) => Some(domain.to_string()),
             _ => None,
         };
-        let phone = rng.chance(40).then(|| format!("+{}{:09}", 1 + rng.below(98), rng.below(1_000_000_000)));
+        let phone = self.phone(i);
 
-        let created_at = EPOCH_BASE + i as i64 * CREATION_STEP + rng.below(30) as i64;
-        let updated_at = created_at + rng.below(90 * 86_400) as i64;
+        let created_at = self.created_at(i);
+        let updated_at = self.updated_at(i);
         let later = |rng: &mut Rng, p: u64| rng.chance(p).then(|| created_at + rng.below(400 * 86_400) as i64);
-        let signed_up_at = if role == Role::User { later(&mut rng, 85) } else { None };
-        let last_seen_at = later(&mut rng, 80);
+        let signed_up_at = self.signed_up_at(i);
+        let last_seen_at = self.last_seen_at(i);
         let last_replied_at = later(&mut rng, 30);
         let last_contacted_at = later(&mut rng, 45);
         let last_email_opened_at = later(&mut rng, 35);
@@ -158,6 +158,62 @@ impl Workspace {
         }
     }
 
+    /// An independent stream of draws for one aspect of contact `i`.
+    pub(crate) fn stream(&self, i: u64, salt: Salt) -> Rng {
+        Rng::new(mix64(self.seed ^ (salt as u64).wrapping_mul(0xa076_1d64_78bd_642f)) ^ mix64(i.wrapping_add(0x9e37_79b9)))
+    }
+
+    // The facts below are drawn from streams of their own, so the simulator can filter and sort
+    // a whole workspace by them without generating whole contacts.
+
+    /// The workspace's "now": a day after its newest contact, so `created_since` means the same
+    /// whenever the simulator runs.
+    pub fn now(&self) -> i64 {
+        EPOCH_BASE + self.contacts as i64 * CREATION_STEP + 86_400
+    }
+
+    /// Users 70%, leads 30%.
+    pub fn role(&self, i: u64) -> Role {
+        if self.stream(i, Salt::Role).chance(70) { Role::User } else { Role::Lead }
+    }
+
+    /// Strictly increasing with `i`: the jitter is smaller than the step.
+    pub fn created_at(&self, i: u64) -> i64 {
+        EPOCH_BASE + i as i64 * CREATION_STEP + self.stream(i, Salt::Created).below(30) as i64
+    }
+
+    pub fn updated_at(&self, i: u64) -> i64 {
+        self.created_at(i) + self.stream(i, Salt::Updated).below(90 * 86_400) as i64
+    }
+
+    pub fn signed_up_at(&self, i: u64) -> Option<i64> {
+        let mut rng = self.stream(i, Salt::SignedUp);
+        (self.role(i) == Role::User && rng.chance(85)).then(|| self.created_at(i) + rng.below(400 * 86_400) as i64)
+    }
+
+    /// `last_seen_at` in v2, `last_request_at` in v1.
+    pub fn last_seen_at(&self, i: u64) -> Option<i64> {
+        let mut rng = self.stream(i, Salt::LastSeen);
+        rng.chance(80).then(|| self.created_at(i) + rng.below(400 * 86_400) as i64)
+    }
+
+    /// Phone numbers carry the contact's number, so a phone filter finds its contact directly.
+    pub fn phone(&self, i: u64) -> Option<String> {
+        let mut rng = self.stream(i, Salt::Phone);
+        rng.chance(40).then(|| format!("+{}{:012}", 1 + rng.below(98), i))
+    }
+
+    /// The contact number an email of this workspace belongs to, if it has that form.
+    pub fn index_of_email(email: &str) -> Option<u64> {
+        email.split('@').next()?.rsplit('.').next()?.parse().ok()
+    }
+
+    /// The contact number a phone of this workspace belongs to, if it has that form.
+    pub fn index_of_phone(phone: &str) -> Option<u64> {
+        let digits = phone.strip_prefix('+')?;
+        digits.get(digits.len().checked_sub(12)?..)?.parse().ok()
+    }
+
     /// Contacts `start..end` (clamped to the workspace) as the JSON array body of a page.
     pub fn write_contacts_json(&self, start: u64, end: u64, out: &mut Vec<u8>) {
         out.push(b'[');
@@ -171,7 +227,20 @@ impl Workspace {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which stream a fact is drawn from.
+#[derive(Clone, Copy)]
+pub(crate) enum Salt {
+    Body = 1,
+    Role,
+    Created,
+    Updated,
+    SignedUp,
+    LastSeen,
+    Phone,
+    V1,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     User,
     Lead,

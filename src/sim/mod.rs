@@ -5,8 +5,11 @@
 //! The demo, the tests and the benchmarks run against it; `intercom-dump sim` runs it alone.
 
 pub mod generator;
+pub mod page_list;
 pub mod rate;
+pub mod scroll;
 pub mod server;
+pub mod v1;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +17,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-pub use generator::{Contact, Workspace};
+pub use generator::{Contact, Role, Workspace};
+pub use page_list::PastCap;
+pub use scroll::{ParamStyle, ScrollSettings};
 pub use server::SimState;
 
 /// The Intercom-Version a request without the header gets.
@@ -46,6 +51,11 @@ pub struct SimConfig {
     /// The version applied when a request has no `Intercom-Version` header.
     pub default_version: String,
     pub next_shape: NextShape,
+    /// v1 scroll rules and faults.
+    pub scroll: ScrollSettings,
+    /// The most records v1 paging reaches, and what a page past it answers.
+    pub page_cap: u64,
+    pub past_cap: PastCap,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -58,6 +68,9 @@ impl std::fmt::Debug for SimConfig {
             .field("window_secs", &self.window_secs)
             .field("default_version", &self.default_version)
             .field("next_shape", &self.next_shape)
+            .field("scroll", &self.scroll)
+            .field("page_cap", &self.page_cap)
+            .field("past_cap", &self.past_cap)
             .finish()
     }
 }
@@ -72,6 +85,9 @@ impl SimConfig {
             window_secs: 10,
             default_version: DEFAULT_API_VERSION.to_string(),
             next_shape: NextShape::default(),
+            scroll: ScrollSettings::default(),
+            page_cap: page_list::DEFAULT_PAGE_CAP,
+            past_cap: PastCap::default(),
         }
     }
 

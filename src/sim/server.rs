@@ -16,8 +16,10 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::generator::Workspace;
+use super::generator::{Role, Workspace};
+use super::page_list::{ListAnswer, ListQuery, MAX_PER_PAGE_V1, PageLists, Sort};
 use super::rate::{RateVerdict, WindowLimiter};
+use super::scroll::{RESTART_MESSAGE, ScrollAnswer, Scrolls};
 use super::{NextShape, SimConfig};
 use crate::version::ApiVersion;
 
@@ -32,6 +34,8 @@ pub struct SimState {
     workspace: Workspace,
     default_version: ApiVersion,
     limiter: WindowLimiter,
+    scrolls: Scrolls,
+    page_lists: PageLists,
     requests: AtomicU64,
 }
 
@@ -42,6 +46,8 @@ impl SimState {
             workspace: config.workspace(),
             limiter: WindowLimiter::new(config.limit_per_window, config.window_secs),
             default_version,
+            scrolls: Scrolls::new(config.scroll.clone(), std::time::Instant::now()),
+            page_lists: PageLists::new(config.page_cap, config.past_cap),
             requests: AtomicU64::new(0),
             config,
         }
@@ -54,10 +60,21 @@ impl SimState {
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
+
+    /// v1 scroll requests received so far.
+    pub fn scroll_requests(&self) -> u64 {
+        self.scrolls.requests()
+    }
 }
 
 pub fn router(state: Arc<SimState>) -> Router {
-    Router::new().route("/contacts", get(list_contacts)).fallback(not_found).with_state(state)
+    Router::new()
+        .route("/contacts", get(list_contacts))
+        .route("/users", get(list_users))
+        .route("/users/scroll", get(scroll_users))
+        .route("/contacts/scroll", get(scroll_leads))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 /// Serve until `shutdown` completes.
@@ -153,9 +170,8 @@ async fn list_contacts(
     let Admitted { version, rate } = admit(&state, &headers)?;
     let refuse = |status, code, message: &str| SimError::new(status, code, message).with_rate(rate);
     if version.is_v1() {
-        // The v1 lead list lives here under 1.x; it is not served yet.
-        let message = "Requested resource is not available in current API version";
-        return Err(refuse(StatusCode::BAD_REQUEST, "intercom_version_invalid", message));
+        // Under 1.x this path is the lead page list.
+        return v1_page_list(&state, Role::Lead, &headers, &params, rate);
     }
     let per_page = match params.get("per_page").map(|p| p.parse::<u64>()) {
         None => DEFAULT_PER_PAGE_V2,
@@ -195,6 +211,139 @@ fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Vec<u8> {
     serde_json::to_writer(&mut body, &pages).expect("writing JSON to a Vec cannot fail");
     body.push(b'}');
     body
+}
+
+/// `GET /users`: the v1 user page list.
+async fn list_users(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, SimError> {
+    let Admitted { version, rate } = admit(&state, &headers)?;
+    require_v1(version, rate)?;
+    v1_page_list(&state, Role::User, &headers, &params, rate)
+}
+
+/// `GET /users/scroll`.
+async fn scroll_users(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, SimError> {
+    scroll(&state, Role::User, &headers, &params)
+}
+
+/// `GET /contacts/scroll`: leads.
+async fn scroll_leads(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, SimError> {
+    scroll(&state, Role::Lead, &headers, &params)
+}
+
+fn require_v1(version: ApiVersion, rate: RateVerdict) -> Result<(), SimError> {
+    if version.is_v1() {
+        return Ok(());
+    }
+    let message = "Requested resource is not available in current API version";
+    Err(SimError::new(StatusCode::BAD_REQUEST, "intercom_version_invalid", message).with_rate(rate))
+}
+
+/// The list's `type` and the key its records sit under.
+fn v1_list_names(role: Role) -> (&'static str, &'static str) {
+    match role {
+        Role::User => ("user.list", "users"),
+        Role::Lead => ("contact.list", "contacts"),
+    }
+}
+
+fn scroll(state: &SimState, role: Role, headers: &HeaderMap, params: &HashMap<String, String>) -> Result<Response, SimError> {
+    let Admitted { version, rate } = admit(state, headers)?;
+    require_v1(version, rate)?;
+    let param = params.get("scroll_param").map(String::as_str);
+    let ws = state.workspace;
+    let refuse = |status, code, message: &str| SimError::new(status, code, message).with_rate(rate);
+    match state.scrolls.request(&ws, role, param, std::time::Instant::now()) {
+        ScrollAnswer::Exists => Err(refuse(StatusCode::BAD_REQUEST, "scroll_exists", "scroll already exists for this workspace")),
+        ScrollAnswer::NotFound => Err(refuse(StatusCode::NOT_FOUND, "not_found", "scroll parameter not found")),
+        ScrollAnswer::Restart => Err(refuse(StatusCode::INTERNAL_SERVER_ERROR, "server_error", RESTART_MESSAGE)),
+        ScrollAnswer::Page { indices, scroll_param } => {
+            let (kind, key) = v1_list_names(role);
+            let mut body = Vec::with_capacity(indices.len() * 2_600 + 128);
+            body.extend_from_slice(format!(r#"{{"type":"{kind}","{key}":"#).as_bytes());
+            ws.write_v1_json(indices, &mut body);
+            body.extend_from_slice(br#","scroll_param":"#);
+            serde_json::to_writer(&mut body, &scroll_param).expect("writing JSON to a Vec cannot fail");
+            body.push(b'}');
+            Ok(json_response(StatusCode::OK, body, Some(rate)))
+        }
+    }
+}
+
+fn v1_page_list(
+    state: &SimState,
+    role: Role,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    rate: RateVerdict,
+) -> Result<Response, SimError> {
+    let invalid = |message: String| SimError::new(StatusCode::BAD_REQUEST, "parameter_invalid", message).with_rate(rate);
+    let number = |name: &str| -> Result<Option<u64>, SimError> {
+        params.get(name).map(|v| v.parse::<u64>().map_err(|_| invalid(format!("{name} must be a positive integer")))).transpose()
+    };
+    let mut query = ListQuery::new(role);
+    query.page = number("page")?.unwrap_or(1).max(1);
+    query.per_page = number("per_page")?.unwrap_or(query.per_page).clamp(1, MAX_PER_PAGE_V1);
+    query.created_since_days = number("created_since")?;
+    if let Some(sort) = params.get("sort") {
+        query.sort = Sort::parse(sort).ok_or_else(|| {
+            invalid(format!("sort {sort:?} is not one of created_at, last_request_at, signed_up_at, updated_at"))
+        })?;
+    }
+    query.descending = match params.get("order").map(String::as_str) {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(other) => {
+            let message = format!("order {other:?} is not asc or desc");
+            return Err(SimError::new(StatusCode::BAD_REQUEST, "invalid_sort_order", message).with_rate(rate));
+        }
+    };
+    query.email = params.get("email").cloned();
+    query.phone = params.get("phone").cloned();
+    let ws = state.workspace;
+    let (indices, total_count, total_pages, has_next) = match state.page_lists.answer(&ws, &query) {
+        ListAnswer::PastCap { cap } => {
+            return Err(invalid(format!("at most {cap} records can be reached by paging: use the scroll API")));
+        }
+        ListAnswer::Page { indices, total_count, total_pages, has_next } => (indices, total_count, total_pages, has_next),
+    };
+    let next = has_next.then(|| {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let path = if role == Role::User { "users" } else { "contacts" };
+        let mut next = url::Url::parse(&format!("http://{host}/{path}")).expect("a host header makes a URL");
+        {
+            let mut pairs = next.query_pairs_mut();
+            let mut sorted: Vec<_> = params.iter().filter(|(k, _)| k.as_str() != "page").collect();
+            sorted.sort();
+            for (key, value) in sorted {
+                pairs.append_pair(key, value);
+            }
+            pairs.append_pair("page", &(query.page + 1).to_string());
+        }
+        next.to_string()
+    });
+    let (kind, key) = v1_list_names(role);
+    let mut body = Vec::with_capacity(indices.len() * 2_600 + 256);
+    body.extend_from_slice(format!(r#"{{"type":"{kind}","total_count":{total_count},"{key}":"#).as_bytes());
+    ws.write_v1_json(indices, &mut body);
+    let pages = serde_json::json!({
+        "type": "pages", "next": next, "page": query.page, "per_page": query.per_page, "total_pages": total_pages,
+    });
+    body.extend_from_slice(br#","pages":"#);
+    serde_json::to_writer(&mut body, &pages).expect("writing JSON to a Vec cannot fail");
+    body.push(b'}');
+    Ok(json_response(StatusCode::OK, body, Some(rate)))
 }
 
 /// An opaque cursor in standard base64, so `+`, `/` and `=` must be URL-encoded as they are

@@ -35,6 +35,11 @@ impl Staging {
         self.root.join(source)
     }
 
+    /// A file of the run's own (a spill file, say): inside staging, gone with it.
+    pub fn scratch_path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
     /// Moves the staged `source` directory to `out/source`, replacing an earlier dump if allowed,
     /// and returns where it now is.
     pub fn publish(mut self, source: &str) -> Result<PathBuf, SinkError> {

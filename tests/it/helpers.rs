@@ -1,15 +1,16 @@
 //! Shared by the integration tests: an in-process simulator on port 0, a config pointing at it,
 //! temp dirs, and reading Parquet output back.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::compute::concat_batches;
-use intercom_dump::config::{ApiConfig, Config, OutputConfig, Token};
+use intercom_dump::config::{ApiConfig, Config, Mode, OutputConfig, Source, Token};
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{SimConfig, SimHandle};
+use intercom_dump::sim::{Role, SimConfig, SimHandle, Workspace};
 use intercom_dump::{DumpError, Summary, run_dump};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -71,4 +72,38 @@ pub fn read_parquet(files: &[PathBuf]) -> RecordBatch {
     }
     let schema = schema.expect("at least one file");
     concat_batches(&schema, &batches).unwrap()
+}
+
+/// A config dumping v1 `source` from `sim` by `mode`, with the version it needs.
+pub fn v1_config(sim: &SimHandle, out: &Path, source: Source, mode: Mode) -> Config {
+    let mut config = config_for(sim, out, TOKEN);
+    config.source = source;
+    config.api.version = source.default_version();
+    config.listing.mode = mode;
+    config
+}
+
+/// The ids of every row written for `source` under `out`, in file order.
+pub fn output_ids(out: &Path, source: &str) -> Vec<String> {
+    let files = parquet_files(&out.join(source));
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let batch = read_parquet(&files);
+    batch.column_by_name("id").unwrap().as_string::<i32>().iter().map(|id| id.unwrap().to_string()).collect()
+}
+
+/// Asserts `ids` holds each of `expected` exactly once, and nothing else.
+pub fn assert_exact_ids(ids: &[String], expected: impl IntoIterator<Item = String>) {
+    let got: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    assert_eq!(got.len(), ids.len(), "no id appears twice");
+    let expected: HashSet<String> = expected.into_iter().collect();
+    let missing = expected.iter().filter(|id| !got.contains(id.as_str())).count();
+    let extra = got.iter().filter(|id| !expected.contains(**id)).count();
+    assert_eq!((missing, extra, ids.len()), (0, 0, expected.len()), "the id set is the generator's");
+}
+
+/// The ids of the workspace's records of `role`, in index order.
+pub fn ids_of_role(ws: &Workspace, role: Role) -> Vec<String> {
+    (0..ws.contacts).filter(|&i| ws.role(i) == role).map(|i| ws.contact_id(i)).collect()
 }

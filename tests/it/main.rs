@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers in `helpers`.
 
 mod cli;
+mod dump_v1;
 mod dump_v2;
 mod helpers;

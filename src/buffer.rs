@@ -1,0 +1,165 @@
+//! The queue of fetched pages waiting for a parser, in listing order. Up to a byte budget the
+//! pages stay in memory; past it they go to a spill file and come back when their turn comes,
+//! so a scroll, which expires when left idle, never waits for parsers or writers and memory
+//! stays bounded.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::api::FetchedPage;
+
+enum Entry {
+    Memory(FetchedPage),
+    Spilled { offset: u64, len: usize, records: Range<usize> },
+}
+
+pub struct PageBuffer {
+    entries: VecDeque<Entry>,
+    memory_bytes: usize,
+    budget: usize,
+    spill_path: PathBuf,
+    spill: Option<File>,
+    spill_end: u64,
+    spilled_total: u64,
+}
+
+impl PageBuffer {
+    /// Pages beyond `budget` bytes in memory go to `spill_path`, created on first need and
+    /// removed when the buffer is dropped.
+    pub fn new(budget: usize, spill_path: impl Into<PathBuf>) -> PageBuffer {
+        PageBuffer {
+            entries: VecDeque::new(),
+            memory_bytes: 0,
+            budget,
+            spill_path: spill_path.into(),
+            spill: None,
+            spill_end: 0,
+            spilled_total: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Page bytes held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+
+    /// Page bytes written to the spill file over the buffer's life.
+    pub fn spilled_bytes(&self) -> u64 {
+        self.spilled_total
+    }
+
+    /// True when a page of `size` more bytes would not fit in memory.
+    pub fn over_budget(&self, size: usize) -> bool {
+        self.memory_bytes + size > self.budget
+    }
+
+    /// Queues a page at the back: in memory while `extra_in_memory` (bytes the caller holds
+    /// elsewhere, e.g. inside parsers) plus the queue fit the budget, else in the spill file.
+    pub fn push(&mut self, page: FetchedPage, extra_in_memory: usize) -> io::Result<()> {
+        let size = page.size();
+        // Once anything is spilled, later pages follow it there, so order is kept cheaply.
+        let spilling = matches!(self.entries.back(), Some(Entry::Spilled { .. }));
+        if !spilling && self.memory_bytes + extra_in_memory + size <= self.budget {
+            self.memory_bytes += size;
+            self.entries.push_back(Entry::Memory(page));
+            return Ok(());
+        }
+        let file = match &mut self.spill {
+            Some(file) => file,
+            None => self.spill.insert(File::options().create(true).truncate(true).read(true).write(true).open(&self.spill_path)?),
+        };
+        let offset = self.spill_end;
+        file.write_all_at(&page.body, offset)?;
+        self.spill_end += size as u64;
+        self.spilled_total += size as u64;
+        self.entries.push_back(Entry::Spilled { offset, len: size, records: page.records });
+        Ok(())
+    }
+
+    /// Takes the page at the front, reading it back from the spill file if it went there.
+    pub fn pop(&mut self) -> io::Result<Option<FetchedPage>> {
+        let Some(entry) = self.entries.pop_front() else { return Ok(None) };
+        let page = match entry {
+            Entry::Memory(page) => {
+                self.memory_bytes -= page.size();
+                page
+            }
+            Entry::Spilled { offset, len, records } => {
+                let file = self.spill.as_ref().expect("spilled pages have a file");
+                let mut body = vec![0; len];
+                file.read_exact_at(&mut body, offset)?;
+                FetchedPage { body: Bytes::from(body), records }
+            }
+        };
+        if self.entries.iter().all(|e| matches!(e, Entry::Memory(_))) && self.spill.is_some() {
+            // Everything spilled has come back: start the file over.
+            self.spill_end = 0;
+            if let Some(file) = &mut self.spill {
+                file.set_len(0)?;
+                file.flush()?;
+            }
+        }
+        Ok(Some(page))
+    }
+
+    pub fn spill_path(&self) -> &Path {
+        &self.spill_path
+    }
+}
+
+impl Drop for PageBuffer {
+    fn drop(&mut self) {
+        if self.spill.take().is_some() {
+            let _ = std::fs::remove_file(&self.spill_path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(n: usize) -> FetchedPage {
+        let body = format!(r#"{{"data":[{{"id":"{n:04}"}}]}}"#);
+        let records = 8..body.len() - 1;
+        FetchedPage { body: Bytes::from(body), records }
+    }
+
+    #[test]
+    fn keeps_order_across_memory_and_spill() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = page(0).size();
+        let mut buffer = PageBuffer::new(size * 3, dir.path().join("spill"));
+        for n in 0..10 {
+            buffer.push(page(n), 0).unwrap();
+        }
+        assert_eq!(buffer.memory_bytes(), size * 3);
+        assert_eq!(buffer.spilled_bytes(), size as u64 * 7);
+        for n in 0..5 {
+            let got = buffer.pop().unwrap().unwrap();
+            assert_eq!(got.records_json(), page(n).records_json());
+        }
+        buffer.push(page(10), 0).unwrap();
+        let rest: Vec<_> = std::iter::from_fn(|| buffer.pop().unwrap()).map(|p| p.records_json().to_vec()).collect();
+        let expected: Vec<_> = (5..11).map(|n| page(n).records_json().to_vec()).collect();
+        assert_eq!(rest, expected);
+        let path = buffer.spill_path().to_path_buf();
+        assert!(path.exists());
+        drop(buffer);
+        assert!(!path.exists(), "the spill file goes with the buffer");
+    }
+}

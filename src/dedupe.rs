@@ -1,0 +1,140 @@
+//! Exactly-once output for listings that can repeat records: a restarted scroll serves every
+//! record again from the start, and a page list shifts when records change under it.
+//! [`SeenIds`] remembers every id written and drops rows it has seen.
+//!
+//! Intercom ids are lowercase hex (20 or 24 digits), so they pack into a `u128` with their
+//! length: 16 bytes a key instead of a heap string. Other ids fall back to boxed strings.
+
+use std::collections::HashSet;
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::error::ArrowError;
+
+#[derive(Debug, Default)]
+pub struct SeenIds {
+    packed: HashSet<u128>,
+    other: HashSet<Box<str>>,
+    other_bytes: usize,
+    dropped: u64,
+}
+
+impl SeenIds {
+    pub fn new() -> SeenIds {
+        SeenIds::default()
+    }
+
+    /// Remembers `id`; false when it was seen before.
+    pub fn insert(&mut self, id: &str) -> bool {
+        match pack(id) {
+            Some(key) => self.packed.insert(key),
+            None if self.other.contains(id) => false,
+            None => {
+                self.other_bytes += id.len();
+                self.other.insert(id.into())
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.packed.len() + self.other.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Rows dropped as repeats so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The rows of `batch` whose `id` column holds an id not seen before (repeats within the
+    /// batch included), remembering them.
+    pub fn retain_new(&mut self, batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+        let ids = batch
+            .column_by_name("id")
+            .ok_or_else(|| ArrowError::SchemaError("a batch to deduplicate has no id column".into()))?
+            .as_string_opt::<i32>()
+            .ok_or_else(|| ArrowError::SchemaError("the id column is not text".into()))?;
+        let keep: BooleanArray = (0..ids.len()).map(|row| Some(ids.is_null(row) || self.insert(ids.value(row)))).collect();
+        let fresh = keep.true_count();
+        if fresh == batch.num_rows() {
+            return Ok(batch);
+        }
+        self.dropped += (batch.num_rows() - fresh) as u64;
+        filter_record_batch(&batch, &keep)
+    }
+
+    /// Heap bytes the remembered ids hold: the hash tables' buckets and control bytes, and the
+    /// fallback strings.
+    pub fn heap_bytes(&self) -> usize {
+        let table = |capacity: usize, slot: usize| {
+            if capacity == 0 {
+                return 0;
+            }
+            // hashbrown keeps buckets at a power of two, at most 7/8 full, plus a control byte each.
+            let buckets = (capacity * 8 / 7).next_power_of_two();
+            buckets * (slot + 1)
+        };
+        table(self.packed.capacity(), size_of::<u128>()) + table(self.other.capacity(), size_of::<Box<str>>()) + self.other_bytes
+    }
+}
+
+/// Up to 30 lowercase hex digits, with their count in the top byte so "0a" and "a" differ.
+fn pack(id: &str) -> Option<u128> {
+    let bytes = id.as_bytes();
+    if bytes.is_empty() || bytes.len() > 30 || !bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let value = u128::from_str_radix(id, 16).ok()?;
+    Some(value | (bytes.len() as u128) << 120)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn packs_intercom_ids_and_keeps_others_apart() {
+        assert_ne!(pack("0a"), pack("a"));
+        assert!(pack("5f9b5e8e6f1b2c0012345678").is_some());
+        assert_eq!(pack("ABC"), None);
+        let mut seen = SeenIds::new();
+        for id in ["5f9b5e8e6f1b2c0012345678", "530370b477ad7120001d", "usr_Ω", "ABC"] {
+            assert!(seen.insert(id));
+            assert!(!seen.insert(id));
+        }
+        assert_eq!(seen.len(), 4);
+    }
+
+    #[test]
+    fn drops_rows_seen_before_and_repeats_within_a_batch() {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Utf8, false), Field::new("n", DataType::Int64, true)]));
+        let batch = |ids: &[&str]| {
+            let n: Int64Array = (0..ids.len() as i64).collect();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(ids.to_vec())), Arc::new(n)]).unwrap()
+        };
+        let mut seen = SeenIds::new();
+        assert_eq!(seen.retain_new(batch(&["a1", "b2", "a1"])).unwrap().num_rows(), 2);
+        let second = seen.retain_new(batch(&["b2", "c3"])).unwrap();
+        assert_eq!(second.column(0).as_string::<i32>().value(0), "c3");
+        assert_eq!(second.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 1);
+        assert_eq!(seen.dropped(), 2);
+    }
+
+    #[test]
+    fn a_million_ids_cost_tens_of_megabytes() {
+        let mut seen = SeenIds::new();
+        for i in 0..1_000_000u64 {
+            seen.insert(&format!("{:08x}{:016x}", 1_500_000_000 + i, crate::sim::generator::mix64(i)));
+        }
+        let per_id = seen.heap_bytes() as f64 / 1e6;
+        assert!((17.0..=40.0).contains(&per_id), "{per_id} bytes an id");
+    }
+}

@@ -1,0 +1,265 @@
+//! v1 users and leads, end to end, through the scroll and the page lists, with every rule the
+//! documents state: restarts, expiry, the workspace's one scroll, a stalled writer, filters and
+//! the 10,000 cap.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use arrow::array::{Array, AsArray, TimestampSecondArray};
+use arrow::datatypes::Int64Type;
+use intercom_dump::actors::writer::WriteBatch;
+use intercom_dump::api::{ApiClient, ApiError, ApiStats, new_rate_limiter};
+use intercom_dump::config::{ApiConfig, Mode, PageSort, Source, Token};
+use intercom_dump::progress::Progress;
+use intercom_dump::sim::{ParamStyle, Role, SimConfig, Workspace};
+use intercom_dump::version::ApiVersion;
+use intercom_dump::{DumpError, RunHooks, run_dump_with};
+
+use crate::helpers::*;
+
+fn role_of(source: Source) -> Role {
+    if source == Source::Users { Role::User } else { Role::Lead }
+}
+
+#[test]
+fn users_and_leads_scroll_to_the_generators_records() {
+    let (seed, n) = (31, 6_000);
+    let ws = Workspace::new(seed, n);
+    for (source, style) in [(Source::Users, ParamStyle::Rotating), (Source::Leads, ParamStyle::Fixed)] {
+        let mut sim_config = SimConfig::new(seed, n, TOKEN);
+        sim_config.scroll.param_style = style;
+        let sim = simulator_with(sim_config);
+        let out = tempfile::tempdir().unwrap();
+        let summary = dump(v1_config(&sim, out.path(), source, Mode::Scroll)).unwrap();
+        assert_eq!((summary.mode, summary.restarts, summary.duplicates_dropped), ("scroll", 0, 0));
+        let ids = output_ids(out.path(), source.name());
+        assert_exact_ids(&ids, ids_of_role(&ws, role_of(source)));
+
+        // Values, field by field, for a sample.
+        let batch = read_parquet(&parquet_files(&out.path().join(source.name())));
+        let index: HashMap<String, u64> = (0..n).map(|i| (ws.contact_id(i), i)).collect();
+        let emails = batch.column_by_name("email").unwrap().as_string::<i32>();
+        let sessions = batch.column_by_name("session_count").unwrap().as_primitive::<Int64Type>();
+        let created = batch.column_by_name("created_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+        let anonymous = batch.column_by_name("anonymous").unwrap().as_boolean();
+        let user_ids = batch.column_by_name("user_id").unwrap().as_string::<i32>();
+        for row in (0..ids.len()).step_by(53) {
+            let record = ws.v1_record(index[&ids[row]]);
+            assert_eq!(emails.is_valid(row).then(|| emails.value(row)), record.email.as_deref());
+            assert_eq!(sessions.value(row), record.session_count);
+            assert_eq!(created.value(row), record.created_at);
+            assert_eq!(anonymous.value(row), record.anonymous);
+            assert_eq!(user_ids.is_valid(row).then(|| user_ids.value(row)), record.user_id.as_deref());
+        }
+    }
+}
+
+#[test]
+fn the_restart_500_at_three_pages_loses_and_repeats_nothing() {
+    let (seed, n) = (32, 5_000);
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    sim_config.scroll.restart_at = BTreeSet::from([3, 10, 18]);
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let summary = dump(v1_config(&sim, out.path(), Source::Users, Mode::Scroll)).unwrap();
+    assert_eq!(summary.restarts, 3);
+    assert!(summary.duplicates_dropped > 0, "restarted scrolls serve the first records again");
+    assert_exact_ids(&output_ids(out.path(), "users"), ids_of_role(&Workspace::new(seed, n), Role::User));
+}
+
+#[test]
+fn a_forced_expiry_opens_a_fresh_scroll() {
+    let (seed, n) = (33, 5_000);
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    sim_config.scroll.expire_at = BTreeSet::from([6]);
+    sim_config.scroll.param_style = ParamStyle::Fixed;
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let summary = dump(v1_config(&sim, out.path(), Source::Leads, Mode::Scroll)).unwrap();
+    assert_eq!(summary.restarts, 1);
+    assert_exact_ids(&output_ids(out.path(), "leads"), ids_of_role(&Workspace::new(seed, n), Role::Lead));
+}
+
+#[test]
+fn too_many_restarts_stop_the_run_and_publish_nothing() {
+    let mut sim_config = SimConfig::new(34, 3_000, TOKEN);
+    sim_config.scroll.restart_at = (2..40).collect();
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Users, Mode::Scroll);
+    config.listing.max_restarts = 2;
+    let error = dump(config).unwrap_err();
+    assert!(matches!(error, DumpError::TooManyRestarts { restarts: 2, .. }), "{error}");
+    assert!(error.to_string().contains("--max-restarts"), "{error}");
+    assert!(parquet_files(out.path()).is_empty());
+}
+
+#[test]
+fn another_clients_scroll_is_waited_out() {
+    let (seed, n) = (35, 3_000);
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    sim_config.scroll.foreign_scroll = true;
+    sim_config.scroll.idle_expiry = Duration::from_secs(2);
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Users, Mode::Scroll);
+    config.listing.scroll_lock_poll = Duration::from_millis(250);
+    config.listing.scroll_lock_wait = Duration::from_secs(20);
+    let summary = dump(config).unwrap();
+    let pages = n.div_ceil(100);
+    assert!(sim.state().scroll_requests() > pages / 2 + 3, "it polled while the lock was held");
+    assert!(summary.elapsed >= Duration::from_secs(1), "it waited for the foreign scroll to expire");
+    assert_exact_ids(&output_ids(out.path(), "users"), ids_of_role(&Workspace::new(seed, n), Role::User));
+}
+
+#[test]
+fn a_scroll_lock_held_past_the_bound_fails_clearly() {
+    let mut sim_config = SimConfig::new(36, 1_000, TOKEN);
+    sim_config.scroll.foreign_scroll = true;
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Leads, Mode::Scroll);
+    config.listing.scroll_lock_poll = Duration::from_millis(200);
+    config.listing.scroll_lock_wait = Duration::from_secs(1);
+    let error = dump(config).unwrap_err();
+    assert!(matches!(error, DumpError::ScrollLocked { .. }), "{error}");
+    assert!(error.to_string().contains("scroll_exists") && error.to_string().contains("--scroll-lock-wait"), "{error}");
+    assert!(parquet_files(out.path()).is_empty());
+}
+
+/// Holds every `WriteBatch` for `stall`, from the first on, then passes them on in order.
+struct StallingWriter {
+    inner: Recipient<WriteBatch>,
+    stall: Duration,
+    held: Option<Vec<WriteBatch>>,
+}
+
+impl Actor for StallingWriter {
+    type Context = Context<Self>;
+}
+
+impl Handler<WriteBatch> for StallingWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: WriteBatch, ctx: &mut Self::Context) {
+        match &mut self.held {
+            None if self.stall.is_zero() => self.inner.do_send(msg),
+            None => {
+                self.held = Some(vec![msg]);
+                ctx.run_later(self.stall, |act, _| {
+                    act.stall = Duration::ZERO;
+                    for msg in act.held.take().unwrap_or_default() {
+                        act.inner.do_send(msg);
+                    }
+                });
+            }
+            Some(held) => held.push(msg),
+        }
+    }
+}
+
+#[test]
+fn a_writer_stalled_past_the_expiry_does_not_lose_the_scroll() {
+    let (seed, n) = (37, 8_000);
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    sim_config.scroll.idle_expiry = Duration::from_secs(1);
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Users, Mode::Scroll);
+    // 40 pages at once, then 4 a second: the scroll lives on through the writer's stall.
+    config.api.rate_limit_per_minute = 240;
+    config.pipeline.max_buffer_bytes = 2 * 1024 * 1024;
+    let stall = Duration::from_secs(3);
+    let hooks =
+        RunHooks { wrap_writer: Some(Box::new(move |inner| StallingWriter { inner, stall, held: None }.start().recipient())) };
+    let summary = run_dump_with(config, Arc::new(Progress::default()), hooks).unwrap();
+    assert_eq!(summary.restarts, 0, "the scroll never idled");
+    assert!(summary.spilled_bytes > 0, "pages waited on disk, not in memory");
+    assert_exact_ids(&output_ids(out.path(), "users"), ids_of_role(&Workspace::new(seed, n), Role::User));
+}
+
+#[test]
+fn page_lists_honour_every_filter() {
+    let (seed, n) = (38, 3_000);
+    let ws = Workspace::new(seed, n);
+    let sim = simulator(seed, n);
+    let run = |source: Source, edit: &dyn Fn(&mut intercom_dump::Config)| {
+        let out = tempfile::tempdir().unwrap();
+        let mut config = v1_config(&sim, out.path(), source, Mode::Pages);
+        edit(&mut config);
+        let summary = dump(config).unwrap();
+        assert_eq!(summary.mode, "pages");
+        output_ids(out.path(), source.name())
+    };
+    let users: Vec<u64> = (0..n).filter(|&i| ws.role(i) == Role::User).collect();
+
+    // Default order: newest first, and every user exactly once.
+    let ids = run(Source::Users, &|_| {});
+    let newest_first: Vec<String> = users.iter().rev().map(|&i| ws.contact_id(i)).collect();
+    assert_eq!(ids, newest_first);
+
+    // Sorted by updated_at, ascending.
+    let ids = run(Source::Users, &|c| {
+        c.listing.query.sort = Some(PageSort::UpdatedAt);
+        c.listing.query.ascending = Some(true);
+    });
+    let index: HashMap<String, u64> = (0..n).map(|i| (ws.contact_id(i), i)).collect();
+    assert_exact_ids(&ids, ids_of_role(&ws, Role::User));
+    assert!(ids.windows(2).all(|w| ws.updated_at(index[&w[0]]) <= ws.updated_at(index[&w[1]])));
+
+    // Created in the last two days.
+    let ids = run(Source::Leads, &|c| c.listing.query.created_since_days = Some(2));
+    let recent = (0..n).filter(|&i| ws.role(i) == Role::Lead && ws.created_at(i) >= ws.now() - 2 * 86_400);
+    assert_exact_ids(&ids, recent.map(|i| ws.contact_id(i)));
+
+    // By email, and by phone.
+    let user = *users.iter().find(|&&i| ws.phone(i).is_some()).unwrap();
+    let email = ws.contact(user).email.unwrap();
+    assert_eq!(run(Source::Users, &|c| c.listing.query.email = Some(email.clone())), vec![ws.contact_id(user)]);
+    let phone = ws.phone(user).unwrap();
+    assert_eq!(run(Source::Users, &|c| c.listing.query.phone = Some(phone.clone())), vec![ws.contact_id(user)]);
+    assert!(run(Source::Leads, &|c| c.listing.query.phone = Some(phone.clone())).is_empty(), "a user is not a lead");
+}
+
+#[test]
+fn the_page_cap_is_known_before_it_bites_and_auto_scrolls_instead() {
+    // About 11,200 users: more than paging reaches.
+    let (seed, n) = (39, 16_000);
+    let ws = Workspace::new(seed, n);
+    let sim = simulator(seed, n);
+    let out = tempfile::tempdir().unwrap();
+    let error = dump(v1_config(&sim, out.path(), Source::Users, Mode::Pages)).unwrap_err();
+    assert!(matches!(error, DumpError::PastPageCap { cap: 10_000, .. }), "{error}");
+    assert!(error.to_string().contains("--mode scroll"), "{error}");
+    assert_eq!(sim.requests(), 1, "one page told it all");
+
+    let summary = dump(v1_config(&sim, out.path(), Source::Users, Mode::Auto)).unwrap();
+    assert_eq!(summary.mode, "scroll");
+    assert_exact_ids(&output_ids(out.path(), "users"), ids_of_role(&ws, Role::User));
+
+    // The leads (about 4,800) fit: auto pages them.
+    let summary = dump(v1_config(&sim, out.path(), Source::Leads, Mode::Auto)).unwrap();
+    assert_eq!(summary.mode, "pages");
+    assert_exact_ids(&output_ids(out.path(), "leads"), ids_of_role(&ws, Role::Lead));
+}
+
+#[test]
+fn v1_endpoints_refuse_v2_versions_and_the_client_says_which_to_use() {
+    let sim = simulator(40, 100);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut api = ApiConfig::new(&sim.base_url(), Token::new(TOKEN).unwrap(), false).unwrap();
+    api.version = ApiVersion::V2(14);
+    let error = runtime.block_on(async {
+        let client = ApiClient::new(api, new_rate_limiter(1_000), Arc::new(ApiStats::default())).unwrap();
+        client.scroll(Source::Users, None, false).await.unwrap_err()
+    });
+    assert!(matches!(error, ApiError::VersionInvalid { .. }), "{error}");
+
+    let out = tempfile::tempdir().unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Users, Mode::Scroll);
+    config.api.version = ApiVersion::V2(14);
+    let error = dump(config).unwrap_err();
+    assert!(error.to_string().contains("--api-version 1.4"), "{error}");
+}
