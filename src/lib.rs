@@ -12,9 +12,13 @@
 //!                                                   ◀───────────── BatchWritten, FilesFinished
 //! ```
 //!
-//! - [`actors::coordinator::Coordinator`] alone holds the cursor. It asks for the next page the
-//!   moment a page arrives, groups pages into batches of thousands of rows for the parsers, sends
-//!   parsed batches to the writer in API order, and bounds the bytes in flight.
+//! - [`actors::coordinator::Coordinator`] alone holds the listing's position: the v2 cursor, the
+//!   v1 scroll param (an explicit state machine: open, waiting for the lock, restarting), or the
+//!   v1 page numbers. It asks for the next page the moment a page arrives (a scroll is never left
+//!   idle: pages past the memory budget wait in a [`buffer::PageBuffer`] spill file), groups
+//!   pages into batches of thousands of rows for the parsers, drops rows already written
+//!   ([`dedupe::SeenIds`], v1 listings), sends batches to the writer in listing order, and bounds
+//!   the bytes in flight.
 //! - [`actors::fetcher::Fetcher`] owns the [`api::ApiClient`]: reqwest over rustls, every request
 //!   through one governor limiter, transient failures retried under a backon backoff.
 //! - [`actors::parser::Parser`]s own a [`schema::PageDecoder`] each: page JSON straight to Arrow.
@@ -23,7 +27,7 @@
 //!
 //! # Shutdown order
 //!
-//! The last page arrives (the cursor state becomes `Exhausted`); the Coordinator waits until no
+//! The last page arrives (the listing state becomes `Exhausted`); the Coordinator waits until no
 //! page is pending, parsing or being written, then sends `FinishFiles`; the Writer closes and
 //! renames its last part and answers `FilesFinished`; the Coordinator hands its verdict to
 //! [`run::run_dump`] and stops the system, which stops the arbiters. `run_dump` then publishes

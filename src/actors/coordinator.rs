@@ -163,7 +163,7 @@ impl Coordinator {
     }
 
     fn request(&mut self, request: PageRequest, ctx: &mut Context<Self>) {
-        self.peers.fetcher.do_send(FetchPage { request, reply_to: ctx.address().recipient() });
+        self.peers.fetcher.do_send(FetchPage { request, after: None, reply_to: ctx.address().recipient() });
     }
 
     fn fetch_cursor(&mut self, starting_after: Option<String>, ctx: &mut Context<Self>) {
@@ -375,14 +375,11 @@ impl Coordinator {
                 );
                 self.state = ListingState::WaitingForLock { deadline };
                 let poll = self.config.listing.scroll_lock_poll.min(deadline.duration_since(now));
-                ctx.run_later(poll, |act, ctx| {
-                    if matches!(act.state, ListingState::WaitingForLock { .. }) {
-                        act.request(
-                            PageRequest::Scroll { source: act.config.source, scroll_param: None, params_rotate: false },
-                            ctx,
-                        );
-                    }
-                });
+                // The Fetcher waits out the poll interval in the request's own task: with a
+                // `run_later` here, the reply to the request it sent was seen to never wake this
+                // actor on a loaded machine (actix 0.13), hanging the run.
+                let request = PageRequest::Scroll { source: self.config.source, scroll_param: None, params_rotate: false };
+                self.peers.fetcher.do_send(FetchPage { request, after: Some(poll), reply_to: ctx.address().recipient() });
                 Ok(())
             }
             ApiError::ScrollBroken { .. } => {

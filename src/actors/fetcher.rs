@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 
@@ -27,6 +28,9 @@ pub enum PageRequest {
 #[rtype(result = "()")]
 pub struct FetchPage {
     pub request: PageRequest,
+    /// Wait this long first (polling a scroll lock): the wait runs in the request's task, so
+    /// neither actor's mailbox waits.
+    pub after: Option<Duration>,
     pub reply_to: Recipient<PageFetched>,
 }
 
@@ -60,8 +64,11 @@ impl Handler<FetchPage> for Fetcher {
 
     fn handle(&mut self, msg: FetchPage, ctx: &mut Self::Context) {
         let client = self.client.clone();
-        let FetchPage { request, reply_to } = msg;
+        let FetchPage { request, after, reply_to } = msg;
         let task = async move {
+            if let Some(delay) = after {
+                tokio::time::sleep(delay).await;
+            }
             let result = match (&client, &request) {
                 (Ok(client), PageRequest::ContactsCursor { starting_after }) => {
                     client.list_contacts(starting_after.as_deref()).await

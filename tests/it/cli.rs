@@ -56,3 +56,50 @@ fn demo_dumps_the_embedded_simulator() {
     let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
     assert_eq!(batch.num_rows(), 3000);
 }
+
+#[test]
+fn every_source_and_mode_runs_from_the_cli() {
+    let out = tempfile::tempdir().unwrap();
+    for (source, mode, listed) in [("users", "scroll", "(scroll)"), ("leads", "auto", "(pages)"), ("users", "pages", "(pages)")] {
+        let output = binary()
+            .args(["demo", "--contacts", "2000", "--no-progress", "--source", source, "--mode", mode, "--out"])
+            .arg(out.path())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{source} {mode}: {}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        assert!(stdout.contains(&format!("{source} {listed}")) && stdout.contains("exactly-once"), "{stdout}");
+        assert!(!parquet_files(&out.path().join(source)).is_empty());
+    }
+}
+
+#[test]
+fn impossible_listings_exit_2_and_say_what_works() {
+    let out = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--source", "users", "--mode", "cursor"], "--mode cursor cannot list users"),
+        (&["--source", "contacts", "--mode", "scroll"], "--mode scroll cannot list contacts"),
+        (&["--source", "users", "--api-version", "2.14"], "--api-version 1.4"),
+        (&["--source", "users", "--mode", "scroll", "--email", "a@b.c"], "need the page list"),
+    ];
+    for (args, message) in cases {
+        let output = binary()
+            .args(["dump", "--base-url", "http://127.0.0.1:9", "--out"])
+            .arg(out.path())
+            .args(args)
+            .env("INTERCOM_TOKEN", "x")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains(message) && stderr.lines().count() == 1, "{args:?}: {stderr}");
+    }
+    // Past the paging cap: said after the first page, before anything is written.
+    let output = binary()
+        .args(["demo", "--contacts", "15000", "--no-progress", "--source", "users", "--mode", "pages", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("use --mode scroll"));
+}

@@ -129,33 +129,49 @@ fn a_scroll_lock_held_past_the_bound_fails_clearly() {
     assert!(parquet_files(out.path()).is_empty());
 }
 
-/// Holds every `WriteBatch` for `stall`, from the first on, then passes them on in order.
+/// Holds every `WriteBatch` for `stall`, from the first on, then passes them on in order. The
+/// release comes as a message from a timer thread: actors here never rely on `run_later`.
 struct StallingWriter {
     inner: Recipient<WriteBatch>,
     stall: Duration,
     held: Option<Vec<WriteBatch>>,
+    released: bool,
 }
 
 impl Actor for StallingWriter {
     type Context = Context<Self>;
 }
 
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Release;
+
 impl Handler<WriteBatch> for StallingWriter {
     type Result = ();
 
     fn handle(&mut self, msg: WriteBatch, ctx: &mut Self::Context) {
         match &mut self.held {
-            None if self.stall.is_zero() => self.inner.do_send(msg),
+            _ if self.released => self.inner.do_send(msg),
             None => {
                 self.held = Some(vec![msg]);
-                ctx.run_later(self.stall, |act, _| {
-                    act.stall = Duration::ZERO;
-                    for msg in act.held.take().unwrap_or_default() {
-                        act.inner.do_send(msg);
-                    }
+                let (me, stall) = (ctx.address(), self.stall);
+                std::thread::spawn(move || {
+                    std::thread::sleep(stall);
+                    me.do_send(Release);
                 });
             }
             Some(held) => held.push(msg),
+        }
+    }
+}
+
+impl Handler<Release> for StallingWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: Release, _: &mut Self::Context) {
+        self.released = true;
+        for msg in self.held.take().unwrap_or_default() {
+            self.inner.do_send(msg);
         }
     }
 }
@@ -172,8 +188,11 @@ fn a_writer_stalled_past_the_expiry_does_not_lose_the_scroll() {
     config.api.rate_limit_per_minute = 240;
     config.pipeline.max_buffer_bytes = 2 * 1024 * 1024;
     let stall = Duration::from_secs(3);
-    let hooks =
-        RunHooks { wrap_writer: Some(Box::new(move |inner| StallingWriter { inner, stall, held: None }.start().recipient())) };
+    let hooks = RunHooks {
+        wrap_writer: Some(Box::new(move |inner| {
+            StallingWriter { inner, stall, held: None, released: false }.start().recipient()
+        })),
+    };
     let summary = run_dump_with(config, Arc::new(Progress::default()), hooks).unwrap();
     assert_eq!(summary.restarts, 0, "the scroll never idled");
     assert!(summary.spilled_bytes > 0, "pages waited on disk, not in memory");
