@@ -88,12 +88,12 @@ impl Source {
     }
 }
 
-/// How a source is listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How a source is listed. Unset, contacts take the cursor, users and leads the scroll (or
+/// the page list when a filter asks for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// v2 contacts: the cursor. Users and leads: the page list when it reaches every record
     /// (at most 10,000), the scroll otherwise.
-    #[default]
     Auto,
     /// The v2 cursor list (contacts).
     Cursor,
@@ -176,7 +176,8 @@ impl PageQuery {
 /// How the listing is walked.
 #[derive(Debug, Clone)]
 pub struct ListingConfig {
-    pub mode: Mode,
+    /// `None`: the source's default.
+    pub mode: Option<Mode>,
     /// v1 page lists: filters and order.
     pub query: PageQuery,
     /// v1 page lists: records a page (at most 60).
@@ -196,7 +197,7 @@ pub struct ListingConfig {
 impl Default for ListingConfig {
     fn default() -> Self {
         ListingConfig {
-            mode: Mode::Auto,
+            mode: None,
             query: PageQuery::default(),
             page_size: MAX_PER_PAGE_V1,
             page_concurrency: 4,
@@ -326,8 +327,10 @@ impl Config {
     /// by the first page list's `total_count`.
     pub fn mode(&self) -> Mode {
         match (self.source, self.listing.mode) {
-            (Source::Contacts, Mode::Auto) => Mode::Cursor,
-            (_, mode) => mode,
+            (Source::Contacts, None | Some(Mode::Auto)) => Mode::Cursor,
+            (_, None) if self.listing.query != PageQuery::default() => Mode::Pages,
+            (_, None) => Mode::Scroll,
+            (_, Some(mode)) => mode,
         }
     }
 
@@ -446,14 +449,18 @@ mod tests {
         config.pipeline.parsers = 0;
         assert!(config.clone().validate().unwrap_err().to_string().contains("--parsers"));
         config.pipeline.parsers = 2;
-        config.listing.mode = Mode::Scroll;
+        config.listing.mode = Some(Mode::Scroll);
         assert!(config.clone().validate().unwrap_err().to_string().contains("--mode scroll"));
         config.source = Source::Users;
         assert!(config.clone().validate().unwrap_err().to_string().contains("1.4"));
         config.api.version = Source::Users.default_version();
         config.listing.query.email = Some("a@b.c".into());
         assert_eq!(config.clone().validate().unwrap_err(), ConfigError::QueryNeedsPages);
-        config.listing.mode = Mode::Pages;
-        assert!(config.validate().is_ok());
+        config.listing.mode = Some(Mode::Pages);
+        assert!(config.clone().validate().is_ok());
+        config.listing.mode = None;
+        assert_eq!(config.mode(), Mode::Pages, "a filter asks for the page list");
+        config.listing.query.email = None;
+        assert_eq!(config.mode(), Mode::Scroll, "users scroll by default");
     }
 }

@@ -141,10 +141,11 @@ struct ListingArgs {
     /// What to dump: v2 contacts, or v1 users or leads.
     #[arg(long, value_enum, default_value_t = SourceArg::Contacts)]
     source: SourceArg,
-    /// How to list it: auto picks the cursor for contacts, and for users and leads the page
-    /// list when it reaches every record (at most 10,000), else the scroll.
-    #[arg(long, value_enum, default_value_t = ModeArg::Auto)]
-    mode: ModeArg,
+    /// How to list it (default: the cursor for contacts; the scroll for users and leads, or the
+    /// page list when a filter is given). `auto`: for users and leads, the page list when it
+    /// reaches every record (at most 10,000), else the scroll.
+    #[arg(long, value_enum)]
+    mode: Option<ModeArg>,
     /// Page list only: the one record with this email.
     #[arg(long)]
     email: Option<String>,
@@ -425,12 +426,12 @@ fn api_config(
 fn listing_config(args: &ListingArgs, api: &ApiArgs) -> ListingConfig {
     let defaults = ListingConfig::default();
     ListingConfig {
-        mode: match args.mode {
+        mode: args.mode.map(|mode| match mode {
             ModeArg::Auto => Mode::Auto,
             ModeArg::Cursor => Mode::Cursor,
             ModeArg::Scroll => Mode::Scroll,
             ModeArg::Pages => Mode::Pages,
-        },
+        }),
         query: PageQuery {
             sort: args.sort.map(|sort| match sort {
                 SortArg::CreatedAt => PageSort::CreatedAt,

@@ -400,7 +400,7 @@ impl Coordinator {
             let total = page.total_count.unwrap_or(0);
             let cap = self.config.listing.page_cap;
             if total > cap {
-                if self.config.listing.mode == Mode::Auto && !self.query.filters() {
+                if self.config.listing.mode == Some(Mode::Auto) && !self.query.filters() {
                     tracing::info!(total, cap, "the page list cannot reach every record; scrolling instead");
                     self.mode = Mode::Scroll;
                     self.open_scroll(ctx);

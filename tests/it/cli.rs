@@ -60,13 +60,21 @@ fn demo_dumps_the_embedded_simulator() {
 #[test]
 fn every_source_and_mode_runs_from_the_cli() {
     let out = tempfile::tempdir().unwrap();
-    for (source, mode, listed) in [("users", "scroll", "(scroll)"), ("leads", "auto", "(pages)"), ("users", "pages", "(pages)")] {
+    let cases: [(&str, &[&str], &str); 5] = [
+        ("users", &[], "(scroll)"),
+        ("leads", &["--mode", "scroll"], "(scroll)"),
+        ("leads", &["--mode", "auto"], "(pages)"),
+        ("users", &["--mode", "pages"], "(pages)"),
+        ("users", &["--created-since", "2"], "(pages)"),
+    ];
+    for (source, mode, listed) in cases {
         let output = binary()
-            .args(["demo", "--contacts", "2000", "--no-progress", "--source", source, "--mode", mode, "--out"])
+            .args(["demo", "--contacts", "2000", "--no-progress", "--source", source, "--out"])
             .arg(out.path())
+            .args(mode)
             .output()
             .unwrap();
-        assert!(output.status.success(), "{source} {mode}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{source} {mode:?}: {}", String::from_utf8_lossy(&output.stderr));
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert!(stdout.contains(&format!("{source} {listed}")) && stdout.contains("exactly-once"), "{stdout}");
         assert!(!parquet_files(&out.path().join(source)).is_empty());

@@ -79,7 +79,7 @@ pub fn v1_config(sim: &SimHandle, out: &Path, source: Source, mode: Mode) -> Con
     let mut config = config_for(sim, out, TOKEN);
     config.source = source;
     config.api.version = source.default_version();
-    config.listing.mode = mode;
+    config.listing.mode = Some(mode);
     config
 }
 
