@@ -218,6 +218,25 @@ pub enum Compression {
     None,
 }
 
+/// Which files a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Parquet,
+    /// Arrow IPC, file format (`pyarrow.ipc.open_file` reads it).
+    Arrow,
+    Both,
+}
+
+impl FileFormat {
+    /// The part files' extension (Parquet's, for `Both`).
+    pub fn extension(self) -> &'static str {
+        match self {
+            FileFormat::Arrow => "arrow",
+            FileFormat::Parquet | FileFormat::Both => "parquet",
+        }
+    }
+}
+
 /// How the client talks to the API.
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -240,11 +259,14 @@ pub struct ApiConfig {
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
     pub dir: PathBuf,
+    pub format: FileFormat,
     pub compression: Compression,
     /// Rows in a Parquet row group.
     pub row_group_rows: usize,
-    /// A part file rolls over to the next at this many rows.
+    /// A part file rolls over to the next at this many rows,
     pub max_file_rows: usize,
+    /// or once the writer estimates it at this many bytes.
+    pub max_file_bytes: u64,
     /// Replace an earlier dump in the same place (only once this run has succeeded).
     pub overwrite: bool,
 }
@@ -300,9 +322,11 @@ impl OutputConfig {
     pub fn new(dir: impl Into<PathBuf>) -> OutputConfig {
         OutputConfig {
             dir: dir.into(),
+            format: FileFormat::Parquet,
             compression: Compression::Zstd(1),
             row_group_rows: 100_000,
             max_file_rows: 1_000_000,
+            max_file_bytes: 512 * 1024 * 1024,
             overwrite: false,
         }
     }
@@ -345,6 +369,7 @@ impl Config {
         positive("--batch-rows", self.pipeline.batch_rows)?;
         positive("--row-group-rows", self.output.row_group_rows)?;
         positive("--max-file-rows", self.output.max_file_rows)?;
+        positive("--max-file-bytes", self.output.max_file_bytes as usize)?;
         positive("--max-buffer-bytes", self.pipeline.max_buffer_bytes)?;
         positive("--page-concurrency", self.listing.page_concurrency)?;
         let mode = self.mode();

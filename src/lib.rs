@@ -22,8 +22,8 @@
 //! - [`actors::fetcher::Fetcher`] owns the [`api::ApiClient`]: reqwest over rustls, every request
 //!   through one governor limiter, transient failures retried under a backon backoff.
 //! - [`actors::parser::Parser`]s own a [`schema::PageDecoder`] each: page JSON straight to Arrow.
-//! - [`actors::writer::Writer`] owns a [`sink::RollingParquetWriter`] writing into the run's
-//!   staging directory.
+//! - [`actors::writer::Writer`] owns a [`sink::Sink`]: rolling Parquet and/or Arrow IPC parts in
+//!   the run's staging directory.
 //!
 //! # Shutdown order
 //!
@@ -31,7 +31,7 @@
 //! page is pending, parsing or being written, then sends `FinishFiles`; the Writer closes and
 //! renames its last part and answers `FilesFinished`; the Coordinator hands its verdict to
 //! [`run::run_dump`] and stops the system, which stops the arbiters. `run_dump` then publishes
-//! the staging directory in one step. On any fatal error the Coordinator stops the system at
+//! the staging directory in one step, then `_manifest.json`, then `_SUCCESS`. On any fatal error the Coordinator stops the system at
 //! once with the error, and the unpublished staging directory is removed.
 //!
 //! The actors are thin: [`api`], [`schema`], [`sink`] and [`sim`] are plain Rust, usable and

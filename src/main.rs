@@ -22,7 +22,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use intercom_dump::config::{
-    ApiConfig, Compression, Config, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PipelineConfig, Region, Source, Token,
+    ApiConfig, Compression, Config, FileFormat, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PipelineConfig, Region,
+    Source, Token,
 };
 use intercom_dump::error::ConfigError;
 use intercom_dump::progress::Progress;
@@ -200,6 +201,15 @@ struct OutputArgs {
     /// Replace an earlier dump in --out (only once this run has succeeded).
     #[arg(long)]
     overwrite: bool,
+    /// File format: parquet, arrow (Arrow IPC file format) or both.
+    #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
+    format: FormatArg,
+    /// Bytes per part file (on the writer's estimate) before rolling to the next.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    max_file_bytes: u64,
+    /// Also write the run's summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
     /// Parquet compression: zstd, zstd:LEVEL (1-22), snappy or none.
     #[arg(long, default_value = "zstd:1")]
     compression: String,
@@ -238,6 +248,13 @@ enum RegionArg {
 enum NextShapeArg {
     Page,
     PerPage,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Parquet,
+    Arrow,
+    Both,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -336,8 +353,7 @@ fn dump(args: DumpArgs) -> anyhow::Result<()> {
     let api = api_config(&base_url, token, args.allow_insecure_http, &args.api, &args.listing)?;
     let config = config(api, args.out, &args.listing, &args.api, &args.output, &args.pipeline)?;
     let summary = run_with_progress(config, args.pipeline.no_progress)?;
-    print_summary(&summary);
-    Ok(())
+    report(&summary, &args.output)
 }
 
 fn demo(args: DemoArgs) -> anyhow::Result<()> {
@@ -352,7 +368,16 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     output.overwrite = true;
     let config = config(api, args.out, &args.listing, &args.api, &output, &args.pipeline)?;
     let summary = run_with_progress(config, args.pipeline.no_progress)?;
-    print_summary(&summary);
+    report(&summary, &output)
+}
+
+/// Prints the summary, and writes it as JSON where asked.
+fn report(summary: &Summary, output: &OutputArgs) -> anyhow::Result<()> {
+    print_summary(summary);
+    if let Some(path) = &output.summary_json {
+        let json = serde_json::to_vec_pretty(summary).context("cannot serialise the summary")?;
+        std::fs::write(path, json).with_context(|| format!("cannot write --summary-json {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -464,6 +489,12 @@ fn config(
     output_config.compression = parse_compression(&output.compression)?;
     output_config.row_group_rows = output.row_group_rows;
     output_config.max_file_rows = output.max_file_rows;
+    output_config.max_file_bytes = output.max_file_bytes;
+    output_config.format = match output.format {
+        FormatArg::Parquet => FileFormat::Parquet,
+        FormatArg::Arrow => FileFormat::Arrow,
+        FormatArg::Both => FileFormat::Both,
+    };
     output_config.overwrite = output.overwrite;
     let mut config = Config::new(api, output_config);
     config.source = source(listing);
@@ -527,15 +558,10 @@ fn print_summary(summary: &Summary) {
         summary.source,
         summary.mode,
         summary.elapsed.as_secs_f64(),
-        summary.records_per_second()
+        summary.records_per_second
     );
     println!("  pages:   {} ({:.1} MB of JSON)", summary.pages, mb(summary.page_bytes));
-    println!(
-        "  files:   {} ({:.1} MB of Parquet) in {}",
-        summary.files.len(),
-        mb(summary.file_bytes),
-        summary.output_dir.display()
-    );
+    println!("  files:   {} ({:.1} MB) in {}", summary.files.len(), mb(summary.file_bytes), summary.output_dir.display());
     println!(
         "  api:     {} requests, {} retries, {} rate-limited ({:.1} s waited)",
         summary.api.requests,

@@ -19,8 +19,9 @@ use crate::config::Config;
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::PageDecoder;
+use crate::sink::manifest::{self, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
-use crate::sink::{RollingParquetWriter, Staging, WrittenFile};
+use crate::sink::{Sink, Staging, WrittenFile};
 
 /// What a finished run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -37,7 +38,10 @@ pub struct Summary {
     pub page_bytes: u64,
     pub files: Vec<WrittenFile>,
     pub file_bytes: u64,
+    #[serde(skip)]
     pub elapsed: Duration,
+    pub seconds: f64,
+    pub records_per_second: f64,
     pub api: ApiStatsSnapshot,
     /// Scrolls opened again after one broke.
     pub restarts: u32,
@@ -59,12 +63,6 @@ pub struct RunHooks {
     pub wrap_writer: Option<Box<dyn FnOnce(Recipient<WriteBatch>) -> Recipient<WriteBatch> + Send>>,
 }
 
-impl Summary {
-    pub fn records_per_second(&self) -> f64 {
-        self.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-}
-
 /// Dumps the configured listing into `config.output.dir`. Blocks until done; starts (and ends)
 /// its own actor system, so call it from a thread that is not already running one.
 pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, DumpError> {
@@ -82,7 +80,8 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let data_source = config.source;
     let schema = PageDecoder::for_source(data_source, decoder_batch_rows).schema().clone();
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
-    let sink = RollingParquetWriter::new(&staging.dir_for(source), schema, &config.output)?;
+    let sink = Sink::new(&staging.dir_for(source), schema.clone(), &config.output)?;
+    let started_at = unix_now();
     let stats = Arc::new(ApiStats::default());
     let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
     let (done, verdict) = std::sync::mpsc::channel();
@@ -110,29 +109,55 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     system.run().map_err(|e| DumpError::Aborted(format!("the actor system failed: {e}")))?;
     let outcome = verdict.try_recv().map_err(|_| DumpError::Aborted("the coordinator ended without a verdict".into()))??;
 
+    let out = config.output.dir.clone();
+    manifest::retract(&out)?;
     let published = staging.publish(source)?;
     let files: Vec<WrittenFile> = outcome
         .files
         .into_iter()
         .map(|f| WrittenFile { path: published.join(f.path.file_name().expect("parts have names")), ..f })
         .collect();
-    Ok(Summary {
+    let mut summary = Summary {
         run_id,
         source,
         mode: outcome.mode.name(),
         output_dir: published,
-        records: files.iter().map(|f| f.rows).sum(),
+        // Rows written once, whichever formats they went to.
+        records: progress.records.load(Ordering::Relaxed),
         total_count: outcome.total_count,
         pages: progress.pages.load(Ordering::Relaxed),
         page_bytes: progress.page_bytes.load(Ordering::Relaxed),
         file_bytes: files.iter().map(|f| f.bytes).sum(),
         files,
         elapsed: started.elapsed(),
+        seconds: 0.0,
+        records_per_second: 0.0,
         api: stats.snapshot(),
         restarts: outcome.restarts,
         duplicates_dropped: outcome.duplicates_dropped,
         ids_remembered: outcome.ids_remembered,
         dedupe_bytes: outcome.dedupe_bytes,
         spilled_bytes: outcome.spilled_bytes,
-    })
+    };
+    summary.elapsed = started.elapsed();
+    summary.seconds = summary.elapsed.as_secs_f64();
+    summary.records_per_second = summary.records as f64 / summary.seconds.max(1e-9);
+    let manifest = Manifest {
+        run_id: summary.run_id.clone(),
+        source,
+        mode: summary.mode,
+        api_version: config.api.version.to_string(),
+        base_url: crate::config::redact_url(&config.api.base_url),
+        started_at: manifest::rfc3339(started_at),
+        finished_at: manifest::rfc3339(unix_now()),
+        records: summary.records,
+        files: summary.files.iter().map(|f| ManifestFile::new(&out, f)).collect(),
+        schema: manifest::describe_schema(&schema),
+    };
+    manifest::publish(&out, &manifest)?;
+    Ok(summary)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

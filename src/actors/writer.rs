@@ -1,10 +1,10 @@
-//! The Writer actor: owns the rolling Parquet writer of one output, on an arbiter thread of its
+//! The Writer actor: owns the rolling Parquet and Arrow writers of one output, on an arbiter thread of its
 //! own (writing is blocking work and nothing else runs there).
 
 use actix::prelude::*;
 use arrow::array::RecordBatch;
 
-use crate::sink::{RollingParquetWriter, SinkError, WrittenFile};
+use crate::sink::{Sink, SinkError, WrittenFile};
 
 /// Append this batch to the output.
 #[derive(Message)]
@@ -39,11 +39,11 @@ pub struct FilesFinished {
 }
 
 pub struct Writer {
-    sink: Option<RollingParquetWriter>,
+    sink: Option<Sink>,
 }
 
 impl Writer {
-    pub fn new(sink: RollingParquetWriter) -> Writer {
+    pub fn new(sink: Sink) -> Writer {
         Writer { sink: Some(sink) }
     }
 }

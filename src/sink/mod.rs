@@ -1,13 +1,15 @@
-//! Where batches become files: the rolling Parquet writer ([`parquet`]), and the staging
-//! directory a run writes into and publishes from in one step ([`publish`]).
+//! Where batches become files: the rolling Parquet and Arrow IPC writers ([`rolling`]), the
+//! staging directory a run writes into and publishes from in one step ([`publish`]), and the
+//! manifest that says what a published dump holds ([`manifest`]).
 
-pub mod parquet;
+pub mod manifest;
 pub mod publish;
+pub mod rolling;
 
 use std::path::{Path, PathBuf};
 
-pub use self::parquet::RollingParquetWriter;
 pub use publish::Staging;
+pub use rolling::{RollingWriter, Sink};
 
 /// A finished part file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -15,6 +17,8 @@ pub struct WrittenFile {
     pub path: PathBuf,
     pub rows: u64,
     pub bytes: u64,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

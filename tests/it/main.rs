@@ -4,3 +4,4 @@ mod cli;
 mod dump_v1;
 mod dump_v2;
 mod helpers;
+mod output;

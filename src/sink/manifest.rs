@@ -1,0 +1,132 @@
+//! The manifest a published dump carries, `OUT/_manifest.json`: what was listed, how, when,
+//! and every file with its rows, bytes and SHA-256, plus the Arrow schema. Written after the
+//! files are in place and before `_SUCCESS`, each under a temporary name first.
+
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::{DataType, Schema};
+use serde::Serialize;
+
+use super::{SinkError, WrittenFile};
+
+pub const MANIFEST: &str = "_manifest.json";
+pub const SUCCESS: &str = "_SUCCESS";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub source: &'static str,
+    pub mode: &'static str,
+    pub api_version: String,
+    /// Without credentials.
+    pub base_url: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
+    pub records: u64,
+    pub files: Vec<ManifestFile>,
+    pub schema: Vec<ManifestField>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestFile {
+    /// Relative to the output directory.
+    pub path: PathBuf,
+    pub format: &'static str,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ManifestField {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+impl ManifestFile {
+    pub fn new(out: &Path, file: &WrittenFile) -> ManifestFile {
+        let format = if file.path.extension().is_some_and(|e| e == "arrow") { "arrow" } else { "parquet" };
+        ManifestFile {
+            path: file.path.strip_prefix(out).unwrap_or(&file.path).to_path_buf(),
+            format,
+            rows: file.rows,
+            bytes: file.bytes,
+            sha256: file.sha256.clone(),
+        }
+    }
+}
+
+/// The schema's top-level fields, types in Arrow's own notation (nested types spelled out).
+pub fn describe_schema(schema: &Schema) -> Vec<ManifestField> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| ManifestField { name: f.name().clone(), data_type: type_name(f.data_type()), nullable: f.is_nullable() })
+        .collect()
+}
+
+fn type_name(data_type: &DataType) -> String {
+    data_type.to_string()
+}
+
+/// Removes an earlier dump's `_SUCCESS` and manifest, before its files are replaced.
+pub fn retract(out: &Path) -> Result<(), SinkError> {
+    for name in [SUCCESS, MANIFEST] {
+        match std::fs::remove_file(out.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(SinkError::write(&out.join(name), e)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes the manifest, then `_SUCCESS`, each under a temporary name first.
+pub fn publish(out: &Path, manifest: &Manifest) -> Result<(), SinkError> {
+    let body = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
+    write_atomically(&out.join(MANIFEST), &body)?;
+    write_atomically(&out.join(SUCCESS), b"")
+}
+
+fn write_atomically(path: &Path, body: &[u8]) -> Result<(), SinkError> {
+    let name = path.file_name().expect("a file name").to_string_lossy();
+    let temp = path.with_file_name(format!(".{name}.inprogress"));
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&temp)?;
+        std::io::Write::write_all(&mut file, body)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    };
+    write().map_err(|e| SinkError::Publish { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// `secs` since the Unix epoch as RFC 3339 UTC (`2026-11-24T18:47:05Z`).
+pub fn rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc_timestamps() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_500_000_000), "2017-07-14T02:40:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_478_400 + 86_399), "2026-11-24T23:59:59Z");
+    }
+}

@@ -1,0 +1,319 @@
+//! The rolling part writer: opens its first part on the first batch, rolls to the next at a
+//! row limit or at an estimated size, writes each part under a temporary name and renames it
+//! when complete, so a part under its final name is always whole. An unfinished part is removed
+//! on drop. Parts are Parquet or Arrow IPC (the file format); every byte written passes a
+//! SHA-256, so the manifest's checksums cost no second read.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::writer::FileWriter;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use sha2::{Digest, Sha256};
+
+use super::{SinkError, WrittenFile};
+use crate::config::{Compression, FileFormat, OutputConfig};
+
+/// A file being written: buffered, counted and hashed on the way.
+pub struct HashingFile {
+    inner: BufWriter<File>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl HashingFile {
+    fn create(path: &Path) -> io::Result<HashingFile> {
+        Ok(HashingFile { inner: BufWriter::with_capacity(1 << 20, File::create(path)?), hasher: Sha256::new(), bytes: 0 })
+    }
+
+    /// Flushes and syncs the file; its size and SHA-256 (hex).
+    fn close(mut self) -> io::Result<(u64, String)> {
+        self.inner.flush()?;
+        let file = self.inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        let digest = self.hasher.finalize();
+        Ok((self.bytes, digest.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+}
+
+impl Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+enum PartWriter {
+    Parquet(ArrowWriter<HashingFile>),
+    Arrow(FileWriter<HashingFile>),
+}
+
+impl PartWriter {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        match self {
+            PartWriter::Parquet(writer) => writer.write(batch).map_err(|e| e.to_string()),
+            PartWriter::Arrow(writer) => writer.write(batch).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Bytes the part will take if closed now: written, plus buffered (Parquet's estimate).
+    fn estimated_bytes(&self) -> u64 {
+        match self {
+            PartWriter::Parquet(writer) => (writer.bytes_written() + writer.in_progress_size()) as u64,
+            PartWriter::Arrow(writer) => writer.get_ref().bytes,
+        }
+    }
+
+    fn close(self) -> Result<HashingFile, String> {
+        match self {
+            PartWriter::Parquet(writer) => writer.into_inner().map_err(|e| e.to_string()),
+            PartWriter::Arrow(mut writer) => {
+                writer.finish().map_err(|e| e.to_string())?;
+                writer.into_inner().map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+pub struct RollingWriter {
+    dir: PathBuf,
+    schema: SchemaRef,
+    format: FileFormat,
+    properties: WriterProperties,
+    max_file_rows: usize,
+    max_file_bytes: u64,
+    current: Option<OpenPart>,
+    next_part: u32,
+    finished: Vec<WrittenFile>,
+}
+
+struct OpenPart {
+    writer: PartWriter,
+    temp_path: PathBuf,
+    final_path: PathBuf,
+    rows: usize,
+}
+
+impl RollingWriter {
+    /// A writer of `schema` batches into `dir` (created if missing), as `format` (Parquet or
+    /// Arrow; not both: a run keeps one writer a format).
+    pub fn new(dir: &Path, schema: SchemaRef, format: FileFormat, config: &OutputConfig) -> Result<Self, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|e| SinkError::CreateDir { path: dir.to_path_buf(), reason: e.to_string() })?;
+        let compression = match config.compression {
+            Compression::Zstd(level) => {
+                ParquetCompression::ZSTD(ZstdLevel::try_new(level).map_err(|e| SinkError::write(dir, e))?)
+            }
+            Compression::Snappy => ParquetCompression::SNAPPY,
+            Compression::None => ParquetCompression::UNCOMPRESSED,
+        };
+        let properties = WriterProperties::builder()
+            .set_compression(compression)
+            .set_max_row_group_row_count(Some(config.row_group_rows))
+            .set_created_by(concat!("intercom-dump ", env!("CARGO_PKG_VERSION")).to_string())
+            .build();
+        Ok(RollingWriter {
+            dir: dir.to_path_buf(),
+            schema,
+            format,
+            properties,
+            max_file_rows: config.max_file_rows,
+            max_file_bytes: config.max_file_bytes,
+            current: None,
+            next_part: 0,
+            finished: Vec::new(),
+        })
+    }
+
+    /// Appends a batch, splitting it across parts where the row limit falls inside it. The size
+    /// limit is checked between batches, on the writer's estimate.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if self.current.is_none() {
+                self.current = Some(self.open_part()?);
+            }
+            let part = self.current.as_mut().expect("opened above");
+            let take = (self.max_file_rows - part.rows).min(batch.num_rows() - offset);
+            part.writer.write(&batch.slice(offset, take)).map_err(|e| SinkError::write(&part.temp_path, e))?;
+            part.rows += take;
+            offset += take;
+            if part.rows >= self.max_file_rows || part.writer.estimated_bytes() >= self.max_file_bytes {
+                self.close_part()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the open part and returns every part written, in order.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
+        self.close_part()?;
+        Ok(std::mem::take(&mut self.finished))
+    }
+
+    /// Rows written so far, open part included.
+    pub fn rows(&self) -> u64 {
+        self.finished.iter().map(|f| f.rows).sum::<u64>() + self.current.as_ref().map_or(0, |p| p.rows as u64)
+    }
+
+    fn open_part(&mut self) -> Result<OpenPart, SinkError> {
+        let extension = self.format.extension();
+        let name = format!("part-{:05}.{extension}", self.next_part);
+        self.next_part += 1;
+        let final_path = self.dir.join(&name);
+        let temp_path = self.dir.join(format!(".{name}.inprogress"));
+        let file = HashingFile::create(&temp_path).map_err(|e| SinkError::write(&temp_path, e))?;
+        let writer = match self.format {
+            FileFormat::Arrow => {
+                PartWriter::Arrow(FileWriter::try_new(file, &self.schema).map_err(|e| SinkError::write(&temp_path, e))?)
+            }
+            _ => PartWriter::Parquet(
+                ArrowWriter::try_new(file, self.schema.clone(), Some(self.properties.clone()))
+                    .map_err(|e| SinkError::write(&temp_path, e))?,
+            ),
+        };
+        Ok(OpenPart { writer, temp_path, final_path, rows: 0 })
+    }
+
+    fn close_part(&mut self) -> Result<(), SinkError> {
+        let Some(part) = self.current.take() else { return Ok(()) };
+        let OpenPart { writer, temp_path, final_path, rows } = part;
+        let file = writer.close().map_err(|e| SinkError::write(&temp_path, e))?;
+        let (bytes, sha256) = file.close().map_err(|e| SinkError::write(&temp_path, e))?;
+        std::fs::rename(&temp_path, &final_path).map_err(|e| SinkError::write(&final_path, e))?;
+        self.finished.push(WrittenFile { path: final_path, rows: rows as u64, bytes, sha256 });
+        Ok(())
+    }
+}
+
+impl Drop for RollingWriter {
+    fn drop(&mut self) {
+        if let Some(part) = self.current.take() {
+            let _ = std::fs::remove_file(&part.temp_path);
+        }
+    }
+}
+
+/// One rolling writer a format: `--format both` writes every batch twice.
+pub struct Sink {
+    writers: Vec<RollingWriter>,
+}
+
+impl Sink {
+    pub fn new(dir: &Path, schema: SchemaRef, config: &OutputConfig) -> Result<Sink, SinkError> {
+        let formats: &[FileFormat] = match config.format {
+            FileFormat::Both => &[FileFormat::Parquet, FileFormat::Arrow],
+            FileFormat::Parquet => &[FileFormat::Parquet],
+            FileFormat::Arrow => &[FileFormat::Arrow],
+        };
+        let writers = formats.iter().map(|&f| RollingWriter::new(dir, schema.clone(), f, config)).collect::<Result<_, _>>()?;
+        Ok(Sink { writers })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
+        self.writers.iter_mut().try_for_each(|w| w.write(batch))
+    }
+
+    /// Every part of every format, Parquet first.
+    pub fn finish(self) -> Result<Vec<WrittenFile>, SinkError> {
+        let mut files = Vec::new();
+        for writer in self.writers {
+            files.extend(writer.finish()?);
+        }
+        Ok(files)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use super::*;
+
+    fn batch(schema: &SchemaRef, start: i64, n: i64) -> RecordBatch {
+        let ids = Int64Array::from_iter_values(start..start + n);
+        let names = StringArray::from_iter_values((start..start + n).map(|i| format!("n{i}")));
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(ids), Arc::new(names)]).unwrap()
+    }
+
+    #[test]
+    fn rolls_at_the_row_limit_and_publishes_whole_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("n", DataType::Utf8, true)]));
+        let mut config = OutputConfig::new(dir.path());
+        config.max_file_rows = 250;
+        let mut writer = RollingWriter::new(dir.path(), schema.clone(), FileFormat::Parquet, &config).unwrap();
+        for b in 0..6 {
+            writer.write(&batch(&schema, b * 100, 100)).unwrap();
+        }
+        let files = writer.finish().unwrap();
+        assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![250, 250, 100]);
+        let mut ids = Vec::new();
+        for f in &files {
+            assert!(f.path.file_name().unwrap().to_str().unwrap().starts_with("part-"));
+            let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&f.path).unwrap()).unwrap().build().unwrap();
+            for b in reader {
+                let b = b.unwrap();
+                ids.extend(b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().iter().copied());
+            }
+        }
+        assert_eq!(ids, (0..600).collect::<Vec<i64>>());
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".inprogress"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn arrow_parts_roll_on_size_and_carry_their_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("n", DataType::Utf8, true)]));
+        let mut config = OutputConfig::new(dir.path());
+        config.max_file_bytes = 4_000;
+        let mut writer = RollingWriter::new(dir.path(), schema.clone(), FileFormat::Arrow, &config).unwrap();
+        for b in 0..10 {
+            writer.write(&batch(&schema, b * 100, 100)).unwrap();
+        }
+        let files = writer.finish().unwrap();
+        assert!(files.len() > 1, "rolled on size: {files:?}");
+        let mut ids = Vec::new();
+        for f in &files {
+            let bytes = std::fs::read(&f.path).unwrap();
+            assert_eq!(bytes.len() as u64, f.bytes);
+            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(digest, f.sha256);
+            let reader = arrow::ipc::reader::FileReader::try_new(File::open(&f.path).unwrap(), None).unwrap();
+            for b in reader {
+                ids.extend(b.unwrap().column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().iter().copied());
+            }
+        }
+        assert_eq!(ids, (0..1_000).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn an_unfinished_part_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false), Field::new("n", DataType::Utf8, true)]));
+        let mut writer =
+            RollingWriter::new(dir.path(), schema.clone(), FileFormat::Arrow, &OutputConfig::new(dir.path())).unwrap();
+        writer.write(&batch(&schema, 0, 10)).unwrap();
+        drop(writer);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+}

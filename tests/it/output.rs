@@ -1,0 +1,114 @@
+//! What a published dump holds: Parquet and Arrow IPC parts, the manifest that describes them,
+//! `_SUCCESS`, and the summary as JSON.
+
+use std::collections::HashSet;
+use std::fs::File;
+
+use arrow::array::AsArray;
+use intercom_dump::config::FileFormat;
+use intercom_dump::sim::Workspace;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+fn arrow_ids(files: &[std::path::PathBuf]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for file in files {
+        for batch in arrow::ipc::reader::FileReader::try_new(File::open(file).unwrap(), None).unwrap() {
+            let batch = batch.unwrap();
+            ids.extend(batch.column_by_name("id").unwrap().as_string::<i32>().iter().map(|id| id.unwrap().to_string()));
+        }
+    }
+    ids
+}
+
+#[test]
+fn both_formats_hold_every_record_and_the_manifest_vouches_for_each_file() {
+    let (seed, n) = (50, 5_000);
+    let sim = simulator(seed, n);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config_for(&sim, out.path(), TOKEN);
+    config.output.format = FileFormat::Both;
+    config.output.max_file_rows = 2_000;
+    let summary = dump(config).unwrap();
+    assert_eq!(summary.records, n, "rows count once, whatever the formats");
+
+    let dir = out.path().join("contacts");
+    let arrow_files: Vec<_> = walk(&dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "arrow")).collect();
+    let mut arrow_files = arrow_files;
+    arrow_files.sort();
+    assert_eq!((parquet_files(&dir).len(), arrow_files.len()), (3, 3));
+    let ws = Workspace::new(seed, n);
+    let expected: Vec<String> = (0..n).map(|i| ws.contact_id(i)).collect();
+    assert_eq!(arrow_ids(&arrow_files), expected, "Arrow parts hold every contact in API order");
+    assert_eq!(output_ids(out.path(), "contacts"), expected, "so do the Parquet parts");
+
+    assert!(out.path().join("_SUCCESS").exists());
+    let manifest: serde_json::Value = serde_json::from_reader(File::open(out.path().join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["records"], n);
+    assert_eq!(manifest["source"], "contacts");
+    assert_eq!(manifest["mode"], "cursor");
+    assert_eq!(manifest["run_id"], summary.run_id.as_str());
+    assert!(manifest["base_url"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 6);
+    let mut rows_by_format = std::collections::HashMap::<String, u64>::new();
+    for file in files {
+        let path = out.path().join(file["path"].as_str().unwrap());
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(file["bytes"], bytes.len() as u64, "{path:?}");
+        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(file["sha256"], digest.as_str(), "{path:?}");
+        *rows_by_format.entry(file["format"].as_str().unwrap().to_string()).or_default() += file["rows"].as_u64().unwrap();
+    }
+    assert_eq!(rows_by_format["parquet"], n);
+    assert_eq!(rows_by_format["arrow"], n);
+    let fields: HashSet<&str> = manifest["schema"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert!(fields.contains("id") && fields.contains("custom_attributes") && fields.contains("tags"));
+    let text = std::fs::read_to_string(out.path().join("_manifest.json")).unwrap();
+    assert!(!text.contains(TOKEN), "the manifest never holds the token");
+}
+
+#[test]
+fn a_failed_rerun_leaves_the_earlier_dump_and_its_markers_alone() {
+    let sim = simulator(51, 1_000);
+    let out = tempfile::tempdir().unwrap();
+    dump(config_for(&sim, out.path(), TOKEN)).unwrap();
+    let manifest = std::fs::read(out.path().join("_manifest.json")).unwrap();
+    // Without --overwrite the second run is refused before anything changes.
+    assert!(dump(config_for(&sim, out.path(), TOKEN)).is_err());
+    assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), manifest);
+    assert!(out.path().join("_SUCCESS").exists());
+    // A run that fails part way (a wrong token) leaves it alone too.
+    let mut config = config_for(&sim, out.path(), "wrong-token");
+    config.output.overwrite = true;
+    assert!(dump(config).is_err());
+    assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), manifest);
+    assert!(out.path().join("_SUCCESS").exists());
+    assert_eq!(output_ids(out.path(), "contacts").len(), 1_000);
+}
+
+#[test]
+fn the_cli_writes_arrow_files_and_the_summary_as_json() {
+    let out = tempfile::tempdir().unwrap();
+    let summary_path = out.path().join("summary.json");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["demo", "--contacts", "1500", "--no-progress", "--format", "arrow", "--source", "users", "--out"])
+        .arg(out.path().join("dump"))
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_reader(File::open(&summary_path).unwrap()).unwrap();
+    let users = (0..1_500).filter(|&i| Workspace::new(42, 1_500).role(i) == intercom_dump::sim::Role::User).count();
+    assert_eq!(summary["records"], users as u64);
+    assert_eq!(summary["mode"], "scroll");
+    for key in ["seconds", "records_per_second", "pages", "restarts", "duplicates_dropped"] {
+        assert!(summary.get(key).is_some(), "{key}");
+    }
+    assert!(summary["api"].get("rate_limited").is_some() && summary["api"].get("retries").is_some());
+    let files: Vec<_> =
+        walk(&out.path().join("dump/users")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "arrow")).collect();
+    assert_eq!(arrow_ids(&files).len(), users);
+}
