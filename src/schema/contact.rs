@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use super::decoders::{DECODE_KEY, INT_OR_STRING, JSON_EXTENSION, json_text_metadata};
+use super::decoders::{DECODE_KEY, EXTRA_COLUMN, INT_OR_STRING, JSON_EXTENSION, json_text_metadata};
 
 /// The schema's name in messages and file metadata.
 pub const CONTACT_V2: &str = "contact (v2)";
@@ -71,8 +71,15 @@ fn contact_v2_fields(id_nullable: bool) -> Vec<Field> {
     ]);
     fields.extend(["utm_campaign", "utm_content", "utm_medium", "utm_source", "utm_term", "referrer"].map(utf8));
     fields.push(boolean("enabled_push_messaging"));
+    fields.push(extra_column());
     debug_assert!(fields.iter().any(|f| f.metadata().get("ARROW:extension:name").map(String::as_str) == Some(JSON_EXTENSION)));
     fields
+}
+
+/// The last column of every schema: the fields a record carried that the schema does not know,
+/// as one JSON object (null when there were none), so every record can be rebuilt from its row.
+pub(super) fn extra_column() -> Field {
+    Field::new(EXTRA_COLUMN, DataType::Utf8, true).with_metadata(json_text_metadata())
 }
 
 /// Timestamps arrive as Unix seconds and are stored UTC-adjusted.
@@ -122,7 +129,7 @@ mod tests {
     #[test]
     fn has_every_documented_field_once() {
         let schema = contact_v2_schema();
-        assert_eq!(schema.fields().len(), 45 + 9);
+        assert_eq!(schema.fields().len(), 45 + 9 + 1, "documented, undocumented but seen, and _extra");
         let mut names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         names.sort_unstable();
         names.dedup();

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Builder, StringBuilder};
-use arrow::datatypes::{DataType, FieldRef};
+use std::collections::HashSet;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Builder, StringBuilder, StructArray};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use arrow::error::ArrowError;
 use arrow::json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, TapeElement};
 
@@ -18,6 +20,8 @@ const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
 pub const DECODE_KEY: &str = "intercom_dump.decode";
 /// An Int64 field that accepts `123` and `"123"`.
 pub const INT_OR_STRING: &str = "int_or_string";
+/// The column that keeps a record's fields the schema does not know, as a JSON object.
+pub const EXTRA_COLUMN: &str = "_extra";
 
 pub fn json_text_metadata() -> HashMap<String, String> {
     HashMap::from([(EXTENSION_NAME_KEY.to_string(), JSON_EXTENSION.to_string())])
@@ -30,10 +34,26 @@ pub struct IntercomDecoders;
 impl DecoderFactory for IntercomDecoders {
     fn make_default_decoder(
         &self,
-        _ctx: &DecoderContext,
+        ctx: &DecoderContext,
         field: &FieldRef,
-        _is_nullable: bool,
+        is_nullable: bool,
     ) -> Result<Option<Box<dyn ArrayDecoder>>, ArrowError> {
+        // The root (a nameless struct of every column): keep what the schema does not know.
+        if field.name().is_empty()
+            && let DataType::Struct(fields) = field.data_type()
+            && fields.iter().any(|f| f.name() == EXTRA_COLUMN)
+        {
+            let known: Fields = fields.iter().filter(|f| f.name() != EXTRA_COLUMN).cloned().collect();
+            let inner =
+                ctx.make_builtin_decoder(&Arc::new(Field::new("", DataType::Struct(known.clone()), false)), is_nullable)?;
+            let known_names = known.iter().map(|f| f.name().clone()).collect();
+            return Ok(Some(Box::new(ExtraFieldsDecoder {
+                inner,
+                known: known_names,
+                fields: fields.clone(),
+                scratch: String::new(),
+            })));
+        }
         let metadata = field.metadata();
         if metadata.get(EXTENSION_NAME_KEY).map(String::as_str) == Some(JSON_EXTENSION) && field.data_type() == &DataType::Utf8 {
             return Ok(Some(Box::new(JsonTextDecoder::default())));
@@ -47,6 +67,52 @@ impl DecoderFactory for IntercomDecoders {
 
 pub fn factory() -> Arc<dyn DecoderFactory> {
     Arc::new(IntercomDecoders)
+}
+
+/// The root decoder, wrapped: the known fields decode as usual; the others of each record go,
+/// in their order, into one JSON object in the last column, `_extra` (null when there are none).
+struct ExtraFieldsDecoder {
+    inner: Box<dyn ArrayDecoder>,
+    known: HashSet<String>,
+    fields: Fields,
+    scratch: String,
+}
+
+impl ArrayDecoder for ExtraFieldsDecoder {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let known = self.inner.decode(tape, pos)?;
+        let known = known.as_struct();
+        let mut extra = StringBuilder::with_capacity(pos.len(), 0);
+        for &p in pos {
+            let TapeElement::StartObject(end) = tape.get(p) else {
+                extra.append_null();
+                continue;
+            };
+            self.scratch.clear();
+            let mut cur = p + 1;
+            while cur < end {
+                let TapeElement::String(key) = tape.get(cur) else { break };
+                let key = tape.get_string(key);
+                if self.known.contains(key) {
+                    cur = tape.next(cur + 1, "a value")?;
+                } else {
+                    self.scratch.push(if self.scratch.is_empty() { '{' } else { ',' });
+                    write_json_string(key, &mut self.scratch);
+                    self.scratch.push(':');
+                    cur = write_json(tape, cur + 1, &mut self.scratch);
+                }
+            }
+            if self.scratch.is_empty() {
+                extra.append_null();
+            } else {
+                self.scratch.push('}');
+                extra.append_value(&self.scratch);
+            }
+        }
+        let mut columns = known.columns().to_vec();
+        columns.push(Arc::new(extra.finish()));
+        Ok(Arc::new(StructArray::try_new(self.fields.clone(), columns, known.nulls().cloned())?))
+    }
 }
 
 /// Any JSON value, re-serialised compactly as JSON text; JSON `null` stays a null.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::contact::{boolean, list, structure, timestamp, utf8};
+use super::contact::{boolean, extra_column, list, structure, timestamp, utf8};
 use super::decoders::{DECODE_KEY, INT_OR_STRING, json_text_metadata};
 
 pub const USER_V1: &str = "user (v1)";
@@ -70,6 +70,7 @@ fn v1_fields(id_nullable: bool) -> Vec<Field> {
     ];
     fields.extend(["referrer", "utm_campaign", "utm_content", "utm_medium", "utm_source", "utm_term"].map(utf8));
     fields.push(boolean("do_not_track"));
+    fields.push(extra_column());
     fields
 }
 

@@ -155,6 +155,7 @@ impl Workspace {
             location,
             social_profiles,
             extras,
+            unknown: UnknownFields::generate(&mut self.stream(i, Salt::Unknown)),
         }
     }
 
@@ -238,6 +239,7 @@ pub(crate) enum Salt {
     LastSeen,
     Phone,
     V1,
+    Unknown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -308,6 +310,36 @@ pub struct Contact {
     pub social_profiles: SocialProfiles,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub extras: Option<Extras>,
+    /// Fields no schema of ours knows, as newer API answers carry: the output keeps them in `_extra`.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<UnknownFields>,
+}
+
+/// Undocumented fields, newer than any schema: on about a fifth of the contacts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnknownFields {
+    pub sms_consent: bool,
+    pub marketing_preferences: MarketingPreferences,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MarketingPreferences {
+    pub channel: &'static str,
+    pub frequency_days: u32,
+    pub topics: Vec<&'static str>,
+}
+
+impl UnknownFields {
+    fn generate(rng: &mut Rng) -> Option<UnknownFields> {
+        rng.chance(20).then(|| UnknownFields {
+            sms_consent: rng.chance(50),
+            marketing_preferences: MarketingPreferences {
+                channel: pick(rng, &["email", "sms", "in_app"]),
+                frequency_days: 1 + rng.below(30) as u32,
+                topics: (0..rng.below(3)).map(|_| pick(rng, &["product", "events", "billing ✓"])).collect(),
+            },
+        })
+    }
 }
 
 /// `owner_id`: the API sends it as a number or as a string of digits.

@@ -44,6 +44,8 @@ pub struct V1Record {
     pub utm_source: Option<String>,
     pub utm_term: Option<String>,
     pub do_not_track: Option<bool>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<super::generator::UnknownFields>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -212,6 +214,7 @@ fn v1_from_contact(ws: &Workspace, i: u64, c: Contact) -> V1Record {
         utm_source: extras.and_then(|e| e.utm_source.clone()),
         utm_term: extras.and_then(|e| e.utm_term.clone()),
         do_not_track: None,
+        unknown: c.unknown,
         id: c.id,
         email: c.email,
         phone: c.phone,

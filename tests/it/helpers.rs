@@ -107,3 +107,60 @@ pub fn assert_exact_ids(ids: &[String], expected: impl IntoIterator<Item = Strin
 pub fn ids_of_role(ws: &Workspace, role: Role) -> Vec<String> {
     (0..ws.contacts).filter(|&i| ws.role(i) == role).map(|i| ws.contact_id(i)).collect()
 }
+
+/// Row `row` of `batch` rebuilt as the JSON object it came from: timestamps as Unix seconds,
+/// JSON-text columns parsed, `_extra`'s fields put back at the top level.
+pub fn rebuild_row(batch: &RecordBatch, row: usize) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let value = json_value(field, column.as_ref(), row);
+        if field.name() == "_extra" {
+            if let serde_json::Value::Object(extra) = value {
+                object.extend(extra);
+            }
+        } else {
+            object.insert(field.name().clone(), value);
+        }
+    }
+    serde_json::Value::Object(object)
+}
+
+fn json_value(field: &arrow::datatypes::Field, array: &dyn arrow::array::Array, row: usize) -> serde_json::Value {
+    use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
+    use serde_json::Value;
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    let json_text = field.metadata().get("ARROW:extension:name").is_some_and(|n| n == "arrow.json");
+    match field.data_type() {
+        DataType::Utf8 if json_text => serde_json::from_str(array.as_string::<i32>().value(row)).unwrap(),
+        DataType::Utf8 => Value::from(array.as_string::<i32>().value(row)),
+        DataType::Boolean => Value::from(array.as_boolean().value(row)),
+        DataType::Int64 => Value::from(array.as_primitive::<Int64Type>().value(row)),
+        DataType::Float64 => Value::from(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Timestamp(_, _) => Value::from(array.as_primitive::<TimestampSecondType>().value(row)),
+        DataType::Struct(fields) => {
+            let array = array.as_struct();
+            let object = fields.iter().zip(array.columns()).map(|(f, c)| (f.name().clone(), json_value(f, c.as_ref(), row)));
+            Value::Object(object.collect())
+        }
+        DataType::List(item) => {
+            let values = array.as_list::<i32>().value(row);
+            Value::Array((0..values.len()).map(|i| json_value(item, values.as_ref(), i)).collect())
+        }
+        other => panic!("no JSON for {other}"),
+    }
+}
+
+/// A JSON value with every null-valued key removed, at every depth: to a reader, `"x": null` and
+/// no `x` say the same.
+pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
