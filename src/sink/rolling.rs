@@ -7,9 +7,11 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::ipc::writer::FileWriter;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
@@ -55,14 +57,47 @@ impl Write for HashingFile {
 }
 
 enum PartWriter {
-    Parquet(ArrowWriter<HashingFile>),
+    /// Parquet has no second unit: an Arrow `Timestamp(Second)` would land as a bare INT64 that
+    /// DuckDB, Spark and Trino read as a number. Such columns are widened to milliseconds, which
+    /// Parquet annotates as `TIMESTAMP(MILLIS, isAdjustedToUTC)`.
+    Parquet {
+        writer: ArrowWriter<HashingFile>,
+        schema: SchemaRef,
+    },
     Arrow(FileWriter<HashingFile>),
+}
+
+/// The schema Parquet parts carry: second timestamps as milliseconds, everything else as is.
+pub fn parquet_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Second, tz) => {
+                f.as_ref().clone().with_data_type(DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 impl PartWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
         match self {
-            PartWriter::Parquet(writer) => writer.write(batch).map_err(|e| e.to_string()),
+            PartWriter::Parquet { writer, schema } => {
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(column, field)| {
+                        if column.data_type() == field.data_type() { Ok(column.clone()) } else { cast(column, field.data_type()) }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
+                writer.write(&batch).map_err(|e| e.to_string())
+            }
             PartWriter::Arrow(writer) => writer.write(batch).map_err(|e| e.to_string()),
         }
     }
@@ -70,14 +105,14 @@ impl PartWriter {
     /// Bytes the part will take if closed now: written, plus buffered (Parquet's estimate).
     fn estimated_bytes(&self) -> u64 {
         match self {
-            PartWriter::Parquet(writer) => (writer.bytes_written() + writer.in_progress_size()) as u64,
+            PartWriter::Parquet { writer, .. } => (writer.bytes_written() + writer.in_progress_size()) as u64,
             PartWriter::Arrow(writer) => writer.get_ref().bytes,
         }
     }
 
     fn close(self) -> Result<HashingFile, String> {
         match self {
-            PartWriter::Parquet(writer) => writer.into_inner().map_err(|e| e.to_string()),
+            PartWriter::Parquet { writer, .. } => writer.into_inner().map_err(|e| e.to_string()),
             PartWriter::Arrow(mut writer) => {
                 writer.finish().map_err(|e| e.to_string())?;
                 writer.into_inner().map_err(|e| e.to_string())
@@ -177,10 +212,12 @@ impl RollingWriter {
             FileFormat::Arrow => {
                 PartWriter::Arrow(FileWriter::try_new(file, &self.schema).map_err(|e| SinkError::write(&temp_path, e))?)
             }
-            _ => PartWriter::Parquet(
-                ArrowWriter::try_new(file, self.schema.clone(), Some(self.properties.clone()))
-                    .map_err(|e| SinkError::write(&temp_path, e))?,
-            ),
+            _ => {
+                let schema = parquet_schema(&self.schema);
+                let writer = ArrowWriter::try_new(file, schema.clone(), Some(self.properties.clone()))
+                    .map_err(|e| SinkError::write(&temp_path, e))?;
+                PartWriter::Parquet { writer, schema }
+            }
         };
         Ok(OpenPart { writer, temp_path, final_path, rows: 0 })
     }
@@ -236,8 +273,6 @@ impl Sink {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use arrow::array::{Array, AsArray, TimestampSecondArray};
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use intercom_dump::actors::writer::WriteBatch;
 use intercom_dump::api::{ApiClient, ApiError, ApiStats, new_rate_limiter};
@@ -42,14 +42,14 @@ fn users_and_leads_scroll_to_the_generators_records() {
         let index: HashMap<String, u64> = (0..n).map(|i| (ws.contact_id(i), i)).collect();
         let emails = batch.column_by_name("email").unwrap().as_string::<i32>();
         let sessions = batch.column_by_name("session_count").unwrap().as_primitive::<Int64Type>();
-        let created = batch.column_by_name("created_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+        let created = timestamp_seconds(&batch, "created_at");
         let anonymous = batch.column_by_name("anonymous").unwrap().as_boolean();
         let user_ids = batch.column_by_name("user_id").unwrap().as_string::<i32>();
         for row in (0..ids.len()).step_by(53) {
             let record = ws.v1_record(index[&ids[row]]);
             assert_eq!(emails.is_valid(row).then(|| emails.value(row)), record.email.as_deref());
             assert_eq!(sessions.value(row), record.session_count);
-            assert_eq!(created.value(row), record.created_at);
+            assert_eq!(created[row], Some(record.created_at));
             assert_eq!(anonymous.value(row), record.anonymous);
             assert_eq!(user_ids.is_valid(row).then(|| user_ids.value(row)), record.user_id.as_deref());
         }

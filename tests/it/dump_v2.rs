@@ -2,8 +2,9 @@
 
 use std::collections::HashSet;
 
-use arrow::array::{Array, AsArray, ListArray, StructArray, TimestampSecondArray};
+use arrow::array::{Array, AsArray, ListArray, StructArray};
 use arrow::datatypes::Int64Type;
+use arrow::datatypes::{DataType, TimeUnit};
 use intercom_dump::DumpError;
 use intercom_dump::api::ApiError;
 use intercom_dump::sim::Workspace;
@@ -40,8 +41,11 @@ fn dumps_every_contact_once_with_the_generators_values() {
     // Rows are in API order, so row i is contact i: compare a sample field by field.
     let names = batch.column_by_name("name").unwrap().as_string::<i32>();
     let emails = batch.column_by_name("email").unwrap().as_string::<i32>();
-    let created = batch.column_by_name("created_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
-    let last_seen = batch.column_by_name("last_seen_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
+    // Parquet has no second unit: timestamps are UTC-adjusted milliseconds there.
+    let utc_millis = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    assert_eq!(batch.column_by_name("created_at").unwrap().data_type(), &utc_millis);
+    let created = timestamp_seconds(&batch, "created_at");
+    let last_seen = timestamp_seconds(&batch, "last_seen_at");
     let owners = batch.column_by_name("owner_id").unwrap().as_primitive::<Int64Type>();
     let custom = batch.column_by_name("custom_attributes").unwrap().as_string::<i32>();
     let tags = batch.column_by_name("tags").unwrap().as_any().downcast_ref::<StructArray>().unwrap();
@@ -54,8 +58,8 @@ fn dumps_every_contact_once_with_the_generators_values() {
         assert_eq!(names.is_valid(i).then(|| names.value(i)), contact.name.as_deref(), "name of {i}");
         unicode_names += contact.name.as_deref().is_some_and(|n| !n.is_ascii()) as usize;
         assert_eq!(emails.is_valid(i).then(|| emails.value(i)), contact.email.as_deref());
-        assert_eq!(created.value(i), contact.created_at);
-        assert_eq!(last_seen.is_valid(i).then(|| last_seen.value(i)), contact.last_seen_at);
+        assert_eq!(created[i], Some(contact.created_at));
+        assert_eq!(last_seen[i], contact.last_seen_at);
         assert_eq!(owners.is_valid(i).then(|| owners.value(i)), contact.owner_id.as_ref().map(|o| o.value()));
         let attributes: serde_json::Value = serde_json::from_str(custom.value(i)).unwrap();
         assert_eq!(attributes, serde_json::to_value(&contact.custom_attributes).unwrap(), "custom attributes of {i}");

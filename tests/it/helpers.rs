@@ -6,7 +6,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
 use intercom_dump::config::{ApiConfig, Config, Mode, OutputConfig, Source, Token};
 use intercom_dump::progress::Progress;
@@ -126,7 +126,7 @@ pub fn rebuild_row(batch: &RecordBatch, row: usize) -> serde_json::Value {
 }
 
 fn json_value(field: &arrow::datatypes::Field, array: &dyn arrow::array::Array, row: usize) -> serde_json::Value {
-    use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampSecondType};
+    use arrow::datatypes::{DataType, Float64Type, Int64Type};
     use serde_json::Value;
     if array.is_null(row) {
         return Value::Null;
@@ -138,7 +138,7 @@ fn json_value(field: &arrow::datatypes::Field, array: &dyn arrow::array::Array, 
         DataType::Boolean => Value::from(array.as_boolean().value(row)),
         DataType::Int64 => Value::from(array.as_primitive::<Int64Type>().value(row)),
         DataType::Float64 => Value::from(array.as_primitive::<Float64Type>().value(row)),
-        DataType::Timestamp(_, _) => Value::from(array.as_primitive::<TimestampSecondType>().value(row)),
+        DataType::Timestamp(_, _) => Value::from(seconds_at(array, row)),
         DataType::Struct(fields) => {
             let array = array.as_struct();
             let object = fields.iter().zip(array.columns()).map(|(f, c)| (f.name().clone(), json_value(f, c.as_ref(), row)));
@@ -162,5 +162,25 @@ pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
         }
         Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
         other => other,
+    }
+}
+
+/// A timestamp column's values as Unix seconds, whatever its unit: Arrow parts keep seconds,
+/// Parquet parts milliseconds (Parquet has no second unit).
+pub fn timestamp_seconds(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+    let column = batch.column_by_name(name).unwrap();
+    (0..column.len()).map(|row| (!column.is_null(row)).then(|| seconds_at(column.as_ref(), row))).collect()
+}
+
+fn seconds_at(array: &dyn arrow::array::Array, row: usize) -> i64 {
+    use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType, TimestampSecondType};
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => array.as_primitive::<TimestampSecondType>().value(row),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            let millis = array.as_primitive::<TimestampMillisecondType>().value(row);
+            assert_eq!(millis % 1_000, 0, "whole seconds");
+            millis / 1_000
+        }
+        other => panic!("{other} is not a timestamp of seconds or milliseconds"),
     }
 }

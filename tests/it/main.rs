@@ -5,3 +5,4 @@ mod dump_v1;
 mod dump_v2;
 mod helpers;
 mod output;
+mod python;

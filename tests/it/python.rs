@@ -1,0 +1,78 @@
+//! The output as its users read it: pyarrow and DuckDB, from Python, for every source in both
+//! formats. `.ci/run` installs them into `.ci/.venv`; elsewhere set `INTERCOM_DUMP_PYTHON` to
+//! a Python that has them. Without one the test says so and passes, unless
+//! `INTERCOM_DUMP_REQUIRE_PYTHON` is set (CI sets it).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use intercom_dump::config::{FileFormat, Mode, Source};
+use intercom_dump::sim::Workspace;
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+
+fn python() -> Option<PathBuf> {
+    let candidate = std::env::var_os("INTERCOM_DUMP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python"));
+    let works = Command::new(&candidate).args(["-c", "import pyarrow, duckdb"]).output().is_ok_and(|o| o.status.success());
+    if works {
+        return Some(candidate);
+    }
+    let why = format!("no Python with pyarrow and duckdb at {} (run .ci/run, or set INTERCOM_DUMP_PYTHON)", candidate.display());
+    assert!(std::env::var_os("INTERCOM_DUMP_REQUIRE_PYTHON").is_none(), "{why}");
+    eprintln!("skipping the pyarrow/DuckDB checks: {why}");
+    None
+}
+
+#[test]
+fn pyarrow_and_duckdb_read_every_source_in_both_formats() {
+    let Some(python) = python() else { return };
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_output.py");
+    let (seed, n) = (60, 4_000);
+    let ws = Workspace::new(seed, n);
+    let sim = simulator(seed, n);
+    for source in [Source::Contacts, Source::Users, Source::Leads] {
+        let out = tempfile::tempdir().unwrap();
+        let mut config = match source {
+            Source::Contacts => config_for(&sim, out.path(), TOKEN),
+            _ => v1_config(&sim, out.path(), source, Mode::Scroll),
+        };
+        config.output.format = FileFormat::Both;
+        config.output.max_file_rows = 1_500;
+        dump(config).unwrap();
+
+        let indices: Vec<u64> = (0..n)
+            .filter(|&i| match source {
+                Source::Contacts => true,
+                Source::Users => ws.role(i) == intercom_dump::sim::Role::User,
+                Source::Leads => ws.role(i) == intercom_dump::sim::Role::Lead,
+            })
+            .collect();
+        let mut ids: Vec<String> = indices.iter().map(|&i| ws.contact_id(i)).collect();
+        ids.sort();
+        let ids_sha256: String = Sha256::digest(ids.join("\n").as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let sample: Vec<serde_json::Value> = indices
+            .iter()
+            .step_by(97)
+            .map(|&i| {
+                let contact = ws.contact(i);
+                serde_json::json!({
+                    "id": contact.id,
+                    "email": contact.email,
+                    "created_at": contact.created_at,
+                    "tag_count": contact.tags.data.len(),
+                    "custom_attributes": contact.custom_attributes,
+                })
+            })
+            .collect();
+        let expect = serde_json::json!({"rows": indices.len(), "ids_sha256": ids_sha256, "sample": sample});
+        let expect_path = out.path().join("expect.json");
+        std::fs::write(&expect_path, serde_json::to_vec(&expect).unwrap()).unwrap();
+
+        let output = Command::new(&python).arg(&script).arg(out.path()).arg(source.name()).arg(&expect_path).output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{}: {stdout}{stderr}", source.name());
+    }
+}
