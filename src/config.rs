@@ -269,6 +269,8 @@ pub struct OutputConfig {
     pub max_file_bytes: u64,
     /// Replace an earlier dump in the same place (only once this run has succeeded).
     pub overwrite: bool,
+    /// A typed column per declared custom attribute; `None`: on for v2 contacts, off for v1.
+    pub typed_custom_attributes: Option<bool>,
 }
 
 /// How much work is in flight at once.
@@ -328,6 +330,7 @@ impl OutputConfig {
             max_file_rows: 1_000_000,
             max_file_bytes: 512 * 1024 * 1024,
             overwrite: false,
+            typed_custom_attributes: None,
         }
     }
 }
@@ -345,6 +348,11 @@ impl Default for PipelineConfig {
 impl Config {
     pub fn new(api: ApiConfig, output: OutputConfig) -> Config {
         Config { api, source: Source::Contacts, listing: ListingConfig::default(), output, pipeline: PipelineConfig::default() }
+    }
+
+    /// Whether custom attributes get typed columns.
+    pub fn typed_custom_attributes(&self) -> bool {
+        self.output.typed_custom_attributes.unwrap_or(self.source == Source::Contacts)
     }
 
     /// The listing this run walks first. `Auto` stays `Auto` for users and leads: it is settled

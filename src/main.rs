@@ -207,6 +207,12 @@ struct OutputArgs {
     /// Bytes per part file (on the writer's estimate) before rolling to the next.
     #[arg(long, default_value_t = 512 * 1024 * 1024)]
     max_file_bytes: u64,
+    /// A typed column per declared custom attribute (the default for contacts).
+    #[arg(long, overrides_with = "no_typed_custom_attributes")]
+    typed_custom_attributes: bool,
+    /// Custom attributes as JSON text only (the default for users and leads).
+    #[arg(long)]
+    no_typed_custom_attributes: bool,
     /// Also write the run's summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
@@ -490,6 +496,11 @@ fn config(
     output_config.row_group_rows = output.row_group_rows;
     output_config.max_file_rows = output.max_file_rows;
     output_config.max_file_bytes = output.max_file_bytes;
+    output_config.typed_custom_attributes = match (output.typed_custom_attributes, output.no_typed_custom_attributes) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
     output_config.format = match output.format {
         FormatArg::Parquet => FileFormat::Parquet,
         FormatArg::Arrow => FileFormat::Arrow,
@@ -569,6 +580,13 @@ fn print_summary(summary: &Summary) {
         summary.api.rate_limited,
         summary.api.waited_ms as f64 / 1000.0
     );
+    if !summary.typed_custom_attributes.is_empty() {
+        println!(
+            "  custom attributes: {} typed columns, {} values did not fit their declared type (kept in custom_attributes)",
+            summary.typed_custom_attributes.len(),
+            summary.custom_attribute_misfits
+        );
+    }
     if summary.mode != "cursor" {
         println!(
             "  exactly-once: {} restarts, {} repeats dropped, {} ids remembered ({:.1} MB), {:.1} MB spilled to disk",

@@ -18,7 +18,7 @@ use crate::buffer::PageBuffer;
 use crate::config::Config;
 use crate::error::DumpError;
 use crate::progress::Progress;
-use crate::schema::PageDecoder;
+use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
 use crate::sink::manifest::{self, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
 use crate::sink::{Sink, Staging, WrittenFile};
@@ -52,6 +52,10 @@ pub struct Summary {
     pub dedupe_bytes: u64,
     /// Page bytes that waited on disk because the memory budget was full.
     pub spilled_bytes: u64,
+    /// Custom attributes given typed columns, and values that did not fit their declared type
+    /// (left out of the typed column, kept in `custom_attributes`).
+    pub typed_custom_attributes: Vec<String>,
+    pub custom_attribute_misfits: u64,
 }
 
 /// Ways for a caller (a test, a benchmark) to reach into a run.
@@ -78,14 +82,16 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let staging = Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id)?;
     let decoder_batch_rows = config.pipeline.batch_rows + config.api.per_page.max(100) as usize;
     let data_source = config.source;
-    let schema = PageDecoder::for_source(data_source, decoder_batch_rows).schema().clone();
+    let stats = Arc::new(ApiStats::default());
+    let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
+    let declared = if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats)? } else { Vec::new() };
+    let schema = PageDecoder::for_source(data_source, decoder_batch_rows, &declared).schema().clone();
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
     let sink = Sink::new(&staging.dir_for(source), schema.clone(), &config.output)?;
     let started_at = unix_now();
-    let stats = Arc::new(ApiStats::default());
-    let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
     let (done, verdict) = std::sync::mpsc::channel();
 
+    let parser_declared = declared.clone();
     let system = System::new();
     system.block_on({
         let (config, stats, progress) = (config.clone(), stats.clone(), progress.clone());
@@ -94,7 +100,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
             let fetcher =
                 Fetcher::start_in_arbiter(&Arbiter::new().handle(), move |_| Fetcher::new(&fetcher_config, limiter, stats));
             let parsers = SyncArbiter::start(config.pipeline.parsers, move || {
-                Parser::new(PageDecoder::for_source(data_source, decoder_batch_rows))
+                Parser::new(PageDecoder::for_source(data_source, decoder_batch_rows, &parser_declared))
             });
             let writer = Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink));
             let mut write = writer.clone().recipient();
@@ -138,6 +144,8 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         ids_remembered: outcome.ids_remembered,
         dedupe_bytes: outcome.dedupe_bytes,
         spilled_bytes: outcome.spilled_bytes,
+        typed_custom_attributes: declared.iter().map(|d| d.name.clone()).collect(),
+        custom_attribute_misfits: outcome.custom_attribute_misfits,
     };
     summary.elapsed = started.elapsed();
     summary.seconds = summary.elapsed.as_secs_f64();
@@ -156,6 +164,29 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     };
     manifest::publish(&out, &manifest)?;
     Ok(summary)
+}
+
+/// The workspace's custom contact attributes and their declared types, asked once before the
+/// listing starts (on a runtime of its own: the Fetcher's client belongs to its arbiter). An
+/// attribute of a type without a column (an unknown `data_type`) stays in the JSON column only.
+fn declared_attributes(
+    config: &Config,
+    limiter: &Arc<crate::api::RateLimiter>,
+    stats: &Arc<ApiStats>,
+) -> Result<Vec<DeclaredAttribute>, DumpError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
+    let attributes = runtime.block_on(async {
+        let client = crate::api::ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
+        client.data_attributes("contact").await
+    })?;
+    Ok(attributes
+        .into_iter()
+        .filter(|a| a.custom && !a.archived && a.model.as_deref().is_none_or(|m| m == "contact"))
+        .filter_map(|a| Some(DeclaredAttribute { kind: AttributeType::parse(&a.data_type)?, name: a.name }))
+        .collect())
 }
 
 fn unix_now() -> i64 {

@@ -72,6 +72,8 @@ pub struct PipelineOutcome {
     pub dedupe_bytes: u64,
     /// Page bytes that waited in the spill file.
     pub spilled_bytes: u64,
+    /// Custom attribute values that did not fit their declared type (kept in the JSON column).
+    pub custom_attribute_misfits: u64,
 }
 
 /// Where the Coordinator sends its work: recipients, so tests can stand in for any actor.
@@ -119,6 +121,7 @@ pub struct Coordinator {
     params_rotate: bool,
     pages: PageWindow,
     query: Arc<PageQuery>,
+    misfits: u64,
 }
 
 const WRITES_IN_FLIGHT: usize = 2;
@@ -155,6 +158,7 @@ impl Coordinator {
             params_rotate: false,
             pages: PageWindow::default(),
             query,
+            misfits: 0,
         }
     }
 
@@ -433,6 +437,7 @@ impl Coordinator {
             ids_remembered: self.seen.as_ref().map_or(0, |s| s.len() as u64),
             dedupe_bytes: self.seen.as_ref().map_or(0, |s| s.heap_bytes() as u64),
             spilled_bytes: self.buffer.spilled_bytes(),
+            custom_attribute_misfits: self.misfits,
         }
     }
 }
@@ -499,6 +504,7 @@ impl Handler<PagesParsed> for Coordinator {
         }
         self.parsing -= 1;
         self.parsing_bytes -= msg.bytes;
+        self.misfits += msg.misfits;
         match msg.result {
             Ok(batch) => {
                 self.parsed.insert(msg.seq, batch);

@@ -25,6 +25,8 @@ pub struct PagesParsed {
     /// The page bytes this group held, now released.
     pub bytes: usize,
     pub result: Result<RecordBatch, DecodeError>,
+    /// Custom attribute values that did not fit their declared type.
+    pub misfits: u64,
 }
 
 pub struct Parser {
@@ -49,6 +51,7 @@ impl Handler<ParsePages> for Parser {
         let bytes = msg.pages.iter().map(FetchedPage::size).sum();
         let result = self.decoder.decode(msg.pages.iter().map(FetchedPage::records_json));
         drop(msg.pages);
-        msg.reply_to.do_send(PagesParsed { seq: msg.seq, bytes, result });
+        let misfits = self.decoder.take_misfits();
+        msg.reply_to.do_send(PagesParsed { seq: msg.seq, bytes, result, misfits });
     }
 }

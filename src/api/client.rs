@@ -139,6 +139,13 @@ impl ApiClient {
         })
     }
 
+    /// The workspace's attributes of `model` (`contact`): `GET /data_attributes?model=`.
+    pub async fn data_attributes(&self, model: &str) -> Result<Vec<wire::DataAttribute>, ApiError> {
+        let mut url = self.endpoint(&["data_attributes"]);
+        url.query_pairs_mut().append_pair("model", model);
+        self.with_retries(|| async { wire::parse_data_attributes(&self.get(&url).await?) }, retryable).await
+    }
+
     /// Page `page` (from 1) of a v1 page list: `GET /users` or `GET /contacts` (leads).
     pub async fn list_page(&self, source: Source, page: u64, per_page: u32, query: &PageQuery) -> Result<ListedPage, ApiError> {
         let (path, key) = v1_path(source);

@@ -134,6 +134,30 @@ fn raw_array_range(body: &[u8], raw: &RawValue) -> Result<Range<usize>, ApiError
     Ok(start..start + text.len())
 }
 
+/// One entry of `GET /data_attributes`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct DataAttribute {
+    pub name: String,
+    pub data_type: String,
+    #[serde(default)]
+    pub custom: bool,
+    #[serde(default)]
+    pub archived: bool,
+    pub model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DataAttributeList {
+    data: Vec<DataAttribute>,
+}
+
+/// Reads `GET /data_attributes`: a small answer, read once a run, so serde's typed path is fine.
+pub fn parse_data_attributes(body: &[u8]) -> Result<Vec<DataAttribute>, ApiError> {
+    serde_json::from_slice::<DataAttributeList>(body)
+        .map(|list| list.data)
+        .map_err(|e| ApiError::BadPage { reason: format!("not a data attribute list: {e}") })
+}
+
 /// Intercom's error envelope: `{"type":"error.list","request_id":..,"errors":[{code,message}]}`.
 #[derive(Debug, Deserialize, Default)]
 pub struct ErrorEnvelope {

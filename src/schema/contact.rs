@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
+use super::custom::{DeclaredAttribute, typed_field};
 use super::decoders::{DECODE_KEY, EXTRA_COLUMN, INT_OR_STRING, JSON_EXTENSION, json_text_metadata};
 
 /// The schema's name in messages and file metadata.
@@ -13,13 +14,21 @@ pub const CONTACT_V2: &str = "contact (v2)";
 
 /// The v2 contact schema as written to files: `id` is never null.
 pub fn contact_v2_schema() -> SchemaRef {
-    Arc::new(Schema::new(contact_v2_fields(false)))
+    contact_v2_schema_with(&[], false)
 }
 
-/// The same schema with every field nullable, as decoded: a missing id is reported, not fatal
-/// deep inside the decoder.
-pub fn contact_v2_decode_schema() -> SchemaRef {
-    Arc::new(Schema::new(contact_v2_fields(true)))
+/// The schema with a typed column per declared custom attribute; `decode` makes every field
+/// nullable, as decoded: a missing id is reported, not fatal deep inside the decoder.
+pub fn contact_v2_schema_with(declared: &[DeclaredAttribute], decode: bool) -> SchemaRef {
+    Arc::new(Schema::new(with_typed(contact_v2_fields(decode), declared)))
+}
+
+/// Inserts the typed custom attribute columns before `_extra`, the last column.
+pub(super) fn with_typed(mut fields: Vec<Field>, declared: &[DeclaredAttribute]) -> Vec<Field> {
+    let extra = fields.pop().expect("every schema ends with _extra");
+    fields.extend(declared.iter().map(typed_field));
+    fields.push(extra);
+    fields
 }
 
 fn contact_v2_fields(id_nullable: bool) -> Vec<Field> {

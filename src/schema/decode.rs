@@ -1,6 +1,9 @@
 //! The page decoder: the record arrays of one or more pages straight into one `RecordBatch`,
 //! with arrow-json's tape decoder (no `serde_json::Value` on the way).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use arrow::array::{Array, RecordBatch};
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
@@ -8,6 +11,7 @@ use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
 
 use super::DecodeError;
+use super::custom::DeclaredAttribute;
 use super::decoders::factory;
 
 pub struct PageDecoder {
@@ -18,34 +22,44 @@ pub struct PageDecoder {
     output_schema: SchemaRef,
     batch_rows: usize,
     decoder: Decoder,
+    /// Custom attribute values that did not fit their declared type, since last taken.
+    misfits: Arc<AtomicU64>,
 }
 
 impl PageDecoder {
     /// A decoder for `schema` (`name` for messages), building batches of up to `batch_rows`.
     pub fn new(name: &'static str, decode_schema: SchemaRef, output_schema: SchemaRef, batch_rows: usize) -> Self {
-        let decoder = build(&decode_schema, batch_rows);
-        PageDecoder { name, decode_schema, output_schema, batch_rows, decoder }
+        let misfits = Arc::new(AtomicU64::new(0));
+        let decoder = build(&decode_schema, batch_rows, &misfits);
+        PageDecoder { name, decode_schema, output_schema, batch_rows, decoder, misfits }
     }
 
     /// The v2 contact decoder.
     pub fn contacts_v2(batch_rows: usize) -> Self {
-        use super::contact::{CONTACT_V2, contact_v2_decode_schema, contact_v2_schema};
-        PageDecoder::new(CONTACT_V2, contact_v2_decode_schema(), contact_v2_schema(), batch_rows)
+        PageDecoder::for_source(crate::config::Source::Contacts, batch_rows, &[])
     }
 
     /// The v1 user or lead decoder.
     pub fn v1(name: &'static str, batch_rows: usize) -> Self {
-        PageDecoder::new(name, super::v1::v1_decode_schema(), super::v1::v1_schema(), batch_rows)
+        PageDecoder::new(name, super::v1::v1_schema_with(&[], true), super::v1::v1_schema(), batch_rows)
     }
 
-    /// The decoder for what `source` lists.
-    pub fn for_source(source: crate::config::Source, batch_rows: usize) -> Self {
+    /// The decoder for what `source` lists, with a typed column per declared custom attribute.
+    pub fn for_source(source: crate::config::Source, batch_rows: usize, declared: &[DeclaredAttribute]) -> Self {
+        use super::contact::{CONTACT_V2, contact_v2_schema_with};
+        use super::v1::{LEAD_V1, USER_V1, v1_schema_with};
         use crate::config::Source;
-        match source {
-            Source::Contacts => PageDecoder::contacts_v2(batch_rows),
-            Source::Users => PageDecoder::v1(super::v1::USER_V1, batch_rows),
-            Source::Leads => PageDecoder::v1(super::v1::LEAD_V1, batch_rows),
-        }
+        let (name, decode, output) = match source {
+            Source::Contacts => (CONTACT_V2, contact_v2_schema_with(declared, true), contact_v2_schema_with(declared, false)),
+            Source::Users => (USER_V1, v1_schema_with(declared, true), v1_schema_with(declared, false)),
+            Source::Leads => (LEAD_V1, v1_schema_with(declared, true), v1_schema_with(declared, false)),
+        };
+        PageDecoder::new(name, decode, output, batch_rows)
+    }
+
+    /// Custom attribute values that did not fit their declared type since the last call.
+    pub fn take_misfits(&self) -> u64 {
+        self.misfits.swap(0, Ordering::Relaxed)
     }
 
     pub fn schema(&self) -> &SchemaRef {
@@ -57,7 +71,7 @@ impl PageDecoder {
         let result = self.decode_all(arrays);
         if result.is_err() {
             // A failed page leaves partial rows behind; start the next call clean.
-            self.decoder = build(&self.decode_schema, self.batch_rows);
+            self.decoder = build(&self.decode_schema, self.batch_rows, &self.misfits);
         }
         result
     }
@@ -113,11 +127,11 @@ impl PageDecoder {
     }
 }
 
-fn build(schema: &SchemaRef, batch_rows: usize) -> Decoder {
+fn build(schema: &SchemaRef, batch_rows: usize, misfits: &Arc<AtomicU64>) -> Decoder {
     ReaderBuilder::new(schema.clone())
         .with_batch_size(batch_rows.max(1))
         .with_flatten(true)
-        .with_decoder_factory(factory())
+        .with_decoder_factory(factory(misfits.clone()))
         .build_decoder()
         .expect("the schemas of this crate are all decodable")
 }

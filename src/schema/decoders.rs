@@ -2,16 +2,20 @@
 //! objects kept whole as JSON text (`custom_attributes`), and integers sent as either numbers
 //! or strings (`owner_id`). Fields opt in through their metadata.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Builder, StringBuilder, StructArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, StructArray, TimestampSecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use arrow::error::ArrowError;
 use arrow::json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, TapeElement};
+
+use super::custom::CUSTOM_ATTRIBUTE_KEY;
 
 /// Arrow's canonical extension type for UTF-8 holding JSON text.
 pub const JSON_EXTENSION: &str = "arrow.json";
@@ -29,7 +33,10 @@ pub fn json_text_metadata() -> HashMap<String, String> {
 
 /// Hands arrow-json this module's decoders for the fields that ask for them.
 #[derive(Debug, Default)]
-pub struct IntercomDecoders;
+pub struct IntercomDecoders {
+    /// Counts custom attribute values that do not fit their declared type.
+    misfits: Arc<AtomicU64>,
+}
 
 impl DecoderFactory for IntercomDecoders {
     fn make_default_decoder(
@@ -43,15 +50,21 @@ impl DecoderFactory for IntercomDecoders {
             && let DataType::Struct(fields) = field.data_type()
             && fields.iter().any(|f| f.name() == EXTRA_COLUMN)
         {
-            let known: Fields = fields.iter().filter(|f| f.name() != EXTRA_COLUMN).cloned().collect();
+            let typed_name = |f: &FieldRef| f.metadata().get(CUSTOM_ATTRIBUTE_KEY).cloned();
+            let known: Fields = fields.iter().filter(|f| f.name() != EXTRA_COLUMN && typed_name(f).is_none()).cloned().collect();
             let inner =
                 ctx.make_builtin_decoder(&Arc::new(Field::new("", DataType::Struct(known.clone()), false)), is_nullable)?;
             let known_names = known.iter().map(|f| f.name().clone()).collect();
+            let typed: Vec<(String, DataType)> =
+                fields.iter().filter_map(|f| Some((typed_name(f)?, f.data_type().clone()))).collect();
             return Ok(Some(Box::new(ExtraFieldsDecoder {
                 inner,
                 known: known_names,
+                typed_index: typed.iter().enumerate().map(|(i, (name, _))| (name.clone(), i)).collect(),
+                typed: typed.into_iter().map(|(_, t)| t).collect(),
                 fields: fields.clone(),
                 scratch: String::new(),
+                misfits: self.misfits.clone(),
             })));
         }
         let metadata = field.metadata();
@@ -65,17 +78,114 @@ impl DecoderFactory for IntercomDecoders {
     }
 }
 
-pub fn factory() -> Arc<dyn DecoderFactory> {
-    Arc::new(IntercomDecoders)
+pub fn factory(misfits: Arc<AtomicU64>) -> Arc<dyn DecoderFactory> {
+    Arc::new(IntercomDecoders { misfits })
 }
 
-/// The root decoder, wrapped: the known fields decode as usual; the others of each record go,
-/// in their order, into one JSON object in the last column, `_extra` (null when there are none).
+/// The root decoder, wrapped: the known fields decode as usual; the typed custom attribute
+/// columns are read out of each record's `custom_attributes` object; the other fields of each
+/// record go, in their order, into one JSON object in the last column, `_extra` (null when there
+/// are none).
 struct ExtraFieldsDecoder {
     inner: Box<dyn ArrayDecoder>,
     known: HashSet<String>,
+    /// Typed columns: attribute name to its position, and each one's type.
+    typed_index: HashMap<String, usize>,
+    typed: Vec<DataType>,
     fields: Fields,
     scratch: String,
+    misfits: Arc<AtomicU64>,
+}
+
+impl ExtraFieldsDecoder {
+    /// Where each typed attribute's value sits in the record's `custom_attributes`, if present.
+    fn locate_typed(&self, tape: &Tape<'_>, object: u32, slots: &mut [Option<u32>]) -> Result<(), ArrowError> {
+        let TapeElement::StartObject(end) = tape.get(object) else { return Ok(()) };
+        let mut cur = object + 1;
+        while cur < end {
+            let TapeElement::String(key) = tape.get(cur) else { break };
+            if let Some(&slot) = self.typed_index.get(tape.get_string(key)) {
+                slots[slot] = Some(cur + 1);
+            }
+            cur = tape.next(cur + 1, "a value")?;
+        }
+        Ok(())
+    }
+}
+
+/// A typed column being built.
+enum TypedBuilder {
+    Text(StringBuilder),
+    Integer(Int64Builder),
+    Float(Float64Builder),
+    Boolean(BooleanBuilder),
+    Date(TimestampSecondBuilder),
+}
+
+impl TypedBuilder {
+    fn new(data_type: &DataType, rows: usize) -> TypedBuilder {
+        match data_type {
+            DataType::Int64 => TypedBuilder::Integer(Int64Builder::with_capacity(rows)),
+            DataType::Float64 => TypedBuilder::Float(Float64Builder::with_capacity(rows)),
+            DataType::Boolean => TypedBuilder::Boolean(BooleanBuilder::with_capacity(rows)),
+            DataType::Timestamp(_, _) => TypedBuilder::Date(TimestampSecondBuilder::with_capacity(rows)),
+            _ => TypedBuilder::Text(StringBuilder::with_capacity(rows, rows * 8)),
+        }
+    }
+
+    /// Appends the value at `idx` (null when absent or JSON null); false when it does not fit
+    /// (then a null goes in its place).
+    fn append(&mut self, tape: &Tape<'_>, idx: Option<u32>) -> bool {
+        let element = match idx.map(|i| tape.get(i)) {
+            None | Some(TapeElement::Null) => {
+                self.append_null();
+                return true;
+            }
+            Some(element) => element,
+        };
+        let number = match element {
+            TapeElement::Number(s) => Some(tape.get_string(s)),
+            _ => None,
+        };
+        let fits = match (&mut *self, element) {
+            (TypedBuilder::Text(b), TapeElement::String(s)) => {
+                b.append_value(tape.get_string(s));
+                true
+            }
+            (TypedBuilder::Boolean(b), TapeElement::True | TapeElement::False) => {
+                b.append_value(matches!(element, TapeElement::True));
+                true
+            }
+            (TypedBuilder::Integer(b), _) => number.and_then(|n| n.parse().ok()).map(|v| b.append_value(v)).is_some(),
+            (TypedBuilder::Date(b), _) => number.and_then(|n| n.parse().ok()).map(|v| b.append_value(v)).is_some(),
+            (TypedBuilder::Float(b), _) => number.and_then(|n| n.parse().ok()).map(|v| b.append_value(v)).is_some(),
+            _ => false,
+        };
+        if !fits {
+            self.append_null();
+        }
+        fits
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            TypedBuilder::Text(b) => b.append_null(),
+            TypedBuilder::Integer(b) => b.append_null(),
+            TypedBuilder::Float(b) => b.append_null(),
+            TypedBuilder::Boolean(b) => b.append_null(),
+            TypedBuilder::Date(b) => b.append_null(),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            TypedBuilder::Text(mut b) => Arc::new(b.finish()),
+            TypedBuilder::Integer(mut b) => Arc::new(b.finish()),
+            TypedBuilder::Float(mut b) => Arc::new(b.finish()),
+            TypedBuilder::Boolean(mut b) => Arc::new(b.finish()),
+            TypedBuilder::Date(mut b) => Arc::new(b.finish().with_timezone("UTC")),
+        }
+    }
 }
 
 impl ArrayDecoder for ExtraFieldsDecoder {
@@ -83,9 +193,14 @@ impl ArrayDecoder for ExtraFieldsDecoder {
         let known = self.inner.decode(tape, pos)?;
         let known = known.as_struct();
         let mut extra = StringBuilder::with_capacity(pos.len(), 0);
+        let mut typed: Vec<TypedBuilder> = self.typed.iter().map(|t| TypedBuilder::new(t, pos.len())).collect();
+        let mut slots = vec![None; typed.len()];
+        let mut misfits = 0;
         for &p in pos {
+            slots.iter_mut().for_each(|s| *s = None);
             let TapeElement::StartObject(end) = tape.get(p) else {
                 extra.append_null();
+                typed.iter_mut().for_each(TypedBuilder::append_null);
                 continue;
             };
             self.scratch.clear();
@@ -93,6 +208,9 @@ impl ArrayDecoder for ExtraFieldsDecoder {
             while cur < end {
                 let TapeElement::String(key) = tape.get(cur) else { break };
                 let key = tape.get_string(key);
+                if !typed.is_empty() && key == "custom_attributes" {
+                    self.locate_typed(tape, cur + 1, &mut slots)?;
+                }
                 if self.known.contains(key) {
                     cur = tape.next(cur + 1, "a value")?;
                 } else {
@@ -108,8 +226,15 @@ impl ArrayDecoder for ExtraFieldsDecoder {
                 self.scratch.push('}');
                 extra.append_value(&self.scratch);
             }
+            for (builder, slot) in typed.iter_mut().zip(&slots) {
+                misfits += u64::from(!builder.append(tape, *slot));
+            }
+        }
+        if misfits > 0 {
+            self.misfits.fetch_add(misfits, Ordering::Relaxed);
         }
         let mut columns = known.columns().to_vec();
+        columns.extend(typed.into_iter().map(TypedBuilder::finish));
         columns.push(Arc::new(extra.finish()));
         Ok(Arc::new(StructArray::try_new(self.fields.clone(), columns, known.nulls().cloned())?))
     }

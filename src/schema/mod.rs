@@ -3,10 +3,12 @@
 //! into `RecordBatch`es in one pass ([`decode`]).
 
 pub mod contact;
+pub mod custom;
 pub mod decode;
 pub mod decoders;
 pub mod v1;
 
+pub use custom::{AttributeType, DeclaredAttribute};
 pub use decode::PageDecoder;
 
 /// Why page JSON could not become a batch.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::contact::{boolean, extra_column, list, structure, timestamp, utf8};
+use super::contact::{boolean, extra_column, list, structure, timestamp, utf8, with_typed};
+use super::custom::DeclaredAttribute;
 use super::decoders::{DECODE_KEY, INT_OR_STRING, json_text_metadata};
 
 pub const USER_V1: &str = "user (v1)";
@@ -14,12 +15,12 @@ pub const LEAD_V1: &str = "lead (v1)";
 
 /// As written to files: `id` is never null.
 pub fn v1_schema() -> SchemaRef {
-    Arc::new(Schema::new(v1_fields(false)))
+    v1_schema_with(&[], false)
 }
 
-/// Every field nullable, as decoded.
-pub fn v1_decode_schema() -> SchemaRef {
-    Arc::new(Schema::new(v1_fields(true)))
+/// With a typed column per declared custom attribute; `decode` makes every field nullable.
+pub fn v1_schema_with(declared: &[DeclaredAttribute], decode: bool) -> SchemaRef {
+    Arc::new(Schema::new(with_typed(v1_fields(decode), declared)))
 }
 
 fn v1_fields(id_nullable: bool) -> Vec<Field> {

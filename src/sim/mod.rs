@@ -56,6 +56,8 @@ pub struct SimConfig {
     /// The most records v1 paging reaches, and what a page past it answers.
     pub page_cap: u64,
     pub past_cap: PastCap,
+    /// `GET /data_attributes` declares this custom attribute with a type its values do not have.
+    pub misdeclared_attribute: Option<String>,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -71,6 +73,7 @@ impl std::fmt::Debug for SimConfig {
             .field("scroll", &self.scroll)
             .field("page_cap", &self.page_cap)
             .field("past_cap", &self.past_cap)
+            .field("misdeclared_attribute", &self.misdeclared_attribute)
             .finish()
     }
 }
@@ -88,6 +91,7 @@ impl SimConfig {
             scroll: ScrollSettings::default(),
             page_cap: page_list::DEFAULT_PAGE_CAP,
             past_cap: PastCap::default(),
+            misdeclared_attribute: None,
         }
     }
 

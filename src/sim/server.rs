@@ -73,6 +73,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/users", get(list_users))
         .route("/users/scroll", get(scroll_users))
         .route("/contacts/scroll", get(scroll_leads))
+        .route("/data_attributes", get(data_attributes))
         .fallback(not_found)
         .with_state(state)
 }
@@ -211,6 +212,45 @@ fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Vec<u8> {
     serde_json::to_writer(&mut body, &pages).expect("writing JSON to a Vec cannot fail");
     body.push(b'}');
     body
+}
+
+/// `GET /data_attributes`: the workspace's attributes, standard and custom, as `?model=` asks
+/// (all models when absent). The custom ones are those the generator fills.
+async fn data_attributes(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, SimError> {
+    let Admitted { rate, .. } = admit(&state, &headers)?;
+    let model = params.get("model").map(String::as_str);
+    let attribute = |name: &str, data_type: &str, custom: bool, model: &str| {
+        let full_name = if custom { format!("custom_attributes.{name}") } else { name.to_string() };
+        serde_json::json!({
+            "type": "data_attribute", "name": name, "full_name": full_name, "label": name.replace('_', " "),
+            "description": "", "data_type": data_type, "api_writable": true, "ui_writable": custom,
+            "messenger_writable": false, "custom": custom, "archived": false, "model": model,
+        })
+    };
+    let mut data = Vec::new();
+    if model.is_none_or(|m| m == "contact") {
+        for (name, data_type) in [("name", "string"), ("email", "string"), ("created_at", "date"), ("owner_id", "integer")] {
+            data.push(attribute(name, data_type, false, "contact"));
+        }
+        for (name, data_type) in super::generator::CUSTOM_ATTRIBUTES {
+            let misdeclared = state.config.misdeclared_attribute.as_deref() == Some(*name);
+            let data_type = match (misdeclared, *data_type) {
+                (false, declared) => declared,
+                (true, "integer") => "boolean",
+                (true, _) => "integer",
+            };
+            data.push(attribute(name, data_type, true, "contact"));
+        }
+    }
+    if model.is_none_or(|m| m == "company") {
+        data.push(attribute("name", "string", false, "company"));
+    }
+    let body = serde_json::to_vec(&serde_json::json!({"type": "list", "data": data})).expect("JSON values serialise");
+    Ok(json_response(StatusCode::OK, body, Some(rate)))
 }
 
 /// `GET /users`: the v1 user page list.

@@ -113,6 +113,10 @@ pub fn ids_of_role(ws: &Workspace, role: Role) -> Vec<String> {
 pub fn rebuild_row(batch: &RecordBatch, row: usize) -> serde_json::Value {
     let mut object = serde_json::Map::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.metadata().contains_key("intercom_dump.custom_attribute") {
+            // Typed copies of custom attributes: derived, not fields of the record.
+            continue;
+        }
         let value = json_value(field, column.as_ref(), row);
         if field.name() == "_extra" {
             if let serde_json::Value::Object(extra) = value {

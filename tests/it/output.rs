@@ -149,3 +149,70 @@ fn every_record_rebuilds_from_its_row() {
         assert!(with_extra > 0, "some records carried fields no schema knows");
     }
 }
+
+#[test]
+fn custom_attributes_get_typed_columns_and_misfits_are_counted() {
+    use arrow::array::Array;
+    use arrow::datatypes::{DataType, Float64Type, Int64Type};
+    use intercom_dump::sim::SimConfig;
+    use intercom_dump::sim::generator::CustomValue;
+
+    let (seed, n) = (53, 3_000);
+    let ws = Workspace::new(seed, n);
+    let sim = simulator(seed, n);
+    let out = tempfile::tempdir().unwrap();
+    let summary = dump(config_for(&sim, out.path(), TOKEN)).unwrap();
+    assert_eq!(summary.typed_custom_attributes.len(), 7, "{:?}", summary.typed_custom_attributes);
+    assert_eq!(summary.custom_attribute_misfits, 0);
+    let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
+    let plan = batch.column_by_name("custom_plan").unwrap().as_string::<i32>();
+    let seats = batch.column_by_name("custom_seats").unwrap().as_primitive::<Int64Type>();
+    let spend = batch.column_by_name("custom_monthly_spend").unwrap().as_primitive::<Float64Type>();
+    let paid = batch.column_by_name("custom_paid_subscriber").unwrap().as_boolean();
+    let trial = timestamp_seconds(&batch, "custom_trial_ends_at");
+    assert_eq!(batch.column_by_name("custom_team_mates").unwrap().data_type(), &DataType::Int64);
+    for (i, trial_at) in trial.iter().enumerate() {
+        let attributes = ws.contact(i as u64).custom_attributes;
+        let text = |name| match attributes.get(name) {
+            Some(CustomValue::Text(t)) => Some(t.as_str()),
+            _ => None,
+        };
+        assert_eq!(plan.is_valid(i).then(|| plan.value(i)), text("plan"), "plan of {i}");
+        let integer = match attributes.get("seats") {
+            Some(CustomValue::Integer(v)) => Some(*v),
+            _ => None,
+        };
+        assert_eq!(seats.is_valid(i).then(|| seats.value(i)), integer, "seats of {i}");
+        let float = match attributes.get("monthly_spend") {
+            Some(CustomValue::Float(v)) => Some(*v),
+            _ => None,
+        };
+        assert_eq!(spend.is_valid(i).then(|| spend.value(i)), float, "monthly_spend of {i}");
+        let flag = match attributes.get("paid_subscriber") {
+            Some(CustomValue::Boolean(v)) => Some(*v),
+            _ => None,
+        };
+        assert_eq!(paid.is_valid(i).then(|| paid.value(i)), flag, "paid_subscriber of {i}");
+        let date = match attributes.get("trial_ends_at") {
+            Some(CustomValue::Date(v)) => Some(*v),
+            _ => None,
+        };
+        assert_eq!(*trial_at, date, "trial_ends_at of {i}");
+    }
+
+    // One attribute declared with a type its values do not have: counted, never an error, and
+    // the values stay in the JSON column.
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    sim_config.misdeclared_attribute = Some("plan".into());
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let summary = dump(config_for(&sim, out.path(), TOKEN)).unwrap();
+    let with_plan = (0..n).filter(|&i| ws.contact(i).custom_attributes.get("plan").is_some()).count() as u64;
+    assert_eq!(summary.custom_attribute_misfits, with_plan);
+    let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
+    let plan = batch.column_by_name("custom_plan").unwrap();
+    assert_eq!((plan.data_type(), plan.null_count()), (&DataType::Int64, n as usize));
+    let json = batch.column_by_name("custom_attributes").unwrap().as_string::<i32>();
+    let kept = (0..n as usize).filter(|&i| json.value(i).contains("\"plan\"")).count() as u64;
+    assert_eq!(kept, with_plan);
+}
