@@ -271,6 +271,8 @@ pub struct OutputConfig {
     pub overwrite: bool,
     /// A typed column per declared custom attribute; `None`: on for v2 contacts, off for v1.
     pub typed_custom_attributes: Option<bool>,
+    /// Hive-style directories by role: `role=user/`, `role=lead/`.
+    pub partition_by_role: bool,
 }
 
 /// How much work is in flight at once.
@@ -331,6 +333,7 @@ impl OutputConfig {
             max_file_bytes: 512 * 1024 * 1024,
             overwrite: false,
             typed_custom_attributes: None,
+            partition_by_role: false,
         }
     }
 }

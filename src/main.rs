@@ -213,6 +213,9 @@ struct OutputArgs {
     /// Custom attributes as JSON text only (the default for users and leads).
     #[arg(long)]
     no_typed_custom_attributes: bool,
+    /// Hive-style directories: `role` writes OUT/<source>/role=user/ and role=lead/.
+    #[arg(long, value_enum)]
+    partition_by: Option<PartitionArg>,
     /// Also write the run's summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
@@ -254,6 +257,11 @@ enum RegionArg {
 enum NextShapeArg {
     Page,
     PerPage,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PartitionArg {
+    Role,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -496,6 +504,7 @@ fn config(
     output_config.row_group_rows = output.row_group_rows;
     output_config.max_file_rows = output.max_file_rows;
     output_config.max_file_bytes = output.max_file_bytes;
+    output_config.partition_by_role = matches!(output.partition_by, Some(PartitionArg::Role));
     output_config.typed_custom_attributes = match (output.typed_custom_attributes, output.no_typed_custom_attributes) {
         (true, _) => Some(true),
         (_, true) => Some(false),

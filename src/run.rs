@@ -15,13 +15,13 @@ use crate::actors::writer::{WriteBatch, Writer};
 use crate::api::client::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
-use crate::config::Config;
+use crate::config::{Config, Source};
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
 use crate::sink::manifest::{self, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
-use crate::sink::{Sink, Staging, WrittenFile};
+use crate::sink::{Partitioning, Sink, Staging, WrittenFile};
 
 /// What a finished run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -87,7 +87,14 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let declared = if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats)? } else { Vec::new() };
     let schema = PageDecoder::for_source(data_source, decoder_batch_rows, &declared).schema().clone();
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
-    let sink = Sink::new(&staging.dir_for(source), schema.clone(), &config.output)?;
+    let partitioning = match (config.output.partition_by_role, config.source) {
+        (false, _) => Partitioning::None,
+        (true, Source::Contacts) => Partitioning::ByColumn("role".into()),
+        (true, Source::Users) => Partitioning::Fixed { name: "role".into(), value: "user".into() },
+        (true, Source::Leads) => Partitioning::Fixed { name: "role".into(), value: "lead".into() },
+    };
+    let staged_dir = staging.dir_for(source);
+    let sink = Sink::new(&staged_dir, schema.clone(), &config.output, partitioning)?;
     let started_at = unix_now();
     let (done, verdict) = std::sync::mpsc::channel();
 
@@ -121,7 +128,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let files: Vec<WrittenFile> = outcome
         .files
         .into_iter()
-        .map(|f| WrittenFile { path: published.join(f.path.file_name().expect("parts have names")), ..f })
+        .map(|f| WrittenFile { path: published.join(f.path.strip_prefix(&staged_dir).expect("parts are staged")), ..f })
         .collect();
     let mut summary = Summary {
         run_id,

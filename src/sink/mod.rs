@@ -9,7 +9,7 @@ pub mod rolling;
 use std::path::{Path, PathBuf};
 
 pub use publish::Staging;
-pub use rolling::{RollingWriter, Sink};
+pub use rolling::{Partitioning, RollingWriter, Sink};
 
 /// A finished part file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

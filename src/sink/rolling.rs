@@ -9,8 +9,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-use arrow::compute::cast;
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::ipc::writer::FileWriter;
 use parquet::arrow::ArrowWriter;
@@ -241,31 +241,99 @@ impl Drop for RollingWriter {
     }
 }
 
-/// One rolling writer a format: `--format both` writes every batch twice.
+/// How rows are split into Hive-style partition directories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Partitioning {
+    /// One directory for everything.
+    None,
+    /// `name=value/` by the value of a text column.
+    ByColumn(String),
+    /// Every row in `name=value/` (a listing that holds one value only, e.g. v1 users).
+    Fixed { name: String, value: String },
+}
+
+/// Where batches go: one rolling writer a format (`--format both` writes every batch twice), a
+/// set of them a partition.
 pub struct Sink {
-    writers: Vec<RollingWriter>,
+    dir: PathBuf,
+    schema: SchemaRef,
+    config: OutputConfig,
+    partitioning: Partitioning,
+    partitions: std::collections::BTreeMap<String, Vec<RollingWriter>>,
+}
+
+/// The directory name of a partition value, escaped as Hive does; null is Hive's default.
+pub fn partition_dir(name: &str, value: Option<&str>) -> String {
+    let Some(value) = value else { return format!("{name}=__HIVE_DEFAULT_PARTITION__") };
+    let mut escaped = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
+            escaped.push(b as char);
+        } else {
+            escaped.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{name}={escaped}")
 }
 
 impl Sink {
-    pub fn new(dir: &Path, schema: SchemaRef, config: &OutputConfig) -> Result<Sink, SinkError> {
-        let formats: &[FileFormat] = match config.format {
-            FileFormat::Both => &[FileFormat::Parquet, FileFormat::Arrow],
-            FileFormat::Parquet => &[FileFormat::Parquet],
-            FileFormat::Arrow => &[FileFormat::Arrow],
-        };
-        let writers = formats.iter().map(|&f| RollingWriter::new(dir, schema.clone(), f, config)).collect::<Result<_, _>>()?;
-        Ok(Sink { writers })
+    pub fn new(dir: &Path, schema: SchemaRef, config: &OutputConfig, partitioning: Partitioning) -> Result<Sink, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|e| SinkError::CreateDir { path: dir.to_path_buf(), reason: e.to_string() })?;
+        Ok(Sink { dir: dir.to_path_buf(), schema, config: config.clone(), partitioning, partitions: Default::default() })
+    }
+
+    fn writers(&mut self, partition: String) -> Result<&mut Vec<RollingWriter>, SinkError> {
+        if !self.partitions.contains_key(&partition) {
+            let dir = if partition.is_empty() { self.dir.clone() } else { self.dir.join(&partition) };
+            let formats: &[FileFormat] = match self.config.format {
+                FileFormat::Both => &[FileFormat::Parquet, FileFormat::Arrow],
+                FileFormat::Parquet => &[FileFormat::Parquet],
+                FileFormat::Arrow => &[FileFormat::Arrow],
+            };
+            let writers = formats
+                .iter()
+                .map(|&f| RollingWriter::new(&dir, self.schema.clone(), f, &self.config))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.partitions.insert(partition.clone(), writers);
+        }
+        Ok(self.partitions.get_mut(&partition).expect("inserted above"))
     }
 
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), SinkError> {
-        self.writers.iter_mut().try_for_each(|w| w.write(batch))
+        match &self.partitioning {
+            Partitioning::None => self.writers(String::new())?.iter_mut().try_for_each(|w| w.write(batch)),
+            Partitioning::Fixed { name, value } => {
+                let partition = partition_dir(name, Some(value));
+                self.writers(partition)?.iter_mut().try_for_each(|w| w.write(batch))
+            }
+            Partitioning::ByColumn(name) => {
+                let name = name.clone();
+                let column = batch
+                    .column_by_name(&name)
+                    .and_then(|c| c.as_string_opt::<i32>())
+                    .ok_or_else(|| SinkError::write(&self.dir, format!("no text column {name} to partition by")))?
+                    .clone();
+                let mut values: Vec<Option<&str>> = column.iter().collect();
+                values.sort_unstable();
+                values.dedup();
+                for value in values {
+                    let mask: BooleanArray = column.iter().map(|v| Some(v == value)).collect();
+                    let rows = filter_record_batch(batch, &mask).map_err(|e| SinkError::write(&self.dir, e))?;
+                    let partition = partition_dir(&name, value);
+                    self.writers(partition)?.iter_mut().try_for_each(|w| w.write(&rows))?;
+                }
+                Ok(())
+            }
+        }
     }
 
-    /// Every part of every format, Parquet first.
+    /// Every part of every partition and format: partitions in name order, Parquet first.
     pub fn finish(self) -> Result<Vec<WrittenFile>, SinkError> {
         let mut files = Vec::new();
-        for writer in self.writers {
-            files.extend(writer.finish()?);
+        for writers in self.partitions.into_values() {
+            for writer in writers {
+                files.extend(writer.finish()?);
+            }
         }
         Ok(files)
     }

@@ -216,3 +216,39 @@ fn custom_attributes_get_typed_columns_and_misfits_are_counted() {
     let kept = (0..n as usize).filter(|&i| json.value(i).contains("\"plan\"")).count() as u64;
     assert_eq!(kept, with_plan);
 }
+
+#[test]
+fn partition_by_role_writes_hive_style_directories() {
+    use intercom_dump::config::{Mode, Source};
+    use intercom_dump::sim::Role;
+    let (seed, n) = (54, 4_000);
+    let ws = Workspace::new(seed, n);
+    let sim = simulator(seed, n);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config_for(&sim, out.path(), TOKEN);
+    config.output.partition_by_role = true;
+    config.output.format = FileFormat::Both;
+    let summary = dump(config).unwrap();
+    assert_eq!(summary.records, n);
+    for (role, value) in [(Role::User, "user"), (Role::Lead, "lead")] {
+        let dir = out.path().join("contacts").join(format!("role={value}"));
+        let batch = read_parquet(&parquet_files(&dir));
+        let ids: Vec<String> = batch.column_by_name("id").unwrap().as_string::<i32>().iter().map(|v| v.unwrap().into()).collect();
+        assert_exact_ids(&ids, ids_of_role(&ws, role));
+        assert!(batch.column_by_name("role").unwrap().as_string::<i32>().iter().all(|r| r == Some(value)));
+        assert!(dir.join("part-00000.arrow").exists());
+    }
+    let manifest: serde_json::Value = serde_json::from_reader(File::open(out.path().join("_manifest.json")).unwrap()).unwrap();
+    let paths: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert!(
+        paths.contains(&"contacts/role=lead/part-00000.parquet") && paths.contains(&"contacts/role=user/part-00000.arrow"),
+        "{paths:?}"
+    );
+
+    // v1 leads hold one role: one directory.
+    let out = tempfile::tempdir().unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Leads, Mode::Scroll);
+    config.output.partition_by_role = true;
+    dump(config).unwrap();
+    assert_exact_ids(&output_ids(&out.path().join("leads"), "role=lead"), ids_of_role(&ws, Role::Lead));
+}
