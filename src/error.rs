@@ -10,8 +10,10 @@ use crate::version::ApiVersion;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("no access token: set INTERCOM_TOKEN to the workspace's access token")]
+    #[error("no access token: set INTERCOM_TOKEN to the workspace's access token, or pass --token-file FILE")]
     MissingToken,
+    #[error("cannot read --token-file {path}: {reason}; give a readable file holding the token on its first line")]
+    TokenFile { path: std::path::PathBuf, reason: String },
     #[error("the access token has spaces or control characters: set INTERCOM_TOKEN to the token alone")]
     MalformedToken,
     #[error("invalid base URL {url}: {reason}; pass --base-url https://HOST or --region us|eu|au")]

@@ -40,7 +40,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Dump a workspace's contacts (token from INTERCOM_TOKEN).
+    /// Dump a workspace's contacts (token from INTERCOM_TOKEN or --token-file).
     Dump(DumpArgs),
     /// Start the embedded Intercom simulator and dump it: the whole pipeline, locally.
     Demo(DemoArgs),
@@ -50,9 +50,13 @@ enum Command {
 
 #[derive(Args)]
 struct DumpArgs {
-    /// Directory to write into; the dump lands in OUT/contacts/.
+    /// Directory to write into; the dump lands in OUT/<source>/.
     #[arg(long)]
     out: PathBuf,
+    /// Read the access token from this file (its first line) instead of INTERCOM_TOKEN. There is
+    /// no flag taking the token itself: command lines end up in shell history and `ps`.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// API base URL (default: the region's).
     #[arg(long, conflicts_with = "region")]
     base_url: Option<String>,
@@ -362,7 +366,14 @@ fn one_line(error: &anyhow::Error) -> String {
 }
 
 fn dump(args: DumpArgs) -> anyhow::Result<()> {
-    let token = Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?;
+    let token = match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::TokenFile { path: path.clone(), reason: e.to_string() })?;
+            Token::new(text.lines().next().unwrap_or_default())?
+        }
+        None => Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?,
+    };
     let base_url = args.base_url.clone().unwrap_or_else(|| region(args.region).base_url().to_string());
     let api = api_config(&base_url, token, args.allow_insecure_http, &args.api, &args.listing)?;
     let config = config(api, args.out, &args.listing, &args.api, &args.output, &args.pipeline)?;

@@ -111,3 +111,57 @@ fn impossible_listings_exit_2_and_say_what_works() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("use --mode scroll"));
 }
+
+#[test]
+fn the_token_never_appears_in_logs_output_or_files_even_at_trace_level() {
+    let token = "tok_Zq81x7SECRET0c1b2a3";
+    let sim = simulator_with(intercom_dump::sim::SimConfig::new(70, 2_500, token));
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let out = dir.path().join("out");
+    let summary = dir.path().join("summary.json");
+    for source in ["contacts", "users"] {
+        let output = binary()
+            .args(["dump", "--no-progress", "--overwrite", "--format", "both", "--source", source, "--base-url", &sim.base_url()])
+            .arg("--token-file")
+            .arg(&token_file)
+            .arg("--out")
+            .arg(&out)
+            .arg("--summary-json")
+            .arg(&summary)
+            .env("RUST_LOG", "trace")
+            .env_remove("INTERCOM_TOKEN")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(output.stderr.len() > 10_000, "trace logging was on: {} bytes", output.stderr.len());
+        for (name, text) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+            assert!(!contains(text, token.as_bytes()), "the token is in {name}");
+        }
+    }
+    // A wrong token: the error names the problem, not the token.
+    std::fs::write(&token_file, "tok_wrong_SECRET_99\n").unwrap();
+    let output = binary()
+        .args(["dump", "--no-progress", "--base-url", &sim.base_url(), "--token-file"])
+        .arg(&token_file)
+        .arg("--out")
+        .arg(dir.path().join("other"))
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(!contains(&output.stderr, b"tok_wrong_SECRET_99") && !contains(&output.stdout, b"tok_wrong_SECRET_99"));
+    std::fs::remove_file(&token_file).unwrap();
+    for file in walk(dir.path()) {
+        assert!(!contains(&std::fs::read(&file).unwrap(), token.as_bytes()), "the token is in {}", file.display());
+    }
+    // An unreadable token file is a configuration error.
+    let output = binary().args(["dump", "--token-file", "/nonexistent/token", "--out"]).arg(&out).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--token-file"));
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
