@@ -27,7 +27,7 @@ use intercom_dump::config::{
 };
 use intercom_dump::error::ConfigError;
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{NextShape, ParamStyle, PastCap, SimConfig, SimHandle};
+use intercom_dump::sim::{FaultPlan, FaultRule, NextShape, ParamStyle, PastCap, SimConfig, SimHandle};
 use intercom_dump::version::ApiVersion;
 use intercom_dump::{DumpError, Summary, run_dump};
 
@@ -139,6 +139,17 @@ struct SimArgs {
     /// What a v1 page past the cap answers: `error` (400) or `empty`.
     #[arg(long, value_enum, default_value_t = PastCapArg::Error)]
     past_cap: PastCapArg,
+    /// Inject a fault, repeatable: KIND:PROBABILITY or KIND@N,N (request numbers from 1), KIND
+    /// one of 429, an HTTP status (500, 502, 503, 504, 408...), reset, truncate, latency=MS,
+    /// slow=MS. E.g. `--fault 503:0.05 --fault truncate@10,20 --fault latency=100:1`.
+    #[arg(long = "fault", value_name = "RULE")]
+    faults: Vec<FaultRule>,
+    /// Seed of the probabilistic faults: the same seed replays the same failures.
+    #[arg(long, default_value_t = 1)]
+    fault_seed: u64,
+    /// Declare this custom attribute with a type its values do not have.
+    #[arg(long)]
+    misdeclare_attribute: Option<String>,
 }
 
 #[derive(Args)]
@@ -423,6 +434,8 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.scroll.expire_at = args.scroll_expire_at.into_iter().collect();
     config.scroll.foreign_scroll = args.foreign_scroll;
     config.page_cap = args.page_cap;
+    config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
+    config.misdeclared_attribute = args.misdeclare_attribute;
     config.past_cap = match args.past_cap {
         PastCapArg::Error => PastCap::Error,
         PastCapArg::Empty => PastCap::Empty,

@@ -44,9 +44,12 @@ pub fn classify(error: &ApiError) -> RetryAction {
 }
 
 /// True when the request certainly never reached the listing: it can be sent again even where
-/// a repeat is not harmless (an open scroll, which moves on with every page it serves).
+/// a repeat is not harmless (an open scroll, which moves on with every page it serves). A
+/// connection that never opened, a 429 (refused at the door), a 503 (shed before any work) and
+/// a 408 (the request never fully arrived). A 500, 502 or 504, a timeout or a broken body may
+/// come after the page was served.
 pub fn certainly_unserved(error: &ApiError) -> bool {
-    matches!(error, ApiError::Connect { .. } | ApiError::RateLimited { .. })
+    matches!(error, ApiError::Connect { .. } | ApiError::RateLimited { .. } | ApiError::Status { status: 503 | 408, .. })
 }
 
 /// How long a 429 waits: `Retry-After` when the server sent one, else until the window's reset,

@@ -4,6 +4,7 @@
 //!
 //! The demo, the tests and the benchmarks run against it; `intercom-dump sim` runs it alone.
 
+pub mod faults;
 pub mod generator;
 pub mod page_list;
 pub mod rate;
@@ -17,6 +18,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+pub use faults::{FaultKind, FaultPlan, FaultRule, When};
 pub use generator::{Contact, Role, Workspace};
 pub use page_list::PastCap;
 pub use scroll::{ParamStyle, ScrollSettings};
@@ -58,6 +60,8 @@ pub struct SimConfig {
     pub past_cap: PastCap,
     /// `GET /data_attributes` declares this custom attribute with a type its values do not have.
     pub misdeclared_attribute: Option<String>,
+    /// Which requests fail, and how.
+    pub faults: FaultPlan,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -74,6 +78,7 @@ impl std::fmt::Debug for SimConfig {
             .field("page_cap", &self.page_cap)
             .field("past_cap", &self.past_cap)
             .field("misdeclared_attribute", &self.misdeclared_attribute)
+            .field("faults", &self.faults)
             .finish()
     }
 }
@@ -92,6 +97,7 @@ impl SimConfig {
             page_cap: page_list::DEFAULT_PAGE_CAP,
             past_cap: PastCap::default(),
             misdeclared_attribute: None,
+            faults: FaultPlan::default(),
         }
     }
 

@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures_util::StreamExt;
 
+use super::faults::FaultKind;
 use super::generator::{Role, Workspace};
 use super::page_list::{ListAnswer, ListQuery, MAX_PER_PAGE_V1, PageLists, Sort};
 use super::rate::{RateVerdict, WindowLimiter};
@@ -37,6 +39,9 @@ pub struct SimState {
     scrolls: Scrolls,
     page_lists: PageLists,
     requests: AtomicU64,
+    /// Requests seen by the fault plan, and faults it injected.
+    fault_requests: AtomicU64,
+    faults_injected: AtomicU64,
 }
 
 impl SimState {
@@ -49,6 +54,8 @@ impl SimState {
             scrolls: Scrolls::new(config.scroll.clone(), std::time::Instant::now()),
             page_lists: PageLists::new(config.page_cap, config.past_cap),
             requests: AtomicU64::new(0),
+            fault_requests: AtomicU64::new(0),
+            faults_injected: AtomicU64::new(0),
             config,
         }
     }
@@ -59,6 +66,11 @@ impl SimState {
 
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Faults the plan has injected so far (latency not counted).
+    pub fn faults_injected(&self) -> u64 {
+        self.faults_injected.load(Ordering::Relaxed)
     }
 
     /// v1 scroll requests received so far.
@@ -75,6 +87,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/contacts/scroll", get(scroll_leads))
         .route("/data_attributes", get(data_attributes))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), inject_faults))
         .with_state(state)
 }
 
@@ -85,6 +98,67 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Applies the fault plan around every request: latency and failures that happen before the
+/// request is served (429, a status), and damage to the answer of one that was (reset, cut,
+/// stalled): the scroll has moved on by then, as it would in Intercom.
+async fn inject_faults(
+    State(state): State<Arc<SimState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if state.config.faults.is_empty() {
+        return next.run(request).await;
+    }
+    let n = state.fault_requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let decision = state.config.faults.decide(n);
+    if let Some(latency) = decision.latency {
+        tokio::time::sleep(latency).await;
+    }
+    let Some(fault) = decision.fault else { return next.run(request).await };
+    state.faults_injected.fetch_add(1, Ordering::Relaxed);
+    match fault {
+        FaultKind::TooManyRequests => {
+            let mut response =
+                SimError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Exceeded rate limit").into_response();
+            let reset = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) + 1;
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert("x-ratelimit-reset", HeaderValue::from(reset));
+            return response;
+        }
+        FaultKind::Status(status) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let code = if status.is_server_error() { "server_error" } else { "client_error" };
+            return SimError::new(status, code, "Injected failure").into_response();
+        }
+        _ => {}
+    }
+    let response = next.run(request).await;
+    if !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else { return Response::from_parts(parts, Body::empty()) };
+    let half = bytes.slice(..bytes.len() / 2);
+    let rest = bytes.slice(bytes.len() / 2..);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = match fault {
+        FaultKind::Truncate => Body::from(half),
+        FaultKind::ResetMidBody => {
+            let failure = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset");
+            Body::from_stream(futures_util::stream::iter([Ok(half), Err(failure)]))
+        }
+        FaultKind::SlowBody(pause) => {
+            let later = async move {
+                tokio::time::sleep(pause).await;
+                Ok::<_, std::io::Error>(rest)
+            };
+            Body::from_stream(futures_util::stream::once(std::future::ready(Ok(half))).chain(futures_util::stream::once(later)))
+        }
+        _ => Body::from(bytes),
+    };
+    Response::from_parts(parts, body)
 }
 
 /// An admitted request: its version, and the rate-limit numbers its answer carries.

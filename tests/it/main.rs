@@ -3,6 +3,7 @@
 mod cli;
 mod dump_v1;
 mod dump_v2;
+mod faults;
 mod helpers;
 mod output;
 mod python;
