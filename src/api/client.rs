@@ -73,6 +73,19 @@ pub struct ApiClient {
     headers: HeaderMap,
     limiter: Arc<RateLimiter>,
     stats: Arc<ApiStats>,
+    /// Unix milliseconds before which no request goes out: set when an answer's
+    /// `X-RateLimit-Remaining` runs low, to its `X-RateLimit-Reset`.
+    paused_until_ms: AtomicU64,
+}
+
+/// Requests a window keeps in hand: enough for the requests already in flight when
+/// `X-RateLimit-Remaining` runs low.
+fn rate_limit_reserve(limit: u64) -> u64 {
+    (limit / 50).max(4)
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl ApiClient {
@@ -91,7 +104,7 @@ impl ApiClient {
         headers.insert(AUTHORIZATION, authorization);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert("intercom-version", HeaderValue::from_str(&config.version.to_string()).expect("versions are ASCII"));
-        Ok(ApiClient { http, config, headers, limiter, stats })
+        Ok(ApiClient { http, config, headers, limiter, stats, paused_until_ms: AtomicU64::new(0) })
     }
 
     pub fn stats(&self) -> &Arc<ApiStats> {
@@ -218,14 +231,24 @@ impl ApiClient {
         }
     }
 
-    /// One attempt: wait for the limiter, send, read the whole body, map failures.
+    /// One attempt: wait for the window when the server said it is nearly used up, then for
+    /// the limiter; send, read the whole body, map failures.
     async fn get(&self, url: &Url) -> Result<Bytes, ApiError> {
+        let paused_until = self.paused_until_ms.load(Ordering::Relaxed);
+        let now = unix_millis();
+        if paused_until > now {
+            let wait = Duration::from_millis(paused_until - now);
+            self.stats.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            tracing::debug!(?wait, "the rate-limit window is nearly used up; waiting for the next");
+            tokio::time::sleep(wait).await;
+        }
         self.limiter.until_ready().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(path = url.path(), "GET");
         let response = self.http.get(url.clone()).headers(self.headers.clone()).send().await.map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers().clone();
+        self.note_rate_window(&headers);
         let body = response.bytes().await.map_err(transport_error)?;
         if status.is_success() { Ok(body) } else { Err(self.status_error(status, &headers, &body)) }
     }
@@ -264,6 +287,24 @@ fn v1_path(source: Source) -> (&'static str, V1Key) {
 /// The documented scroll failure; its error code is unconfirmed, so the message decides.
 fn is_restart_message(message: &str) -> bool {
     message.contains("restart the scroll") || message == RESTART_MESSAGE
+}
+
+impl ApiClient {
+    /// Slows down before the window runs out, not after a 429: when `X-RateLimit-Remaining` is
+    /// down to the reserve, no request goes out until `X-RateLimit-Reset`.
+    fn note_rate_window(&self, headers: &HeaderMap) {
+        let (Some(limit), Some(remaining), Some(reset)) = (
+            header_number(headers, "x-ratelimit-limit"),
+            header_number(headers, "x-ratelimit-remaining"),
+            header_number(headers, "x-ratelimit-reset"),
+        ) else {
+            return;
+        };
+        if remaining <= rate_limit_reserve(limit) {
+            // A little past the reset: the server's clock and ours may differ by a hair.
+            self.paused_until_ms.fetch_max(reset * 1_000 + 50, Ordering::Relaxed);
+        }
+    }
 }
 
 fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {

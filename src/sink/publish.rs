@@ -24,6 +24,7 @@ impl Staging {
         if !overwrite && is_non_empty_dir(&target) {
             return Err(SinkError::Exists { path: target });
         }
+        remove_abandoned_staging(out);
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
         std::fs::create_dir_all(root.join(source))
             .map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
@@ -64,6 +65,22 @@ impl Drop for Staging {
     fn drop(&mut self) {
         if !self.published {
             let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Removes staging directories of runs that were killed: their run id ends in the process id,
+/// and that process is gone. A live run's staging (another dump into the same place) is left.
+fn remove_abandoned_staging(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(run_id) = name.strip_prefix(STAGING_PREFIX) else { continue };
+        let pid = run_id.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists());
+        if !alive {
+            tracing::info!(path = %entry.path().display(), "removing the staging directory of a run that did not finish");
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -165,3 +165,43 @@ fn the_token_never_appears_in_logs_output_or_files_even_at_trace_level() {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+#[test]
+fn a_killed_dump_leaves_nothing_that_looks_complete_and_a_rerun_succeeds() {
+    let mut sim_config = intercom_dump::sim::SimConfig::new(71, 6_000, TOKEN);
+    // Slow pages, so the kill lands mid-run.
+    sim_config.faults = intercom_dump::sim::FaultPlan { seed: 1, rules: vec!["latency=40:1".parse().unwrap()] };
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let dump_command = || {
+        let mut command = binary();
+        command
+            .args(["dump", "--no-progress", "--format", "both", "--per-page", "50", "--max-file-rows", "1000", "--base-url"])
+            .arg(sim.base_url())
+            .arg("--out")
+            .arg(out.path())
+            .env("INTERCOM_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    for after_ms in [150, 1_500, 3_500] {
+        let mut child = dump_command().spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        // SIGKILL: no destructor, no cleanup.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!out.path().join("_SUCCESS").exists() && !out.path().join("_manifest.json").exists(), "killed at {after_ms} ms");
+        assert!(!out.path().join("contacts").exists(), "no part under its final name, killed at {after_ms} ms");
+    }
+    let status = dump_command().status().unwrap();
+    assert!(status.success());
+    assert!(out.path().join("_SUCCESS").exists());
+    assert_eq!(output_ids(out.path(), "contacts").len(), 6_000);
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".intercom-dump-staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "the killed runs' staging is cleaned up by the next run");
+}

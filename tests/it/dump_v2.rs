@@ -95,3 +95,20 @@ fn an_empty_workspace_dumps_nothing_cleanly() {
     assert_eq!((summary.records, summary.files.len()), (0, 0));
     assert_eq!(sim.requests(), 2, "the declared custom attributes, then the one empty page");
 }
+
+#[test]
+fn the_client_slows_down_before_the_window_runs_out() {
+    let (seed, n) = (9, 4_000);
+    let mut sim_config = intercom_dump::sim::SimConfig::new(seed, n, TOKEN);
+    sim_config.limit_per_window = 15;
+    sim_config.window_secs = 1;
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config_for(&sim, out.path(), TOKEN);
+    config.api.per_page = 100;
+    let summary = dump(config).unwrap();
+    assert_eq!(summary.records, n);
+    assert_eq!(summary.api.rate_limited, 0, "X-RateLimit-Remaining said when to wait: no 429 was needed");
+    assert!(summary.api.waited_ms > 0, "it did wait for windows");
+    assert_eq!(summary.api.requests, 41, "the declared attributes and 40 pages, none repeated");
+}
