@@ -201,3 +201,54 @@ mod tests {
         assert!(custom.is_null(0));
     }
 }
+
+/// The page parser's fuzz target: whatever bytes a page holds (real pages cut, spliced, with
+/// bytes flipped, or plain noise), decoding answers an error or a batch, never a panic, and the
+/// decoder stays usable.
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::api::wire::{V1Key, parse_cursor_page, parse_v1_page};
+    use crate::sim::Workspace;
+
+    fn real_page() -> Vec<u8> {
+        let mut page = Vec::new();
+        Workspace::new(77, 40).write_contacts_json(0, 40, &mut page);
+        page
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn mutated_pages_never_panic(
+            cut in 0usize..120_000,
+            flips in proptest::collection::vec((0usize..120_000, any::<u8>()), 0..24),
+            splice in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let mut page = real_page();
+            for (at, byte) in flips {
+                let at = at % page.len();
+                page[at] = byte;
+            }
+            let at = cut % page.len();
+            page.splice(at..at, splice.iter().copied());
+            page.truncate(at.max(1) + (cut % 7) * 1_000);
+            let mut decoder = PageDecoder::contacts_v2(1_024);
+            let _ = decoder.decode([page.as_slice()]);
+            prop_assert_eq!(decoder.decode([real_page().as_slice()]).unwrap().num_rows(), 40);
+            let body = bytes::Bytes::from(page);
+            let _ = parse_cursor_page(body.clone());
+            let _ = parse_v1_page(body, V1Key::Users);
+        }
+
+        #[test]
+        fn noise_never_panics(noise in proptest::collection::vec(any::<u8>(), 0..4_096)) {
+            let mut decoder = PageDecoder::contacts_v2(64);
+            let _ = decoder.decode([noise.as_slice()]);
+            let _ = parse_cursor_page(bytes::Bytes::from(noise));
+        }
+    }
+}

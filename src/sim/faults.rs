@@ -27,6 +27,10 @@ pub enum FaultKind {
     Latency(Duration),
     /// Half the body, a pause this long, then the rest.
     SlowBody(Duration),
+    /// A 200 whose body is an HTML error page, as a misbehaving proxy sends.
+    NotJson,
+    /// A 200 whose first record has no `id`.
+    DropId,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +88,7 @@ impl FaultPlan {
 }
 
 /// `KIND:PROBABILITY` or `KIND@N,N,...`, KIND one of `429`, an HTTP status (`500`, `503`...),
-/// `reset`, `truncate`, `latency=MS`, `slow=MS`.
+/// `reset`, `truncate`, `notjson`, `noid`, `latency=MS`, `slow=MS`.
 impl FromStr for FaultRule {
     type Err = String;
 
@@ -111,6 +115,8 @@ impl FromStr for FaultRule {
             "429" => FaultKind::TooManyRequests,
             "reset" => FaultKind::ResetMidBody,
             "truncate" => FaultKind::Truncate,
+            "notjson" => FaultKind::NotJson,
+            "noid" => FaultKind::DropId,
             other => match other.split_once('=') {
                 Some(("latency", ms)) => FaultKind::Latency(millis(ms)?),
                 Some(("slow", ms)) => FaultKind::SlowBody(millis(ms)?),

@@ -145,6 +145,11 @@ async fn inject_faults(
     parts.headers.remove(header::CONTENT_LENGTH);
     let body = match fault {
         FaultKind::Truncate => Body::from(half),
+        FaultKind::NotJson => Body::from("<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        FaultKind::DropId => {
+            let text = String::from_utf8_lossy(&bytes).replacen("\"id\":", "\"former_id\":", 1);
+            Body::from(text)
+        }
         FaultKind::ResetMidBody => {
             let failure = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected reset");
             Body::from_stream(futures_util::stream::iter([Ok(half), Err(failure)]))

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers in `helpers`.
 
+mod bad_input;
 mod cli;
 mod dump_v1;
 mod dump_v2;
