@@ -16,7 +16,7 @@ use crate::api::FetchedPage;
 
 enum Entry {
     Memory(FetchedPage),
-    Spilled { offset: u64, len: usize, records: Range<usize> },
+    Spilled { offset: u64, len: usize, records: Range<usize>, resume_at: Option<String> },
 }
 
 pub struct PageBuffer {
@@ -86,7 +86,7 @@ impl PageBuffer {
         file.write_all_at(&page.body, offset)?;
         self.spill_end += size as u64;
         self.spilled_total += size as u64;
-        self.entries.push_back(Entry::Spilled { offset, len: size, records: page.records });
+        self.entries.push_back(Entry::Spilled { offset, len: size, records: page.records, resume_at: page.resume_at });
         Ok(())
     }
 
@@ -98,11 +98,11 @@ impl PageBuffer {
                 self.memory_bytes -= page.size();
                 page
             }
-            Entry::Spilled { offset, len, records } => {
+            Entry::Spilled { offset, len, records, resume_at } => {
                 let file = self.spill.as_ref().expect("spilled pages have a file");
                 let mut body = vec![0; len];
                 file.read_exact_at(&mut body, offset)?;
-                FetchedPage { body: Bytes::from(body), records }
+                FetchedPage { body: Bytes::from(body), records, resume_at }
             }
         };
         if self.entries.iter().all(|e| matches!(e, Entry::Memory(_))) && self.spill.is_some() {
@@ -136,7 +136,7 @@ mod tests {
     fn page(n: usize) -> FetchedPage {
         let body = format!(r#"{{"data":[{{"id":"{n:04}"}}]}}"#);
         let records = 8..body.len() - 1;
-        FetchedPage { body: Bytes::from(body), records }
+        FetchedPage { body: Bytes::from(body), records, resume_at: Some(format!("after-{n}")) }
     }
 
     #[test]
@@ -152,6 +152,7 @@ mod tests {
         for n in 0..5 {
             let got = buffer.pop().unwrap().unwrap();
             assert_eq!(got.records_json(), page(n).records_json());
+            assert_eq!(got.resume_at, page(n).resume_at);
         }
         buffer.push(page(10), 0).unwrap();
         let rest: Vec<_> = std::iter::from_fn(|| buffer.pop().unwrap()).map(|p| p.records_json().to_vec()).collect();

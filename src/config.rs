@@ -273,6 +273,10 @@ pub struct OutputConfig {
     pub typed_custom_attributes: Option<bool>,
     /// Hive-style directories by role: `role=user/`, `role=lead/`.
     pub partition_by_role: bool,
+    /// v2 cursor: rows between checkpoints (each closes the open parts).
+    pub checkpoint_rows: u64,
+    /// Go on from the checkpoint of a run that did not finish.
+    pub resume: bool,
 }
 
 /// How much work is in flight at once.
@@ -334,6 +338,8 @@ impl OutputConfig {
             overwrite: false,
             typed_custom_attributes: None,
             partition_by_role: false,
+            checkpoint_rows: 1_000_000,
+            resume: false,
         }
     }
 }

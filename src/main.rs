@@ -231,6 +231,13 @@ struct OutputArgs {
     /// Hive-style directories: `role` writes OUT/<source>/role=user/ and role=lead/.
     #[arg(long, value_enum)]
     partition_by: Option<PartitionArg>,
+    /// v2 cursor: rows between checkpoints (each closes the open parts; --resume goes on from the last).
+    #[arg(long, default_value_t = 1_000_000)]
+    checkpoint_rows: u64,
+    /// Go on from the last checkpoint of a v2 cursor dump into --out that did not finish (else
+    /// start from the beginning). Give the same options as the run it resumes.
+    #[arg(long)]
+    resume: bool,
     /// Also write the run's summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
@@ -530,6 +537,8 @@ fn config(
     output_config.max_file_rows = output.max_file_rows;
     output_config.max_file_bytes = output.max_file_bytes;
     output_config.partition_by_role = matches!(output.partition_by, Some(PartitionArg::Role));
+    output_config.checkpoint_rows = output.checkpoint_rows;
+    output_config.resume = output.resume;
     output_config.typed_custom_attributes = match (output.typed_custom_attributes, output.no_typed_custom_attributes) {
         (true, _) => Some(true),
         (_, true) => Some(false),

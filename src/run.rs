@@ -11,11 +11,11 @@ use actix::prelude::*;
 use crate::actors::coordinator::{Coordinator, Peers};
 use crate::actors::fetcher::Fetcher;
 use crate::actors::parser::Parser;
-use crate::actors::writer::{WriteBatch, Writer};
+use crate::actors::writer::{Checkpoints, WriteBatch, Writer};
 use crate::api::client::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
-use crate::config::{Config, Source};
+use crate::config::{Config, Mode, Source};
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
@@ -79,7 +79,20 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let started = Instant::now();
     let run_id = new_run_id();
     let source = config.source.name();
-    let staging = Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id)?;
+    let resumable = config.output.resume && config.mode() == Mode::Cursor;
+    let adopted = if resumable { Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id)? } else { None };
+    let (staging, checkpoint) = match adopted {
+        Some((staging, checkpoint)) => {
+            tracing::warn!(records = checkpoint.records, "resuming a run that did not finish, from its last checkpoint");
+            (staging, Some(checkpoint))
+        }
+        None => {
+            if resumable {
+                tracing::warn!("no checkpoint to resume from here: starting from the beginning");
+            }
+            (Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id)?, None)
+        }
+    };
     let decoder_batch_rows = config.pipeline.batch_rows + config.api.per_page.max(100) as usize;
     let data_source = config.source;
     let stats = Arc::new(ApiStats::default());
@@ -94,7 +107,21 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         (true, Source::Leads) => Partitioning::Fixed { name: "role".into(), value: "lead".into() },
     };
     let staged_dir = staging.dir_for(source);
-    let sink = Sink::new(&staged_dir, schema.clone(), &config.output, partitioning)?;
+    let mut sink = Sink::new(&staged_dir, schema.clone(), &config.output, partitioning)?;
+    let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
+    progress.records.store(resumed_records, Ordering::Relaxed);
+    let resume_cursor = checkpoint.as_ref().map(|c| c.resume_at.clone());
+    if let Some(checkpoint) = checkpoint {
+        sink.resume(checkpoint.files);
+    }
+    let checkpoints = (config.mode() == Mode::Cursor).then(|| Checkpoints {
+        source: source.to_string(),
+        staging_root: staging.root().to_path_buf(),
+        staged_dir: staged_dir.clone(),
+        every_rows: config.output.checkpoint_rows.max(1),
+        records: resumed_records,
+        rows_since: 0,
+    });
     let started_at = unix_now();
     let (done, verdict) = std::sync::mpsc::channel();
 
@@ -109,14 +136,14 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
             let parsers = SyncArbiter::start(config.pipeline.parsers, move || {
                 Parser::new(PageDecoder::for_source(data_source, decoder_batch_rows, &parser_declared))
             });
-            let writer = Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink));
+            let writer = Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink, checkpoints));
             let mut write = writer.clone().recipient();
             if let Some(wrap) = hooks.wrap_writer {
                 write = wrap(write);
             }
             let peers =
                 Peers { fetcher: fetcher.recipient(), parsers: parsers.recipient(), writer: write, finisher: writer.recipient() };
-            Coordinator::new(config, peers, buffer, progress, done).start();
+            Coordinator::new(config, peers, buffer, progress, done).resume_from(resume_cursor).start();
         }
     });
     system.run().map_err(|e| DumpError::Aborted(format!("the actor system failed: {e}")))?;

@@ -122,6 +122,9 @@ pub struct Coordinator {
     pages: PageWindow,
     query: Arc<PageQuery>,
     misfits: u64,
+    /// Where the listing goes on after each dispatched group (v2 cursor), by sequence number.
+    resume_by_seq: BTreeMap<u64, Option<String>>,
+    resume_cursor: Option<String>,
 }
 
 const WRITES_IN_FLIGHT: usize = 2;
@@ -159,7 +162,15 @@ impl Coordinator {
             pages: PageWindow::default(),
             query,
             misfits: 0,
+            resume_by_seq: BTreeMap::new(),
+            resume_cursor: None,
         }
+    }
+
+    /// Starts the v2 cursor at `cursor` (a resumed run) instead of the first page.
+    pub fn resume_from(mut self, cursor: Option<String>) -> Self {
+        self.resume_cursor = cursor;
+        self
     }
 
     pub fn state(&self) -> &ListingState {
@@ -240,6 +251,9 @@ impl Coordinator {
             self.parsing_bytes += bytes;
             let seq = self.next_seq;
             self.next_seq += 1;
+            if self.mode == Mode::Cursor {
+                self.resume_by_seq.insert(seq, pages.last().and_then(|p| p.resume_at.clone()));
+            }
             self.peers.parsers.do_send(ParsePages { seq, pages, reply_to: ctx.address().recipient() });
         }
         self.resume_if_room(ctx);
@@ -280,6 +294,7 @@ impl Coordinator {
             let Some(batch) = self.parsed.remove(&self.next_write_seq) else { break };
             let seq = self.next_write_seq;
             self.next_write_seq += 1;
+            let resume_at = self.resume_by_seq.remove(&seq).flatten();
             let batch = match &mut self.seen {
                 Some(seen) => seen.retain_new(batch).map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?,
                 None => batch,
@@ -288,7 +303,7 @@ impl Coordinator {
                 continue;
             }
             self.writing += 1;
-            self.peers.writer.do_send(WriteBatch { seq, batch, reply_to: ctx.address().recipient() });
+            self.peers.writer.do_send(WriteBatch { seq, batch, resume_at, reply_to: ctx.address().recipient() });
         }
         Ok(())
     }
@@ -331,8 +346,9 @@ impl Coordinator {
         System::current().stop();
     }
 
-    fn on_cursor_page(&mut self, page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
+    fn on_cursor_page(&mut self, mut page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
         let has_records = !page.page.is_empty();
+        page.page.resume_at = page.next.clone();
         // Ask for the next page before anything else happens.
         match page.next {
             Some(next) if has_records && self.has_room() => self.fetch_cursor(Some(next), ctx),
@@ -451,7 +467,10 @@ impl Actor for Coordinator {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         match self.mode {
-            Mode::Cursor => self.fetch_cursor(None, ctx),
+            Mode::Cursor => {
+                let start = self.resume_cursor.take();
+                self.fetch_cursor(start, ctx)
+            }
             Mode::Scroll => self.open_scroll(ctx),
             Mode::Pages | Mode::Auto => {
                 self.state = ListingState::Probing;

@@ -4,6 +4,9 @@
 use actix::prelude::*;
 use arrow::array::RecordBatch;
 
+use std::path::PathBuf;
+
+use crate::sink::checkpoint::Checkpoint;
 use crate::sink::{Sink, SinkError, WrittenFile};
 
 /// Append this batch to the output.
@@ -12,6 +15,9 @@ use crate::sink::{Sink, SinkError, WrittenFile};
 pub struct WriteBatch {
     pub seq: u64,
     pub batch: RecordBatch,
+    /// v2 cursor: where the listing goes on after this batch's last page; the Writer
+    /// checkpoints there.
+    pub resume_at: Option<String>,
     pub reply_to: Recipient<BatchWritten>,
 }
 
@@ -40,11 +46,40 @@ pub struct FilesFinished {
 
 pub struct Writer {
     sink: Option<Sink>,
+    checkpoints: Option<Checkpoints>,
+}
+
+/// When and where the Writer checkpoints (v2 cursor runs).
+pub struct Checkpoints {
+    pub source: String,
+    pub staging_root: PathBuf,
+    pub staged_dir: PathBuf,
+    /// Rows between checkpoints.
+    pub every_rows: u64,
+    /// Rows already in the output (a resumed run starts past zero).
+    pub records: u64,
+    pub rows_since: u64,
 }
 
 impl Writer {
-    pub fn new(sink: Sink) -> Writer {
-        Writer { sink: Some(sink) }
+    pub fn new(sink: Sink, checkpoints: Option<Checkpoints>) -> Writer {
+        Writer { sink: Some(sink), checkpoints }
+    }
+
+    /// Counts the batch; at the interval, closes the open parts and records where to resume.
+    fn checkpoint_after(&mut self, rows: usize, resume_at: Option<String>) -> Result<(), SinkError> {
+        let (Some(plan), Some(sink)) = (&mut self.checkpoints, &mut self.sink) else { return Ok(()) };
+        plan.records += rows as u64;
+        plan.rows_since += rows as u64;
+        let Some(resume_at) = resume_at else { return Ok(()) };
+        if plan.rows_since < plan.every_rows {
+            return Ok(());
+        }
+        let files = sink.checkpoint()?;
+        Checkpoint { source: plan.source.clone(), resume_at, records: plan.records, files }
+            .save(&plan.staging_root, &plan.staged_dir)?;
+        plan.rows_since = 0;
+        Ok(())
     }
 }
 
@@ -62,6 +97,7 @@ impl Handler<WriteBatch> for Writer {
             Some(sink) => sink.write(&msg.batch),
             None => Err(SinkError::Write { path: Default::default(), reason: "the writer was already finished".into() }),
         };
+        let result = result.and_then(|()| self.checkpoint_after(rows, msg.resume_at));
         msg.reply_to.do_send(BatchWritten { seq: msg.seq, rows, result });
     }
 }

@@ -17,6 +17,8 @@ pub struct FetchedPage {
     pub body: Bytes,
     /// Byte range of the JSON array of records within `body`.
     pub records: Range<usize>,
+    /// v2 cursor: where the listing goes on after this page, for checkpoints.
+    pub resume_at: Option<String>,
 }
 
 impl FetchedPage {
@@ -77,7 +79,7 @@ pub fn parse_cursor_page(body: Bytes) -> Result<ListedPage, ApiError> {
     let records = raw_array_range(&body, envelope.data)?;
     let next = envelope.pages.and_then(|p| p.next).and_then(|n| n.starting_after).filter(|c| !c.is_empty());
     let total_count = envelope.total_count;
-    Ok(ListedPage { page: FetchedPage { body, records }, next, total_count, total_pages: None })
+    Ok(ListedPage { page: FetchedPage { body, records, resume_at: None }, next, total_count, total_pages: None })
 }
 
 /// The records of a v1 list sit under `users` or `contacts` (leads).
@@ -121,7 +123,7 @@ pub fn parse_v1_page(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
     };
     let next = next.filter(|n| !n.is_empty());
     let total_count = envelope.total_count;
-    Ok(ListedPage { page: FetchedPage { body, records }, next, total_count, total_pages })
+    Ok(ListedPage { page: FetchedPage { body, records, resume_at: None }, next, total_count, total_pages })
 }
 
 fn raw_array_range(body: &[u8], raw: &RawValue) -> Result<Range<usize>, ApiError> {

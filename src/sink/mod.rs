@@ -2,6 +2,7 @@
 //! staging directory a run writes into and publishes from in one step ([`publish`]), and the
 //! manifest that says what a published dump holds ([`manifest`]).
 
+pub mod checkpoint;
 pub mod manifest;
 pub mod publish;
 pub mod rolling;
@@ -12,7 +13,7 @@ pub use publish::Staging;
 pub use rolling::{Partitioning, RollingWriter, Sink};
 
 /// A finished part file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WrittenFile {
     pub path: PathBuf,
     pub rows: u64,

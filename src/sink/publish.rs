@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use super::SinkError;
+use super::checkpoint::Checkpoint;
 
 const STAGING_PREFIX: &str = ".intercom-dump-staging-";
 
@@ -34,6 +35,38 @@ impl Staging {
     /// Where the writer of `source` puts its parts during the run.
     pub fn dir_for(&self, source: &str) -> PathBuf {
         self.root.join(source)
+    }
+
+    /// Like [`Staging::prepare`], but adopting the staging directory of a run that did not
+    /// finish and left a checkpoint for `source`: the one with the most records. Its stray files
+    /// (written after the checkpoint, or unfinished) are removed. `None` when there is none.
+    pub fn adopt(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Option<(Staging, Checkpoint)>, SinkError> {
+        let target = out.join(source);
+        if !overwrite && is_non_empty_dir(&target) {
+            return Err(SinkError::Exists { path: target });
+        }
+        let Ok(entries) = std::fs::read_dir(out) else { return Ok(None) };
+        let best = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && !is_live(&e.file_name().to_string_lossy()))
+            .filter_map(|e| Some((e.path(), Checkpoint::load(&e.path(), &e.path().join(source))?)))
+            .filter(|(_, checkpoint)| checkpoint.source == source)
+            .max_by_key(|(_, checkpoint)| checkpoint.records);
+        let Some((old_root, _)) = best else { return Ok(None) };
+        let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
+        std::fs::rename(&old_root, &root).map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
+        let staged = root.join(source);
+        let checkpoint = Checkpoint::load(&root, &staged).expect("read a moment ago");
+        for stray in checkpoint.strays(&staged) {
+            std::fs::remove_file(&stray).map_err(|e| SinkError::write(&stray, e))?;
+        }
+        remove_abandoned_staging(out);
+        Ok(Some((Staging { out: out.to_path_buf(), root, overwrite, published: false }, checkpoint)))
+    }
+
+    /// The run's staging directory.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// A file of the run's own (a spill file, say): inside staging, gone with it.
@@ -75,14 +108,21 @@ fn remove_abandoned_staging(out: &Path) {
     let Ok(entries) = std::fs::read_dir(out) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(run_id) = name.strip_prefix(STAGING_PREFIX) else { continue };
-        let pid = run_id.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
+        if !name.starts_with(STAGING_PREFIX) {
+            continue;
+        }
+        if !is_live(&name) {
             tracing::info!(path = %entry.path().display(), "removing the staging directory of a run that did not finish");
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Whether the run that owns the staging directory `name` is still running: run ids end in the
+/// process id.
+fn is_live(name: &str) -> bool {
+    let pid = name.strip_prefix(STAGING_PREFIX).and_then(|id| id.rsplit('-').next()).and_then(|p| p.parse::<u32>().ok());
+    pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists())
 }
 
 fn is_non_empty_dir(path: &Path) -> bool {

@@ -190,6 +190,21 @@ impl RollingWriter {
         Ok(())
     }
 
+    /// Closes the open part, so that everything written so far is in finished parts.
+    pub fn roll(&mut self) -> Result<(), SinkError> {
+        self.close_part()
+    }
+
+    /// Parts finished so far, in order.
+    pub fn finished(&self) -> &[WrittenFile] {
+        &self.finished
+    }
+
+    /// Numbers the next part `next_part` (a resumed run goes on after its earlier parts).
+    pub fn continue_numbering(&mut self, next_part: u32) {
+        self.next_part = next_part;
+    }
+
     /// Closes the open part and returns every part written, in order.
     pub fn finish(mut self) -> Result<Vec<WrittenFile>, SinkError> {
         self.close_part()?;
@@ -260,6 +275,13 @@ pub struct Sink {
     config: OutputConfig,
     partitioning: Partitioning,
     partitions: std::collections::BTreeMap<String, Vec<RollingWriter>>,
+    /// Parts of the run this one resumes: kept, and numbered after.
+    resumed: Vec<WrittenFile>,
+}
+
+/// `part-00012.parquet` is part 12.
+fn part_number(path: &Path) -> Option<u32> {
+    path.file_stem()?.to_str()?.strip_prefix("part-")?.parse().ok()
 }
 
 /// The directory name of a partition value, escaped as Hive does; null is Hive's default.
@@ -279,7 +301,19 @@ pub fn partition_dir(name: &str, value: Option<&str>) -> String {
 impl Sink {
     pub fn new(dir: &Path, schema: SchemaRef, config: &OutputConfig, partitioning: Partitioning) -> Result<Sink, SinkError> {
         std::fs::create_dir_all(dir).map_err(|e| SinkError::CreateDir { path: dir.to_path_buf(), reason: e.to_string() })?;
-        Ok(Sink { dir: dir.to_path_buf(), schema, config: config.clone(), partitioning, partitions: Default::default() })
+        Ok(Sink {
+            dir: dir.to_path_buf(),
+            schema,
+            config: config.clone(),
+            partitioning,
+            partitions: Default::default(),
+            resumed: Vec::new(),
+        })
+    }
+
+    /// Keeps the parts a resumed run had finished; new parts are numbered after them.
+    pub fn resume(&mut self, files: Vec<WrittenFile>) {
+        self.resumed = files;
     }
 
     fn writers(&mut self, partition: String) -> Result<&mut Vec<RollingWriter>, SinkError> {
@@ -290,10 +324,23 @@ impl Sink {
                 FileFormat::Parquet => &[FileFormat::Parquet],
                 FileFormat::Arrow => &[FileFormat::Arrow],
             };
-            let writers = formats
+            let mut writers = formats
                 .iter()
                 .map(|&f| RollingWriter::new(&dir, self.schema.clone(), f, &self.config))
                 .collect::<Result<Vec<_>, _>>()?;
+            for (writer, format) in writers.iter_mut().zip(formats) {
+                let earlier = self
+                    .resumed
+                    .iter()
+                    .filter(|f| {
+                        f.path.parent() == Some(dir.as_path()) && f.path.extension().is_some_and(|e| e == format.extension())
+                    })
+                    .filter_map(|f| part_number(&f.path))
+                    .max();
+                if let Some(last) = earlier {
+                    writer.continue_numbering(last + 1);
+                }
+            }
             self.partitions.insert(partition.clone(), writers);
         }
         Ok(self.partitions.get_mut(&partition).expect("inserted above"))
@@ -327,9 +374,20 @@ impl Sink {
         }
     }
 
-    /// Every part of every partition and format: partitions in name order, Parquet first.
+    /// Closes every open part and returns every part finished so far, resumed ones first.
+    pub fn checkpoint(&mut self) -> Result<Vec<WrittenFile>, SinkError> {
+        let mut files = self.resumed.clone();
+        for writer in self.partitions.values_mut().flatten() {
+            writer.roll()?;
+            files.extend(writer.finished().iter().cloned());
+        }
+        Ok(files)
+    }
+
+    /// Every part of every partition and format: resumed parts first, then partitions in name
+    /// order, Parquet first.
     pub fn finish(self) -> Result<Vec<WrittenFile>, SinkError> {
-        let mut files = Vec::new();
+        let mut files = self.resumed;
         for writers in self.partitions.into_values() {
             for writer in writers {
                 files.extend(writer.finish()?);

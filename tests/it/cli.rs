@@ -205,3 +205,56 @@ fn a_killed_dump_leaves_nothing_that_looks_complete_and_a_rerun_succeeds() {
         .collect();
     assert!(leftovers.is_empty(), "the killed runs' staging is cleaned up by the next run");
 }
+
+#[test]
+fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
+    let n = 20_000;
+    let mut sim_config = intercom_dump::sim::SimConfig::new(72, n, TOKEN);
+    sim_config.faults = intercom_dump::sim::FaultPlan { seed: 1, rules: vec!["latency=25:1".parse().unwrap()] };
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let dump_command = |resume: bool| {
+        let mut command = binary();
+        command
+            .args(["dump", "--no-progress", "--format", "both", "--max-file-rows", "3000", "--checkpoint-rows", "3000"])
+            .args(["--base-url", &sim.base_url(), "--out"])
+            .arg(out.path())
+            .env("INTERCOM_TOKEN", TOKEN)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if resume {
+            command.arg("--resume");
+        }
+        command
+    };
+    let mut child = dump_command(false).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Kill it once it has checkpointed a few parts, long before the end.
+    let checkpointed = |dir: &std::path::Path| walk(dir).iter().any(|p| p.ends_with("checkpoint.json"));
+    while !(checkpointed(out.path()) && parquet_files(out.path()).len() >= 3) {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint came");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!out.path().join("_SUCCESS").exists());
+    let requests_before = sim.requests();
+    assert!(requests_before < 100, "killed early: {requests_before} requests");
+
+    assert!(dump_command(true).status().unwrap().success());
+    let resumed_requests = sim.requests() - requests_before;
+    assert!(resumed_requests < n.div_ceil(150), "it went on from the checkpoint: {resumed_requests} requests");
+    let ws = intercom_dump::sim::Workspace::new(72, n);
+    assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
+    let manifest: serde_json::Value =
+        serde_json::from_reader(std::fs::File::open(out.path().join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["records"], n);
+    let arrow_rows: u64 = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["format"] == "arrow")
+        .map(|f| f["rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(arrow_rows, n, "the Arrow parts too hold every row once");
+}

@@ -1,0 +1,73 @@
+//! Checkpoints of a v2 cursor dump, so that `--resume` goes on after a crash instead of starting
+//! over. The Writer closes its open parts at a batch boundary and records, in the run's staging
+//! directory, the parts finished so far and the cursor of the page after the last row in them.
+//! A resumed run adopts that staging directory, drops any part not in the checkpoint, and lists
+//! from the cursor: nothing written twice, nothing skipped.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{SinkError, WrittenFile};
+
+pub const CHECKPOINT: &str = "checkpoint.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub source: String,
+    /// The `starting_after` cursor of the first page not in `files`.
+    pub resume_at: String,
+    /// Rows in `files` (counted once, whatever the formats).
+    pub records: u64,
+    /// Paths relative to the staged source directory.
+    pub files: Vec<WrittenFile>,
+}
+
+impl Checkpoint {
+    /// Writes the checkpoint into `staging_root`, atomically; `files` are made relative to
+    /// `staged_dir`.
+    pub fn save(mut self, staging_root: &Path, staged_dir: &Path) -> Result<(), SinkError> {
+        for file in &mut self.files {
+            file.path = file.path.strip_prefix(staged_dir).unwrap_or(&file.path).to_path_buf();
+        }
+        let path = staging_root.join(CHECKPOINT);
+        let temp = staging_root.join(format!(".{CHECKPOINT}.inprogress"));
+        let write = || -> std::io::Result<()> {
+            let body = serde_json::to_vec(&self).expect("a checkpoint serialises");
+            let mut file = std::fs::File::create(&temp)?;
+            std::io::Write::write_all(&mut file, &body)?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &path)
+        };
+        write().map_err(|e| SinkError::write(&path, e))
+    }
+
+    /// The checkpoint in `staging_root`, with its files' paths made absolute under
+    /// `staged_dir`; `None` when there is none or it cannot be read.
+    pub fn load(staging_root: &Path, staged_dir: &Path) -> Option<Checkpoint> {
+        let body = std::fs::read(staging_root.join(CHECKPOINT)).ok()?;
+        let mut checkpoint: Checkpoint = serde_json::from_slice(&body).ok()?;
+        for file in &mut checkpoint.files {
+            file.path = staged_dir.join(&file.path);
+        }
+        Some(checkpoint)
+    }
+
+    /// Files under `staged_dir` that are not in the checkpoint: written after it, or unfinished.
+    pub fn strays(&self, staged_dir: &Path) -> Vec<PathBuf> {
+        let mut strays = Vec::new();
+        let mut stack = vec![staged_dir.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if !self.files.iter().any(|f| f.path == path) {
+                    strays.push(path);
+                }
+            }
+        }
+        strays
+    }
+}
