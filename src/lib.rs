@@ -23,7 +23,8 @@
 //!   through one governor limiter, transient failures retried under a backon backoff.
 //! - [`actors::parser::Parser`]s own a [`schema::PageDecoder`] each: page JSON straight to Arrow.
 //! - [`actors::writer::Writer`] owns a [`sink::Sink`]: rolling Parquet and/or Arrow IPC parts in
-//!   the run's staging directory.
+//!   the run's staging directory; in v2 cursor runs it also checkpoints (closes its parts at a
+//!   batch boundary and records the cursor after them) so that `--resume` can go on.
 //!
 //! # Shutdown order
 //!

@@ -18,9 +18,7 @@ use crate::version::ApiVersion;
 pub enum ApiError {
     #[error("the API refused the access token (HTTP 401 {code}): check that INTERCOM_TOKEN holds a valid, unrevoked token")]
     Unauthorized { code: String },
-    #[error(
-        "the token may not read this (HTTP 403 {code}: {message}): give the app permission to read contacts, or check the workspace's plan"
-    )]
+    #[error("the token may not read this (HTTP 403 {code}: {message}): {}", forbidden_fix(.code))]
     Forbidden { code: String, message: String },
     #[error(
         "the API refused the request's Accept header (HTTP 406): intercom-dump sends application/json, so check any proxy in between"
@@ -48,6 +46,19 @@ pub enum ApiError {
     ScrollExists { message: String },
     #[error("the scroll broke ({cause}: {detail}): it must be opened again from the start")]
     ScrollBroken { cause: ScrollBreak, detail: String },
+}
+
+/// What to do about a 403, by its code.
+fn forbidden_fix(code: &str) -> &'static str {
+    match code {
+        "api_plan_restricted" => {
+            "the workspace's Intercom plan does not include API access to this; upgrade the plan or ask Intercom"
+        }
+        "token_unauthorized" | "forbidden" => {
+            "give the app the 'Read and list users and companies' permission in the Developer Hub"
+        }
+        _ => "give the app permission to read contacts, or check the workspace's plan",
+    }
 }
 
 /// Why an open scroll cannot go on.

@@ -112,3 +112,17 @@ mod tests {
         assert!(rate_limit_wait(Some(now - 100), None) < Duration::from_secs(1));
     }
 }
+
+#[cfg(test)]
+mod messages {
+    use super::*;
+
+    #[test]
+    fn a_403_says_what_to_do_for_its_code() {
+        let plan = ApiError::Forbidden { code: "api_plan_restricted".into(), message: "Active subscription needed.".into() };
+        assert!(plan.to_string().contains("plan") && plan.to_string().contains("api_plan_restricted"), "{plan}");
+        let permission = ApiError::Forbidden { code: "token_unauthorized".into(), message: String::new() };
+        assert!(permission.to_string().contains("permission"), "{permission}");
+        assert_eq!(classify(&plan), RetryAction::Fatal);
+    }
+}

@@ -119,3 +119,13 @@ fn bad_values_name_their_flag() {
         assert_refused(&output, 2, &[flag], out.path());
     }
 }
+
+#[test]
+fn refusals_that_retrying_cannot_fix_stop_at_once() {
+    for (rule, code, word) in [("403:1", 3, "403"), ("406:1", 4, "Accept"), ("401:1", 3, "INTERCOM_TOKEN")] {
+        let sim = sim_with(&[rule]);
+        let out = tempfile::tempdir().unwrap();
+        assert_refused(&dump_cli(&sim.base_url(), out.path(), &[]), code, &[word], out.path());
+        assert_eq!(sim.requests() + sim.state().faults_injected(), 1, "{rule}: one request, no retry");
+    }
+}
