@@ -140,8 +140,8 @@ struct SimArgs {
     #[arg(long, value_enum, default_value_t = PastCapArg::Error)]
     past_cap: PastCapArg,
     /// Inject a fault, repeatable: KIND:PROBABILITY or KIND@N,N (request numbers from 1), KIND
-    /// one of 429, an HTTP status (500, 502, 503, 504, 408...), reset, truncate, latency=MS,
-    /// slow=MS. E.g. `--fault 503:0.05 --fault truncate@10,20 --fault latency=100:1`.
+    /// one of 429, an HTTP status (500, 502, 503, 504, 408...), reset, truncate, notjson, noid,
+    /// latency=MS or latency=MIN-MAX, slow=MS. E.g. `--fault 503:0.05 --fault truncate@10,20 --fault latency=100:1`.
     #[arg(long = "fault", value_name = "RULE")]
     faults: Vec<FaultRule>,
     /// Seed of the probabilistic faults: the same seed replays the same failures.

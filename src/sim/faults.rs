@@ -23,8 +23,8 @@ pub enum FaultKind {
     ResetMidBody,
     /// A 200 whose JSON stops half way.
     Truncate,
-    /// The answer waits this long first.
-    Latency(Duration),
+    /// The answer waits between these two first (equal: a fixed latency), drawn from the seed.
+    Latency(Duration, Duration),
     /// Half the body, a pause this long, then the rest.
     SlowBody(Duration),
     /// A 200 whose body is an HTML error page, as a misbehaving proxy sends.
@@ -78,7 +78,12 @@ impl FaultPlan {
             };
             match (&rule.kind, fires) {
                 (_, false) => {}
-                (FaultKind::Latency(d), true) => *decision.latency.get_or_insert(Duration::ZERO) += *d,
+                (FaultKind::Latency(low, high), true) => {
+                    let spread = high.saturating_sub(*low).as_micros() as u64;
+                    let draw = mix64(self.seed.rotate_left(7) ^ mix64(n ^ index as u64));
+                    let extra = if spread == 0 { 0 } else { draw % (spread + 1) };
+                    *decision.latency.get_or_insert(Duration::ZERO) += *low + Duration::from_micros(extra);
+                }
                 (kind, true) if decision.fault.is_none() => decision.fault = Some(kind.clone()),
                 _ => {}
             }
@@ -88,7 +93,7 @@ impl FaultPlan {
 }
 
 /// `KIND:PROBABILITY` or `KIND@N,N,...`, KIND one of `429`, an HTTP status (`500`, `503`...),
-/// `reset`, `truncate`, `notjson`, `noid`, `latency=MS`, `slow=MS`.
+/// `reset`, `truncate`, `notjson`, `noid`, `latency=MS` or `latency=MIN-MAX` (jittered), `slow=MS`.
 impl FromStr for FaultRule {
     type Err = String;
 
@@ -118,7 +123,11 @@ impl FromStr for FaultRule {
             "notjson" => FaultKind::NotJson,
             "noid" => FaultKind::DropId,
             other => match other.split_once('=') {
-                Some(("latency", ms)) => FaultKind::Latency(millis(ms)?),
+                Some(("latency", ms)) => match ms.split_once('-') {
+                    Some((low, high)) if millis(low)? <= millis(high)? => FaultKind::Latency(millis(low)?, millis(high)?),
+                    Some(_) => return Err(usage()),
+                    None => FaultKind::Latency(millis(ms)?, millis(ms)?),
+                },
                 Some(("slow", ms)) => FaultKind::SlowBody(millis(ms)?),
                 _ => match other.parse::<u16>() {
                     Ok(status) if (400..=599).contains(&status) => FaultKind::Status(status),
@@ -139,7 +148,10 @@ mod tests {
         assert_eq!("503:0.05".parse(), Ok(FaultRule { kind: FaultKind::Status(503), when: When::Probability(0.05) }));
         assert_eq!("truncate@3,7".parse(), Ok(FaultRule { kind: FaultKind::Truncate, when: When::At(BTreeSet::from([3, 7])) }));
         let latency: FaultRule = "latency=25:1".parse().unwrap();
-        assert_eq!(latency.kind, FaultKind::Latency(Duration::from_millis(25)));
+        assert_eq!(latency.kind, FaultKind::Latency(Duration::from_millis(25), Duration::from_millis(25)));
+        let jittered: FaultRule = "latency=10-90:0.5".parse().unwrap();
+        assert_eq!(jittered.kind, FaultKind::Latency(Duration::from_millis(10), Duration::from_millis(90)));
+        assert!("latency=90-10:1".parse::<FaultRule>().is_err());
         for bad in ["503", "boom:0.1", "503:2", "reset@x", "200:0.1"] {
             assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
         }
@@ -157,6 +169,10 @@ mod tests {
         let failures = first.iter().filter(|d| d.fault == Some(FaultKind::Status(503))).count();
         assert!((140..=260).contains(&failures), "{failures} of 2,000 at 10%");
         assert!(first.iter().all(|d| d.latency == Some(Duration::from_millis(5))));
+        let jitter = FaultPlan { seed: 3, rules: vec!["latency=10-30:1".parse().unwrap()] };
+        let waits: Vec<Duration> = (1..=500).map(|n| jitter.decide(n).latency.unwrap()).collect();
+        assert!(waits.iter().all(|w| (Duration::from_millis(10)..=Duration::from_millis(30)).contains(w)));
+        assert!(waits.iter().any(|w| *w < Duration::from_millis(15)) && waits.iter().any(|w| *w > Duration::from_millis(25)));
         assert!(first[3].fault.is_some(), "request 4 fails");
     }
 }
