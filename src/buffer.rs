@@ -62,11 +62,6 @@ impl PageBuffer {
         self.spilled_total
     }
 
-    /// True when a page of `size` more bytes would not fit in memory.
-    pub fn over_budget(&self, size: usize) -> bool {
-        self.memory_bytes + size > self.budget
-    }
-
     /// Queues a page at the back: in memory while `extra_in_memory` (bytes the caller holds
     /// elsewhere, e.g. inside parsers) plus the queue fit the budget, else in the spill file.
     pub fn push(&mut self, page: FetchedPage, extra_in_memory: usize) -> io::Result<()> {

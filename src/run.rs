@@ -98,7 +98,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let stats = Arc::new(ApiStats::default());
     let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
     let declared = if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats)? } else { Vec::new() };
-    let schema = PageDecoder::for_source(data_source, decoder_batch_rows, &declared).schema().clone();
+    let schema = PageDecoder::output_schema(data_source, &declared);
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
     let partitioning = match (config.output.partition_by_role, config.source) {
         (false, _) => Partitioning::None,
@@ -157,21 +157,23 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         .into_iter()
         .map(|f| WrittenFile { path: published.join(f.path.strip_prefix(&staged_dir).expect("parts are staged")), ..f })
         .collect();
-    let mut summary = Summary {
+    let elapsed = started.elapsed();
+    let records = progress.records.load(Ordering::Relaxed);
+    let summary = Summary {
         run_id,
         source,
         mode: outcome.mode.name(),
         output_dir: published,
         // Rows written once, whichever formats they went to.
-        records: progress.records.load(Ordering::Relaxed),
+        records,
         total_count: outcome.total_count,
         pages: progress.pages.load(Ordering::Relaxed),
         page_bytes: progress.page_bytes.load(Ordering::Relaxed),
         file_bytes: files.iter().map(|f| f.bytes).sum(),
         files,
-        elapsed: started.elapsed(),
-        seconds: 0.0,
-        records_per_second: 0.0,
+        elapsed,
+        seconds: elapsed.as_secs_f64(),
+        records_per_second: records as f64 / elapsed.as_secs_f64().max(1e-9),
         api: stats.snapshot(),
         restarts: outcome.restarts,
         duplicates_dropped: outcome.duplicates_dropped,
@@ -181,9 +183,6 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         typed_custom_attributes: declared.iter().map(|d| d.name.clone()).collect(),
         custom_attribute_misfits: outcome.custom_attribute_misfits,
     };
-    summary.elapsed = started.elapsed();
-    summary.seconds = summary.elapsed.as_secs_f64();
-    summary.records_per_second = summary.records as f64 / summary.seconds.max(1e-9);
     let manifest = Manifest {
         run_id: summary.run_id.clone(),
         source,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use arrow::array::RecordBatch;
@@ -178,7 +178,16 @@ impl Coordinator {
     }
 
     fn request(&mut self, request: PageRequest, ctx: &mut Context<Self>) {
-        self.peers.fetcher.do_send(FetchPage { request, after: None, reply_to: ctx.address().recipient() });
+        self.request_after(request, None, ctx);
+    }
+
+    fn request_after(&mut self, request: PageRequest, after: Option<Duration>, ctx: &mut Context<Self>) {
+        self.peers.fetcher.do_send(FetchPage { request, after, reply_to: ctx.address().recipient() });
+    }
+
+    /// The request that opens a scroll.
+    fn opening(&self) -> PageRequest {
+        PageRequest::Scroll { source: self.config.source, scroll_param: None, params_rotate: false }
     }
 
     fn fetch_cursor(&mut self, starting_after: Option<String>, ctx: &mut Context<Self>) {
@@ -190,7 +199,7 @@ impl Coordinator {
         self.state = if self.restarts > 0 { ListingState::Restarting } else { ListingState::Scrolling { param: None } };
         self.last_param = None;
         self.params_rotate = false;
-        self.request(PageRequest::Scroll { source: self.config.source, scroll_param: None, params_rotate: false }, ctx);
+        self.request(self.opening(), ctx);
     }
 
     fn fetch_list_page(&mut self, page: u64, ctx: &mut Context<Self>) {
@@ -398,8 +407,7 @@ impl Coordinator {
                 // The Fetcher waits out the poll interval in the request's own task: with a
                 // `run_later` here, the reply to the request it sent was seen to never wake this
                 // actor on a loaded machine (actix 0.13), hanging the run.
-                let request = PageRequest::Scroll { source: self.config.source, scroll_param: None, params_rotate: false };
-                self.peers.fetcher.do_send(FetchPage { request, after: Some(poll), reply_to: ctx.address().recipient() });
+                self.request_after(self.opening(), Some(poll), ctx);
                 Ok(())
             }
             ApiError::ScrollBroken { .. } => {

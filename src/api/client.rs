@@ -19,7 +19,6 @@ use super::retry::{RetryAction, backoff, certainly_unserved, classify};
 use super::wire::{self, ErrorEnvelope, ListedPage, V1Key};
 use super::{ApiError, ScrollBreak};
 use crate::config::{ApiConfig, PageQuery, Source};
-use crate::sim::scroll::RESTART_MESSAGE;
 
 /// The limiter every request of a run passes, whichever task sends it.
 pub type RateLimiter = governor::DefaultDirectRateLimiter;
@@ -133,19 +132,11 @@ impl ApiClient {
         }
         // Opening twice is harmless: the second open waits on the lock like any other.
         let repeat_is_safe = scroll_param.is_none() || params_rotate;
-        let restart_required =
-            |e: &ApiError| matches!(e, ApiError::Status { status: 500, message, .. } if is_restart_message(message));
-        let may_retry = |e: &ApiError| retryable(e) && !restart_required(e) && (repeat_is_safe || certainly_unserved(e));
-        let result = self.with_retries(|| async { wire::parse_v1_page(self.get(&url).await?, key) }, may_retry).await;
-        result.map_err(|error| match error {
-            ApiError::Status { status: 404, message, .. } => {
-                ApiError::ScrollBroken { cause: ScrollBreak::Expired, detail: message }
-            }
-            ApiError::Status { status: 500, message, .. } if is_restart_message(&message) => {
-                ApiError::ScrollBroken { cause: ScrollBreak::RestartRequired, detail: message }
-            }
-            ApiError::Status { status: 400, code, message, .. } if code == "scroll_exists" => ApiError::ScrollExists { message },
-            error if scroll_param.is_some() && classify(&error) == RetryAction::Retry => {
+        let may_retry = |e: &ApiError| retryable(e) && (repeat_is_safe || certainly_unserved(e));
+        let attempt = || async { wire::parse_v1_page(self.get(&url).await.map_err(scroll_error)?, key) };
+        self.with_retries(attempt, may_retry).await.map_err(|error| match error {
+            // Not retried, and maybe served: the scroll may have moved on past a lost page.
+            error if scroll_param.is_some() && retryable(&error) => {
                 ApiError::ScrollBroken { cause: ScrollBreak::Uncertain, detail: error.to_string() }
             }
             error => error,
@@ -284,9 +275,19 @@ fn v1_path(source: Source) -> (&'static str, V1Key) {
     }
 }
 
-/// The documented scroll failure; its error code is unconfirmed, so the message decides.
-fn is_restart_message(message: &str) -> bool {
-    message.contains("restart the scroll") || message == RESTART_MESSAGE
+/// What a scroll's failures mean, decided on each attempt: an expired param (404), the documented
+/// network failure whose error code is unconfirmed (a 500 whose message asks for a restart), and
+/// another scroll holding the lock are not worth retrying as they are ([`classify`] stops them);
+/// the Coordinator reopens or waits.
+fn scroll_error(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Status { status: 404, message, .. } => ApiError::ScrollBroken { cause: ScrollBreak::Expired, detail: message },
+        ApiError::Status { status: 500, message, .. } if message.contains("restart the scroll") => {
+            ApiError::ScrollBroken { cause: ScrollBreak::RestartRequired, detail: message }
+        }
+        ApiError::Status { status: 400, code, message, .. } if code == "scroll_exists" => ApiError::ScrollExists { message },
+        error => error,
+    }
 }
 
 impl ApiClient {

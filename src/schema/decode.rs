@@ -13,6 +13,7 @@ use arrow::json::reader::Decoder;
 use super::DecodeError;
 use super::custom::DeclaredAttribute;
 use super::decoders::factory;
+use crate::config::Source;
 
 pub struct PageDecoder {
     name: &'static str,
@@ -36,25 +37,18 @@ impl PageDecoder {
 
     /// The v2 contact decoder.
     pub fn contacts_v2(batch_rows: usize) -> Self {
-        PageDecoder::for_source(crate::config::Source::Contacts, batch_rows, &[])
-    }
-
-    /// The v1 user or lead decoder.
-    pub fn v1(name: &'static str, batch_rows: usize) -> Self {
-        PageDecoder::new(name, super::v1::v1_schema_with(&[], true), super::v1::v1_schema(), batch_rows)
+        PageDecoder::for_source(Source::Contacts, batch_rows, &[])
     }
 
     /// The decoder for what `source` lists, with a typed column per declared custom attribute.
-    pub fn for_source(source: crate::config::Source, batch_rows: usize, declared: &[DeclaredAttribute]) -> Self {
-        use super::contact::{CONTACT_V2, contact_v2_schema_with};
-        use super::v1::{LEAD_V1, USER_V1, v1_schema_with};
-        use crate::config::Source;
-        let (name, decode, output) = match source {
-            Source::Contacts => (CONTACT_V2, contact_v2_schema_with(declared, true), contact_v2_schema_with(declared, false)),
-            Source::Users => (USER_V1, v1_schema_with(declared, true), v1_schema_with(declared, false)),
-            Source::Leads => (LEAD_V1, v1_schema_with(declared, true), v1_schema_with(declared, false)),
-        };
-        PageDecoder::new(name, decode, output, batch_rows)
+    pub fn for_source(source: Source, batch_rows: usize, declared: &[DeclaredAttribute]) -> Self {
+        let (name, schema) = shape(source);
+        PageDecoder::new(name, schema(declared, true), schema(declared, false), batch_rows)
+    }
+
+    /// The schema the batches of [`PageDecoder::for_source`] carry, without building a decoder.
+    pub fn output_schema(source: Source, declared: &[DeclaredAttribute]) -> SchemaRef {
+        shape(source).1(declared, false)
     }
 
     /// Custom attribute values that did not fit their declared type since the last call.
@@ -124,6 +118,18 @@ impl PageDecoder {
 
     fn message(&self, message: &str) -> DecodeError {
         DecodeError::Json { schema: self.name, message: message.to_string() }
+    }
+}
+
+/// Builds a shape's schema: with typed custom attribute columns; `decode` for all-nullable.
+type SchemaFn = fn(&[DeclaredAttribute], bool) -> SchemaRef;
+
+/// The object shape `source` lists: its name in messages, and its schema.
+fn shape(source: Source) -> (&'static str, SchemaFn) {
+    match source {
+        Source::Contacts => (super::contact::CONTACT_V2, super::contact::contact_v2_schema_with),
+        Source::Users => (super::v1::USER_V1, super::v1::v1_schema_with),
+        Source::Leads => (super::v1::LEAD_V1, super::v1::v1_schema_with),
     }
 }
 

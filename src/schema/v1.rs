@@ -13,12 +13,8 @@ use super::decoders::{DECODE_KEY, INT_OR_STRING, json_text_metadata};
 pub const USER_V1: &str = "user (v1)";
 pub const LEAD_V1: &str = "lead (v1)";
 
-/// As written to files: `id` is never null.
-pub fn v1_schema() -> SchemaRef {
-    v1_schema_with(&[], false)
-}
-
-/// With a typed column per declared custom attribute; `decode` makes every field nullable.
+/// With a typed column per declared custom attribute; as written to files `id` is never null,
+/// `decode` makes every field nullable.
 pub fn v1_schema_with(declared: &[DeclaredAttribute], decode: bool) -> SchemaRef {
     Arc::new(Schema::new(with_typed(v1_fields(decode), declared)))
 }
@@ -79,7 +75,6 @@ fn v1_fields(id_nullable: bool) -> Vec<Field> {
 mod tests {
     use arrow::array::{Array, AsArray, TimestampSecondArray};
 
-    use super::*;
     use crate::schema::PageDecoder;
     use crate::sim::Workspace;
 
@@ -88,7 +83,7 @@ mod tests {
         let ws = Workspace::new(9, 400);
         let mut body = Vec::new();
         ws.write_v1_json(0..400, &mut body);
-        let batch = PageDecoder::v1(USER_V1, 1_024).decode([body.as_slice()]).unwrap();
+        let batch = PageDecoder::for_source(crate::config::Source::Users, 1_024, &[]).decode([body.as_slice()]).unwrap();
         assert_eq!(batch.num_rows(), 400);
         let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
         let seen = batch.column_by_name("last_request_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();

@@ -637,6 +637,12 @@ impl Rng {
     }
 }
 
+/// A UUID-shaped string (version 4 layout) from two draws, as Intercom's scroll params and lead
+/// user ids look.
+pub fn uuid_like(a: u64, b: u64) -> String {
+    format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a >> 32, a & 0xffff, b >> 52, (b >> 40) & 0xfff, b & 0xffff_ffff_ffff)
+}
+
 pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

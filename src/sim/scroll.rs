@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::generator::{Role, Workspace, mix64};
+use super::generator::{Role, Workspace, mix64, uuid_like};
 
 /// Records on every scroll page, fixed by the API.
 pub const SCROLL_PAGE_SIZE: usize = 100;
@@ -160,9 +160,7 @@ impl Scrolls {
 
     fn new_param(&self, state: &mut ScrollState) -> String {
         state.params_issued += 1;
-        let (a, b) = (mix64(state.params_issued), mix64(!state.params_issued));
-        // UUID-shaped, like Intercom's.
-        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a >> 32, a & 0xffff, b >> 52, (b >> 40) & 0xfff, b & 0xffff_ffff_ffff)
+        uuid_like(mix64(state.params_issued), mix64(!state.params_issued))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::generator::{AddressableList, Contact, CustomAttributes, Role, Salt, Workspace};
+use super::generator::{AddressableList, Contact, CustomAttributes, Role, Salt, Workspace, uuid_like};
 
 /// A v1 user (`"type": "user"`) or lead (`"type": "contact"`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -190,7 +190,7 @@ fn v1_from_contact(ws: &Workspace, i: u64, c: Contact) -> V1Record {
     let extras = c.extras.as_ref();
     let lead_user_id = {
         let (a, b) = (rng.next_u64(), rng.next_u64());
-        format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", a >> 32, a & 0xffff, b >> 52, (b >> 40) & 0xfff, b & 0xffff_ffff_ffff)
+        uuid_like(a, b)
     };
     V1Record {
         kind: if lead { "contact" } else { "user" },

@@ -42,15 +42,18 @@ impl Checkpoint {
         write().map_err(|e| SinkError::write(&path, e))
     }
 
-    /// The checkpoint in `staging_root`, with its files' paths made absolute under
-    /// `staged_dir`; `None` when there is none or it cannot be read.
-    pub fn load(staging_root: &Path, staged_dir: &Path) -> Option<Checkpoint> {
-        let body = std::fs::read(staging_root.join(CHECKPOINT)).ok()?;
-        let mut checkpoint: Checkpoint = serde_json::from_slice(&body).ok()?;
-        for file in &mut checkpoint.files {
+    /// The checkpoint in `staging_root`, its files' paths relative; `None` when there is none or
+    /// it cannot be read.
+    pub fn read(staging_root: &Path) -> Option<Checkpoint> {
+        serde_json::from_slice(&std::fs::read(staging_root.join(CHECKPOINT)).ok()?).ok()
+    }
+
+    /// The checkpoint with its files' paths under `staged_dir`, where a resumed run finds them.
+    pub fn rooted(mut self, staged_dir: &Path) -> Checkpoint {
+        for file in &mut self.files {
             file.path = staged_dir.join(&file.path);
         }
-        Some(checkpoint)
+        self
     }
 
     /// Files under `staged_dir` that are not in the checkpoint: written after it, or unfinished.

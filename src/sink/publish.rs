@@ -21,10 +21,7 @@ impl Staging {
     /// Checks `out` can take a dump of `source`, and makes the run's staging directory.
     pub fn prepare(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Staging, SinkError> {
         std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
-        let target = out.join(source);
-        if !overwrite && is_non_empty_dir(&target) {
-            return Err(SinkError::Exists { path: target });
-        }
+        refuse_earlier_dump(&out.join(source), overwrite)?;
         remove_abandoned_staging(out);
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
         std::fs::create_dir_all(root.join(source))
@@ -41,22 +38,19 @@ impl Staging {
     /// finish and left a checkpoint for `source`: the one with the most records. Its stray files
     /// (written after the checkpoint, or unfinished) are removed. `None` when there is none.
     pub fn adopt(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Option<(Staging, Checkpoint)>, SinkError> {
-        let target = out.join(source);
-        if !overwrite && is_non_empty_dir(&target) {
-            return Err(SinkError::Exists { path: target });
-        }
+        refuse_earlier_dump(&out.join(source), overwrite)?;
         let Ok(entries) = std::fs::read_dir(out) else { return Ok(None) };
         let best = entries
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && !is_live(&e.file_name().to_string_lossy()))
-            .filter_map(|e| Some((e.path(), Checkpoint::load(&e.path(), &e.path().join(source))?)))
+            .filter_map(|e| Some((e.path(), Checkpoint::read(&e.path())?)))
             .filter(|(_, checkpoint)| checkpoint.source == source)
             .max_by_key(|(_, checkpoint)| checkpoint.records);
-        let Some((old_root, _)) = best else { return Ok(None) };
+        let Some((old_root, checkpoint)) = best else { return Ok(None) };
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
         std::fs::rename(&old_root, &root).map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
         let staged = root.join(source);
-        let checkpoint = Checkpoint::load(&root, &staged).expect("read a moment ago");
+        let checkpoint = checkpoint.rooted(&staged);
         for stray in checkpoint.strays(&staged) {
             std::fs::remove_file(&stray).map_err(|e| SinkError::write(&stray, e))?;
         }
@@ -82,9 +76,7 @@ impl Staging {
         let publish_error = |e: std::io::Error| SinkError::Publish { path: target.clone(), reason: e.to_string() };
         let previous = self.root.join(format!(".previous-{source}"));
         if target.exists() {
-            if !self.overwrite && is_non_empty_dir(&target) {
-                return Err(SinkError::Exists { path: target });
-            }
+            refuse_earlier_dump(&target, self.overwrite)?;
             std::fs::rename(&target, &previous).map_err(publish_error)?;
         }
         std::fs::rename(&staged, &target).map_err(publish_error)?;
@@ -123,6 +115,14 @@ fn remove_abandoned_staging(out: &Path) {
 fn is_live(name: &str) -> bool {
     let pid = name.strip_prefix(STAGING_PREFIX).and_then(|id| id.rsplit('-').next()).and_then(|p| p.parse::<u32>().ok());
     pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// An earlier dump at `target` is replaced only with `--overwrite`.
+fn refuse_earlier_dump(target: &Path, overwrite: bool) -> Result<(), SinkError> {
+    if !overwrite && is_non_empty_dir(target) {
+        return Err(SinkError::Exists { path: target.to_path_buf() });
+    }
+    Ok(())
 }
 
 fn is_non_empty_dir(path: &Path) -> bool {

@@ -211,11 +211,6 @@ impl RollingWriter {
         Ok(std::mem::take(&mut self.finished))
     }
 
-    /// Rows written so far, open part included.
-    pub fn rows(&self) -> u64 {
-        self.finished.iter().map(|f| f.rows).sum::<u64>() + self.current.as_ref().map_or(0, |p| p.rows as u64)
-    }
-
     fn open_part(&mut self) -> Result<OpenPart, SinkError> {
         let extension = self.format.extension();
         let name = format!("part-{:05}.{extension}", self.next_part);
