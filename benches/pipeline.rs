@@ -1,5 +1,6 @@
-//! The whole pipeline: a dump of 200,000 v2 contacts from the in-process simulator, actors and
-//! all, into Parquet. Throughput in contacts.
+//! The whole pipeline: a dump of 200,000 v2 contacts from the in-process simulator (serving
+//! records it rendered beforehand, so that it takes little of the machine), actors and all,
+//! into Parquet. Throughput in contacts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,15 +9,18 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use intercom_dump::config::{ApiConfig, Config, OutputConfig, Token};
 use intercom_dump::progress::Progress;
 use intercom_dump::run_dump;
-use intercom_dump::sim::{SimConfig, SimHandle};
+use intercom_dump::sim::{Prerender, RecordShape, SimConfig, SimHandle};
 
 const CONTACTS: u64 = 200_000;
 
 fn pipeline(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let rendered = tempfile::tempdir().expect("a temp dir");
     let mut sim_config = SimConfig::new(42, CONTACTS, "bench-token");
     sim_config.limit_per_window = u32::MAX;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    sim_config.prerender = Some(Prerender { dir: rendered.path().to_path_buf(), shapes: vec![RecordShape::ContactV2], threads });
     let sim = SimHandle::spawn(sim_config, 0).expect("the simulator starts");
-    let dir = tempfile::tempdir().expect("a temp dir");
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(10).measurement_time(Duration::from_secs(40)).throughput(Throughput::Elements(CONTACTS));
     group.bench_function("dump_200k_contacts_cursor_parquet", |b| {

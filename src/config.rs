@@ -344,12 +344,16 @@ impl OutputConfig {
     }
 }
 
+/// Page bytes held in memory by default: about 170 pages of 150 contacts, enough to keep every
+/// parser busy while the fetching runs ahead, small enough that a run's memory stays flat.
+pub const DEFAULT_MAX_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             parsers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             batch_rows: 4_096,
-            max_buffer_bytes: 256 * 1024 * 1024,
+            max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
         }
     }
 }

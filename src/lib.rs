@@ -40,6 +40,7 @@
 
 pub mod actors;
 pub mod api;
+pub mod bench;
 pub mod buffer;
 pub mod config;
 pub mod dedupe;

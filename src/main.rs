@@ -1,5 +1,5 @@
 //! The `intercom-dump` command: `dump` (a real workspace), `demo` (the embedded simulator,
-//! dumped), `sim` (the simulator alone). Arguments become a validated `Config` here; errors
+//! dumped), `sim` (the simulator alone), `bench` (throughput against the simulator). Arguments become a validated `Config` here; errors
 //! become one line on stderr and a documented exit code:
 //!
 //! | code | meaning |
@@ -21,15 +21,21 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use intercom_dump::bench::{BenchMode, BenchOptions, run_bench};
 use intercom_dump::config::{
     ApiConfig, Compression, Config, FileFormat, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PipelineConfig, Region,
     Source, Token,
 };
 use intercom_dump::error::ConfigError;
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{FaultPlan, FaultRule, NextShape, ParamStyle, PastCap, SimConfig, SimHandle};
+use intercom_dump::sim::{FaultPlan, FaultRule, NextShape, ParamStyle, PastCap, Prerender, RecordShape, SimConfig, SimHandle};
 use intercom_dump::version::ApiVersion;
 use intercom_dump::{DumpError, Summary, run_dump};
+
+/// mimalloc: page bodies are allocated on the Fetcher's thread and freed on the Parsers'; glibc's
+/// per-thread arenas kept such memory long after it was freed (BENCHMARKS.md, peak memory).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(name = "intercom-dump", version, about = "Dump every contact of an Intercom workspace into Parquet, fast and whole.")]
@@ -46,6 +52,51 @@ enum Command {
     Demo(DemoArgs),
     /// Run the Intercom simulator alone, for other tools or a separate `dump`.
     Sim(SimArgs),
+    /// Measure throughput against the embedded simulator: each listing end to end, beside one
+    /// thread decoding and writing the same pages, the simulator's own rate, and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Contacts in the simulated workspace.
+    #[arg(long, default_value_t = 1_000_000)]
+    contacts: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Listings to measure, comma-separated: contacts-cursor, users-scroll, leads-scroll, users-pages.
+    #[arg(long, value_delimiter = ',', default_value = "contacts-cursor,users-scroll,leads-scroll,users-pages")]
+    modes: Vec<BenchMode>,
+    /// Also walk one cursor with this latency added to every request, against per_page / latency.
+    #[arg(long, value_name = "MS")]
+    latency_ms: Option<u64>,
+    /// Pages of 150 the latency run walks.
+    #[arg(long, default_value_t = 100)]
+    latency_pages: u64,
+    /// Records of each listing decoded and written on one thread, for the comparison.
+    #[arg(long, default_value_t = 30_000)]
+    sample_records: u64,
+    /// Generate every page as it is asked for instead of pre-rendering the records to disk first.
+    #[arg(long)]
+    live_sim: bool,
+    /// Where the dumps and the pre-rendered records go (replaced on each run).
+    #[arg(long, default_value = "intercom-dump-bench")]
+    out: PathBuf,
+    /// Print the report as JSON on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// File format of the dumps: parquet, arrow or both.
+    #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
+    format: FormatArg,
+    /// Parser threads (default: one per core).
+    #[arg(long)]
+    parsers: Option<usize>,
+    /// Rows decoded into one batch.
+    #[arg(long, default_value_t = 4_096)]
+    batch_rows: usize,
+    /// Page bytes held in memory before fetching pauses.
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
+    max_buffer_bytes: usize,
 }
 
 #[derive(Args)]
@@ -150,6 +201,10 @@ struct SimArgs {
     /// Declare this custom attribute with a type its values do not have.
     #[arg(long)]
     misdeclare_attribute: Option<String>,
+    /// Render every record (v2 and v1 shapes) into this directory before serving, and serve
+    /// pages from there: much faster than generating them (about 5 KB of disk a contact).
+    #[arg(long, value_name = "DIR")]
+    prerender_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -261,7 +316,7 @@ struct PipelineArgs {
     #[arg(long, default_value_t = 4_096)]
     batch_rows: usize,
     /// Page bytes held in memory before fetching pauses.
-    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
     max_buffer_bytes: usize,
     /// No progress bar.
     #[arg(long)]
@@ -350,6 +405,7 @@ fn main() -> ExitCode {
         Command::Dump(args) => dump(args),
         Command::Demo(args) => demo(args),
         Command::Sim(args) => sim(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -444,6 +500,11 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.page_cap = args.page_cap;
     config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
     config.misdeclared_attribute = args.misdeclare_attribute;
+    config.prerender = args.prerender_dir.map(|dir| Prerender {
+        dir,
+        shapes: vec![RecordShape::ContactV2, RecordShape::V1],
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    });
     config.past_cap = match args.past_cap {
         PastCapArg::Error => PastCap::Error,
         PastCapArg::Empty => PastCap::Empty,
@@ -454,6 +515,39 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
     runtime.block_on(tokio::signal::ctrl_c())?;
     drop(handle);
     Ok(())
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let mut options = BenchOptions::new(args.out);
+    options.contacts = args.contacts;
+    options.seed = args.seed;
+    options.modes = args.modes;
+    options.latency = args.latency_ms.map(Duration::from_millis);
+    options.latency_pages = args.latency_pages;
+    options.sample_records = args.sample_records;
+    options.prerender = !args.live_sim;
+    options.format = file_format(args.format);
+    options.pipeline.parsers = args.parsers.unwrap_or(options.pipeline.parsers);
+    options.pipeline.batch_rows = args.batch_rows;
+    options.pipeline.max_buffer_bytes = args.max_buffer_bytes;
+    if options.contacts == 0 || options.pipeline.parsers == 0 || options.pipeline.batch_rows == 0 || args.max_buffer_bytes == 0 {
+        return Err(ConfigError::Zero("--contacts, --parsers, --batch-rows and --max-buffer-bytes").into());
+    }
+    let report = run_bench(&options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("cannot serialise the report")?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn file_format(format: FormatArg) -> FileFormat {
+    match format {
+        FormatArg::Parquet => FileFormat::Parquet,
+        FormatArg::Arrow => FileFormat::Arrow,
+        FormatArg::Both => FileFormat::Both,
+    }
 }
 
 fn region(region: RegionArg) -> Region {
@@ -544,11 +638,7 @@ fn config(
         (_, true) => Some(false),
         _ => None,
     };
-    output_config.format = match output.format {
-        FormatArg::Parquet => FileFormat::Parquet,
-        FormatArg::Arrow => FileFormat::Arrow,
-        FormatArg::Both => FileFormat::Both,
-    };
+    output_config.format = file_format(output.format);
     output_config.overwrite = output.overwrite;
     let mut config = Config::new(api, output_config);
     config.source = source(listing);

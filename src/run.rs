@@ -202,7 +202,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
 /// The workspace's custom contact attributes and their declared types, asked once before the
 /// listing starts (on a runtime of its own: the Fetcher's client belongs to its arbiter). An
 /// attribute of a type without a column (an unknown `data_type`) stays in the JSON column only.
-fn declared_attributes(
+pub(crate) fn declared_attributes(
     config: &Config,
     limiter: &Arc<crate::api::RateLimiter>,
     stats: &Arc<ApiStats>,

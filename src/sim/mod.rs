@@ -8,6 +8,7 @@ pub mod faults;
 pub mod generator;
 pub mod page_list;
 pub mod rate;
+pub mod rendered;
 pub mod scroll;
 pub mod server;
 pub mod v1;
@@ -21,6 +22,7 @@ use tokio::sync::oneshot;
 pub use faults::{FaultKind, FaultPlan, FaultRule, When};
 pub use generator::{Contact, Role, Workspace};
 pub use page_list::PastCap;
+pub use rendered::RecordShape;
 pub use scroll::{ParamStyle, ScrollSettings};
 pub use server::SimState;
 
@@ -62,6 +64,18 @@ pub struct SimConfig {
     pub misdeclared_attribute: Option<String>,
     /// Which requests fail, and how.
     pub faults: FaultPlan,
+    /// Render these record shapes to disk before serving, and serve pages from there.
+    pub prerender: Option<Prerender>,
+}
+
+/// Records rendered before the simulator serves: pages cost a read instead of generation.
+#[derive(Debug, Clone)]
+pub struct Prerender {
+    /// Where the rendered files go (removed when the simulator stops).
+    pub dir: std::path::PathBuf,
+    pub shapes: Vec<RecordShape>,
+    /// Threads rendering.
+    pub threads: usize,
 }
 
 impl std::fmt::Debug for SimConfig {
@@ -79,6 +93,7 @@ impl std::fmt::Debug for SimConfig {
             .field("past_cap", &self.past_cap)
             .field("misdeclared_attribute", &self.misdeclared_attribute)
             .field("faults", &self.faults)
+            .field("prerender", &self.prerender)
             .finish()
     }
 }
@@ -98,6 +113,7 @@ impl SimConfig {
             past_cap: PastCap::default(),
             misdeclared_attribute: None,
             faults: FaultPlan::default(),
+            prerender: None,
         }
     }
 
@@ -116,12 +132,18 @@ pub struct SimHandle {
 
 impl SimHandle {
     /// Start a simulator on `127.0.0.1:port` (0 picks a free port) in a thread of its own, so
-    /// that it serves whatever the caller's threads are doing.
+    /// that it serves whatever the caller's threads are doing. Records to pre-render are
+    /// rendered first.
     pub fn spawn(config: SimConfig, port: u16) -> std::io::Result<SimHandle> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(SimState::new(config));
+        let prerender = config.prerender.clone();
+        let mut state = SimState::new(config);
+        if let Some(prerender) = prerender {
+            state.prerender(&prerender.dir, &prerender.shapes, prerender.threads)?;
+        }
+        let state = Arc::new(state);
         let (shutdown, stop) = oneshot::channel();
         let served = state.clone();
         let runtime =

@@ -21,6 +21,7 @@ use super::faults::FaultKind;
 use super::generator::{Role, Workspace};
 use super::page_list::{ListAnswer, ListQuery, MAX_PER_PAGE_V1, PageLists, Sort};
 use super::rate::{RateVerdict, WindowLimiter};
+use super::rendered::{RecordShape, RenderedRecords};
 use super::scroll::{RESTART_MESSAGE, ScrollAnswer, Scrolls};
 use super::{NextShape, SimConfig};
 use crate::version::ApiVersion;
@@ -42,6 +43,9 @@ pub struct SimState {
     /// Requests seen by the fault plan, and faults it injected.
     fault_requests: AtomicU64,
     faults_injected: AtomicU64,
+    /// Records rendered before serving, when asked: pages are read instead of generated.
+    rendered_v2: Option<RenderedRecords>,
+    rendered_v1: Option<RenderedRecords>,
 }
 
 impl SimState {
@@ -56,7 +60,49 @@ impl SimState {
             requests: AtomicU64::new(0),
             fault_requests: AtomicU64::new(0),
             faults_injected: AtomicU64::new(0),
+            rendered_v2: None,
+            rendered_v1: None,
             config,
+        }
+    }
+
+    /// Renders the records of `shapes` into `dir` (on `threads` threads) and serves pages of
+    /// those shapes from there from now on.
+    pub fn prerender(&mut self, dir: &std::path::Path, shapes: &[RecordShape], threads: usize) -> std::io::Result<()> {
+        for &shape in shapes {
+            let store = RenderedRecords::render(&self.workspace, shape, dir, threads)?;
+            match shape {
+                RecordShape::ContactV2 => self.rendered_v2 = Some(store),
+                RecordShape::V1 => self.rendered_v1 = Some(store),
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of records rendered before serving.
+    pub fn prerendered_bytes(&self) -> u64 {
+        [&self.rendered_v2, &self.rendered_v1].into_iter().flatten().map(|s| s.bytes().unwrap_or(0)).sum()
+    }
+
+    /// v2 contacts `start..end` as a JSON array.
+    fn write_contacts(&self, start: u64, end: u64, out: &mut Vec<u8>) -> Result<(), SimError> {
+        match &self.rendered_v2 {
+            Some(store) => store.write_json(start..end.min(self.workspace.contacts), out).map_err(unreadable),
+            None => {
+                self.workspace.write_contacts_json(start, end, out);
+                Ok(())
+            }
+        }
+    }
+
+    /// The v1 records at `indices` as a JSON array.
+    fn write_v1(&self, indices: Vec<u64>, out: &mut Vec<u8>) -> Result<(), SimError> {
+        match &self.rendered_v1 {
+            Some(store) => store.write_json(indices, out).map_err(unreadable),
+            None => {
+                self.workspace.write_v1_json(indices, out);
+                Ok(())
+            }
         }
     }
 
@@ -89,6 +135,12 @@ pub fn router(state: Arc<SimState>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), inject_faults))
         .with_state(state)
+}
+
+/// A pre-rendered page that could not be read back: the simulator's own failure.
+fn unreadable(error: std::io::Error) -> SimError {
+    tracing::error!(%error, "cannot read pre-rendered records");
+    SimError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the simulator cannot read its pre-rendered records")
 }
 
 /// Serve until `shutdown` completes.
@@ -263,10 +315,11 @@ async fn list_contacts(
         Some(cursor) => decode_cursor(state.config.seed, cursor)
             .ok_or_else(|| refuse(StatusCode::BAD_REQUEST, "client_error", "Invalid starting_after value"))?,
     };
-    Ok(json_response(StatusCode::OK, render_cursor_page(&state, start, per_page), Some(rate)))
+    let body = render_cursor_page(&state, start, per_page).map_err(|e| e.with_rate(rate))?;
+    Ok(json_response(StatusCode::OK, body, Some(rate)))
 }
 
-fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Vec<u8> {
+fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Result<Vec<u8>, SimError> {
     let ws = state.workspace;
     let total = ws.contacts;
     let end = (start + per_page).min(total);
@@ -274,7 +327,7 @@ fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Vec<u8> {
     let page = start / per_page + 1;
     let mut body = Vec::with_capacity(((end.saturating_sub(start)) as usize) * 2_600 + 256);
     body.extend_from_slice(br#"{"type":"list","data":"#);
-    ws.write_contacts_json(start, end, &mut body);
+    state.write_contacts(start, end, &mut body)?;
     let pages = if end < total {
         let cursor = encode_cursor(state.config.seed, end);
         let next = match state.config.next_shape {
@@ -290,7 +343,7 @@ fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Vec<u8> {
     body.extend_from_slice(br#","pages":"#);
     serde_json::to_writer(&mut body, &pages).expect("writing JSON to a Vec cannot fail");
     body.push(b'}');
-    body
+    Ok(body)
 }
 
 /// `GET /data_attributes`: the workspace's attributes, standard and custom, as `?model=` asks
@@ -391,7 +444,7 @@ fn scroll(state: &SimState, role: Role, headers: &HeaderMap, params: &HashMap<St
             let (kind, key) = v1_list_names(role);
             let mut body = Vec::with_capacity(indices.len() * 2_600 + 128);
             body.extend_from_slice(format!(r#"{{"type":"{kind}","{key}":"#).as_bytes());
-            ws.write_v1_json(indices, &mut body);
+            state.write_v1(indices, &mut body).map_err(|e| e.with_rate(rate))?;
             body.extend_from_slice(br#","scroll_param":"#);
             serde_json::to_writer(&mut body, &scroll_param).expect("writing JSON to a Vec cannot fail");
             body.push(b'}');
@@ -455,7 +508,7 @@ fn v1_page_list(
     let (kind, key) = v1_list_names(role);
     let mut body = Vec::with_capacity(indices.len() * 2_600 + 256);
     body.extend_from_slice(format!(r#"{{"type":"{kind}","total_count":{total_count},"{key}":"#).as_bytes());
-    ws.write_v1_json(indices, &mut body);
+    state.write_v1(indices, &mut body).map_err(|e| e.with_rate(rate))?;
     let pages = serde_json::json!({
         "type": "pages", "next": next, "page": query.page, "per_page": query.per_page, "total_pages": total_pages,
     });
@@ -518,13 +571,13 @@ mod tests {
     #[test]
     fn pages_chain_to_the_end_and_count_everything() {
         let state = SimState::new(SimConfig::new(4, 25, "t"));
-        let first: serde_json::Value = serde_json::from_slice(&render_cursor_page(&state, 0, 10)).unwrap();
+        let first: serde_json::Value = serde_json::from_slice(&render_cursor_page(&state, 0, 10).unwrap()).unwrap();
         assert_eq!(first["total_count"], 25);
         assert_eq!(first["pages"]["total_pages"], 3);
         assert_eq!(first["pages"]["next"]["page"], 2);
         let cursor = first["pages"]["next"]["starting_after"].as_str().unwrap();
         assert_eq!(decode_cursor(4, cursor), Some(10));
-        let last: serde_json::Value = serde_json::from_slice(&render_cursor_page(&state, 20, 10)).unwrap();
+        let last: serde_json::Value = serde_json::from_slice(&render_cursor_page(&state, 20, 10).unwrap()).unwrap();
         assert_eq!(last["data"].as_array().unwrap().len(), 5);
         assert!(last["pages"].get("next").is_none());
     }

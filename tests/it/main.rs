@@ -1,6 +1,7 @@
 //! Integration tests: one binary, shared helpers in `helpers`.
 
 mod bad_input;
+mod bench;
 mod cli;
 mod dump_v1;
 mod dump_v2;

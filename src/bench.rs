@@ -1,0 +1,631 @@
+//! The `bench` command's measurements, all in one process against the embedded simulator: for
+//! each listing mode, a whole dump end to end, the single-thread decode+write rate of the same
+//! pages (measured in the same run, so the two are comparable on a noisy machine), the
+//! simulator's own serving rate, and the peak resident memory; and, when asked, one cursor
+//! behind a fixed latency, against the bound `per_page / latency`.
+//!
+//! The simulator serves pre-rendered records by default ([`crate::sim::rendered`]): it then
+//! takes a small share of the cores, as a remote API would take none.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::api::wire::{self, ListedPage, V1Key};
+use crate::api::{ApiError, ApiStats, new_rate_limiter};
+use crate::config::{ApiConfig, Config, FileFormat, Mode, OutputConfig, PipelineConfig, Source, Token};
+use crate::error::DumpError;
+use crate::progress::Progress;
+use crate::schema::PageDecoder;
+use crate::sim::{FaultKind, FaultPlan, FaultRule, Prerender, RecordShape, Role, SimConfig, SimHandle, When, Workspace};
+use crate::sink::{Partitioning, Sink};
+
+/// A listing the bench measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchMode {
+    /// v2 contacts, cursor, 150 a page.
+    ContactsCursor,
+    /// v1 users, scroll, 100 a page.
+    UsersScroll,
+    /// v1 leads, scroll, 100 a page.
+    LeadsScroll,
+    /// v1 users, page list, 60 a page, 4 at once (the paging cap lifted in the simulator).
+    UsersPages,
+}
+
+impl BenchMode {
+    pub const ALL: [BenchMode; 4] =
+        [BenchMode::ContactsCursor, BenchMode::UsersScroll, BenchMode::LeadsScroll, BenchMode::UsersPages];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchMode::ContactsCursor => "contacts-cursor",
+            BenchMode::UsersScroll => "users-scroll",
+            BenchMode::LeadsScroll => "leads-scroll",
+            BenchMode::UsersPages => "users-pages",
+        }
+    }
+
+    fn source(self) -> Source {
+        match self {
+            BenchMode::ContactsCursor => Source::Contacts,
+            BenchMode::UsersScroll | BenchMode::UsersPages => Source::Users,
+            BenchMode::LeadsScroll => Source::Leads,
+        }
+    }
+
+    fn mode(self) -> Mode {
+        match self {
+            BenchMode::ContactsCursor => Mode::Cursor,
+            BenchMode::UsersScroll | BenchMode::LeadsScroll => Mode::Scroll,
+            BenchMode::UsersPages => Mode::Pages,
+        }
+    }
+
+    fn shape(self) -> RecordShape {
+        if self.source().is_v1() { RecordShape::V1 } else { RecordShape::ContactV2 }
+    }
+
+    /// Records a page of this listing holds.
+    fn per_page(self) -> u64 {
+        match self {
+            BenchMode::ContactsCursor => u64::from(crate::config::MAX_PER_PAGE_V2),
+            BenchMode::UsersScroll | BenchMode::LeadsScroll => crate::sim::scroll::SCROLL_PAGE_SIZE as u64,
+            BenchMode::UsersPages => u64::from(crate::config::MAX_PER_PAGE_V1),
+        }
+    }
+
+    /// The records this listing of `ws` holds.
+    fn expected_records(self, ws: &Workspace) -> u64 {
+        match self.source() {
+            Source::Contacts => ws.contacts,
+            Source::Users => (0..ws.contacts).filter(|&i| ws.role(i) == Role::User).count() as u64,
+            Source::Leads => (0..ws.contacts).filter(|&i| ws.role(i) == Role::Lead).count() as u64,
+        }
+    }
+}
+
+impl std::str::FromStr for BenchMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        BenchMode::ALL
+            .into_iter()
+            .find(|m| m.name() == text)
+            .ok_or_else(|| format!("unknown mode {text:?}: use contacts-cursor, users-scroll, leads-scroll or users-pages"))
+    }
+}
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub contacts: u64,
+    pub seed: u64,
+    pub modes: Vec<BenchMode>,
+    /// One cursor behind this latency on every request, when set.
+    pub latency: Option<Duration>,
+    /// Pages the latency run walks.
+    pub latency_pages: u64,
+    /// Where the dumps (and the simulator's rendered records) go; each mode replaces its own.
+    pub out: PathBuf,
+    /// Serve pre-rendered records (else generate each page as it is asked for).
+    pub prerender: bool,
+    /// Records of each listing decoded and written on one thread for the comparison.
+    pub sample_records: u64,
+    pub format: FileFormat,
+    pub pipeline: PipelineConfig,
+}
+
+impl BenchOptions {
+    pub fn new(out: impl Into<PathBuf>) -> BenchOptions {
+        BenchOptions {
+            contacts: 1_000_000,
+            seed: 42,
+            modes: BenchMode::ALL.to_vec(),
+            latency: None,
+            latency_pages: 100,
+            out: out.into(),
+            prerender: true,
+            sample_records: 30_000,
+            format: FileFormat::Parquet,
+            pipeline: PipelineConfig::default(),
+        }
+    }
+}
+
+/// One listing, end to end.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeReport {
+    pub mode: &'static str,
+    pub records: u64,
+    pub pages: u64,
+    pub json_bytes: u64,
+    pub seconds: f64,
+    pub records_per_second: f64,
+    pub mb_per_second: f64,
+    /// One thread decoding the same pages (envelope and records) and writing them, in records a
+    /// second.
+    pub single_thread_records_per_second: f64,
+    pub single_thread: SingleThreadSplit,
+    /// End to end over the single-thread rate.
+    pub vs_single_thread: f64,
+    /// End to end over `cores` x the single-thread rate: the share of the cores' ideal reached.
+    pub vs_all_cores: f64,
+    /// A bare client draining the listing (one request at a time, reading bodies and nothing
+    /// else), in records a second.
+    pub simulator_records_per_second: f64,
+    /// The simulator's rate over the end-to-end rate.
+    pub simulator_headroom: f64,
+    /// CPU seconds the process (simulator included) spent a second of the dump: how many cores
+    /// it kept busy.
+    pub cores_busy: Option<f64>,
+    /// The process's resident memory when the dump started (the simulator's included), and its
+    /// peak during the dump.
+    pub rss_at_start_bytes: Option<u64>,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// One cursor behind a fixed latency.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    pub latency_ms: u64,
+    pub per_page: u64,
+    pub pages: u64,
+    pub records: u64,
+    pub seconds: f64,
+    pub records_per_second: f64,
+    /// `per_page / latency`: what one request at a time can reach.
+    pub bound_records_per_second: f64,
+    pub vs_bound: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub cores: usize,
+    pub contacts: u64,
+    pub seed: u64,
+    /// `prerendered` or `live`.
+    pub simulator: &'static str,
+    pub prerender_seconds: f64,
+    pub prerendered_bytes: u64,
+    pub modes: Vec<ModeReport>,
+    pub latency: Option<LatencyReport>,
+    /// The whole bench's peak resident memory.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+const TOKEN: &str = "bench-token";
+
+/// Runs every measurement `options` asks for. Blocks; starts actor systems of its own, so call
+/// it from a thread that is not running one.
+pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workspace = Workspace::new(options.seed, options.contacts);
+    let scratch = options.out.join(".bench-scratch");
+    let mut sim_config = SimConfig::new(options.seed, options.contacts, TOKEN);
+    sim_config.limit_per_window = u32::MAX;
+    // The page list is measured over the whole workspace, not just the 10,000 the API reaches.
+    sim_config.page_cap = u64::MAX;
+    if options.prerender {
+        let mut shapes: Vec<RecordShape> = options.modes.iter().map(|m| m.shape()).collect();
+        shapes.dedup();
+        sim_config.prerender = Some(Prerender { dir: scratch.join("simulator"), shapes, threads: cores });
+    }
+    let started = Instant::now();
+    let sim = SimHandle::spawn(sim_config, 0).map_err(|e| aborted("cannot start the simulator", e))?;
+    let prerender_seconds = if options.prerender { started.elapsed().as_secs_f64() } else { 0.0 };
+    let prerendered_bytes = sim.state().prerendered_bytes();
+
+    let mut modes = Vec::new();
+    let mut peak = peak_rss();
+    for &mode in &options.modes {
+        let expected = mode.expected_records(&workspace);
+        let config = dump_config(&sim.base_url(), mode, options, &options.out.join(mode.name()))?;
+        // The dump first, so that its peak memory is its own, not what the measurements after it
+        // held and freed.
+        let rss_reset = reset_peak_rss();
+        let rss_at_start = current_rss();
+        let cpu_at_start = cpu_seconds();
+        let summary = crate::run_dump(config.clone(), Arc::new(Progress::default()))?;
+        let cores_busy = cpu_seconds().zip(cpu_at_start).map(|(end, start)| (end - start) / summary.seconds.max(1e-9));
+        let peak_rss_bytes = if rss_reset { peak_rss() } else { None };
+        peak = peak.max(peak_rss_bytes);
+        if summary.records != expected {
+            return Err(DumpError::Aborted(format!("the dump wrote {} records of {expected}", summary.records)));
+        }
+        let drained = drain(&sim.base_url(), mode, expected, options.sample_records)?;
+        let sample_dir = scratch.join("single-thread");
+        let split = decode_and_write(&drained.sample, mode, &config, &sample_dir)?;
+        let _ = std::fs::remove_dir_all(&sample_dir);
+        peak = peak.max(peak_rss());
+        let single = split.records_per_second();
+        let rate = summary.records_per_second;
+        modes.push(ModeReport {
+            mode: mode.name(),
+            records: summary.records,
+            pages: summary.pages,
+            json_bytes: summary.page_bytes,
+            seconds: summary.seconds,
+            records_per_second: rate,
+            mb_per_second: summary.page_bytes as f64 / 1e6 / summary.seconds.max(1e-9),
+            single_thread_records_per_second: single,
+            single_thread: split,
+            vs_single_thread: rate / single,
+            vs_all_cores: rate / (single * cores as f64),
+            simulator_records_per_second: drained.records_per_second,
+            simulator_headroom: drained.records_per_second / rate,
+            cores_busy,
+            rss_at_start_bytes: rss_at_start,
+            peak_rss_bytes,
+        });
+    }
+    drop(sim);
+    let latency = options.latency.map(|latency| latency_run(options, latency, &scratch)).transpose()?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let peak_rss_bytes = peak.max(peak_rss());
+    Ok(BenchReport {
+        cores,
+        contacts: options.contacts,
+        seed: options.seed,
+        simulator: if options.prerender { "prerendered" } else { "live" },
+        prerender_seconds,
+        prerendered_bytes,
+        modes,
+        latency,
+        peak_rss_bytes,
+    })
+}
+
+impl BenchReport {
+    /// The report as a plain-text table.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "intercom-dump bench: {} contacts (seed {}), {} cores, simulator in process ({}{})\n\n",
+            self.contacts,
+            self.seed,
+            self.cores,
+            self.simulator,
+            if self.simulator == "prerendered" {
+                format!(": {:.0} MB rendered in {:.1} s", self.prerendered_bytes as f64 / 1e6, self.prerender_seconds)
+            } else {
+                String::new()
+            }
+        );
+        out.push_str(&format!(
+            "{:<16} {:>9} {:>8} {:>10} {:>7} {:>12} {:>7} {:>8} {:>10} {:>6} {:>5} {:>9} {:>9}\n",
+            "mode",
+            "records",
+            "seconds",
+            "records/s",
+            "MB/s",
+            "1-thread r/s",
+            "x1-thr",
+            "x-cores",
+            "sim r/s",
+            "sim x",
+            "busy",
+            "RSS start",
+            "peak RSS"
+        ));
+        for m in &self.modes {
+            out.push_str(&format!(
+                "{:<16} {:>9} {:>8.2} {:>10.0} {:>7.1} {:>12.0} {:>7.2} {:>8.2} {:>10.0} {:>6.1} {:>5} {:>9} {:>9}\n",
+                m.mode,
+                m.records,
+                m.seconds,
+                m.records_per_second,
+                m.mb_per_second,
+                m.single_thread_records_per_second,
+                m.vs_single_thread,
+                m.vs_all_cores,
+                m.simulator_records_per_second,
+                m.simulator_headroom,
+                m.cores_busy.map_or_else(|| "n/a".to_string(), |c| format!("{c:.2}")),
+                m.rss_at_start_bytes.map_or_else(|| "n/a".to_string(), mib),
+                m.peak_rss_bytes.map_or_else(|| "n/a".to_string(), mib),
+            ));
+        }
+        out.push_str("\none thread's time per 1,000 records (envelope / decode / write, ms):");
+        for m in &self.modes {
+            let per = |seconds: f64| seconds * 1e6 / m.single_thread.records.max(1) as f64;
+            let t = &m.single_thread;
+            out.push_str(&format!(
+                " {} {:.1} / {:.1} / {:.1};",
+                m.mode,
+                per(t.envelope_seconds),
+                per(t.decode_seconds),
+                per(t.write_seconds)
+            ));
+        }
+        out.push('\n');
+        out.push_str(
+            "\nx1-thr: end to end over one thread decoding and writing the same pages; x-cores: over cores x that rate;\n\
+             sim r/s: a bare client draining the simulator; sim x: that over the end-to-end rate;\n\
+             busy: CPU seconds a second during the dump (cores kept busy, the simulator's share included).\n",
+        );
+        if let Some(l) = &self.latency {
+            out.push_str(&format!(
+                "\nlatency {} ms a request, one cursor of {} pages x {}: {:.0} records/s in {:.2} s, bound {:.0}/s: {:.3} of the bound\n",
+                l.latency_ms, l.pages, l.per_page, l.records_per_second, l.seconds, l.bound_records_per_second, l.vs_bound
+            ));
+        }
+        if let Some(peak) = self.peak_rss_bytes {
+            out.push_str(&format!("\npeak RSS of the whole bench: {}\n", mib(peak)));
+        }
+        out
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn aborted(what: &str, error: impl std::fmt::Display) -> DumpError {
+    DumpError::Aborted(format!("{what}: {error}"))
+}
+
+/// The configuration a `dump` of this listing would have, against the simulator.
+fn dump_config(base_url: &str, mode: BenchMode, options: &BenchOptions, out: &Path) -> Result<Config, DumpError> {
+    let mut api = ApiConfig::new(base_url, Token::new(TOKEN)?, false)?;
+    api.version = mode.source().default_version();
+    // The simulator enforces no limit here: the bench measures the client, not the API's cap.
+    api.rate_limit_per_minute = u32::MAX / 2;
+    let mut output = OutputConfig::new(out);
+    output.overwrite = true;
+    output.format = options.format;
+    let mut config = Config::new(api, output);
+    config.source = mode.source();
+    config.listing.mode = Some(mode.mode());
+    config.listing.page_cap = u64::MAX;
+    config.pipeline = options.pipeline.clone();
+    Ok(config.validate()?)
+}
+
+/// A listing drained by a bare client.
+struct Drained {
+    records_per_second: f64,
+    /// The first pages' bodies, as they arrived.
+    sample: Vec<Bytes>,
+}
+
+/// Walks the listing one request at a time, reading each body and only the few bytes that say
+/// where the listing goes next, keeping the bodies of the first `keep` records.
+fn drain(base_url: &str, mode: BenchMode, expected: u64, keep: u64) -> Result<Drained, DumpError> {
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| aborted("cannot start a runtime", e))?;
+    runtime.block_on(async {
+        crate::api::client::install_crypto_provider();
+        let http = reqwest::Client::new();
+        let version = mode.source().default_version().to_string();
+        let get = |url: url::Url| {
+            let request = http
+                .get(url)
+                .bearer_auth(TOKEN)
+                .header("accept", "application/json")
+                .header("intercom-version", version.as_str());
+            async move {
+                let response = request.send().await.map_err(|e| aborted("the simulator did not answer", e))?;
+                if !response.status().is_success() {
+                    return Err(aborted("the simulator refused a page", response.status()));
+                }
+                response.bytes().await.map_err(|e| aborted("the simulator's answer was cut", e))
+            }
+        };
+        let base = url::Url::parse(base_url).map_err(|e| aborted("the simulator's address", e))?;
+        let path = match mode {
+            BenchMode::ContactsCursor => "contacts",
+            BenchMode::UsersScroll => "users/scroll",
+            BenchMode::LeadsScroll => "contacts/scroll",
+            BenchMode::UsersPages => "users",
+        };
+        let per_page = mode.per_page();
+        let started = Instant::now();
+        let (mut records, mut sample, mut page) = (0u64, Vec::new(), 1u64);
+        let mut next: Option<String> = None;
+        loop {
+            let mut url = base.join(path).expect("a relative path joins");
+            {
+                let mut query = url.query_pairs_mut();
+                match mode {
+                    BenchMode::ContactsCursor => {
+                        query.append_pair("per_page", &per_page.to_string());
+                        if let Some(cursor) = &next {
+                            query.append_pair("starting_after", cursor);
+                        }
+                    }
+                    BenchMode::UsersScroll | BenchMode::LeadsScroll => {
+                        if let Some(param) = &next {
+                            query.append_pair("scroll_param", param);
+                        }
+                    }
+                    BenchMode::UsersPages => {
+                        query.append_pair("per_page", &per_page.to_string()).append_pair("page", &page.to_string());
+                    }
+                }
+            }
+            let body = get(url).await?;
+            // The dump checks every id; here a full page counts as full, so that the bare client
+            // does no more than a client must to go on.
+            let full = per_page.min(expected - records.min(expected));
+            let (in_page, more) = match mode {
+                BenchMode::ContactsCursor => {
+                    next = tail_string(&body, "\"starting_after\":\"");
+                    (full, next.is_some())
+                }
+                BenchMode::UsersScroll | BenchMode::LeadsScroll => {
+                    next = tail_string(&body, "\"scroll_param\":\"");
+                    let empty = body.windows(4).take(64).any(|w| w == b"\":[]");
+                    if empty { (0, false) } else { (full, true) }
+                }
+                BenchMode::UsersPages => {
+                    page += 1;
+                    (full, tail_string(&body, "\"next\":\"").is_some())
+                }
+            };
+            records += in_page;
+            if records <= keep.max(per_page) && in_page > 0 {
+                sample.push(body);
+            }
+            if !more {
+                break;
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(Drained { records_per_second: records as f64 / seconds.max(1e-9), sample })
+    })
+}
+
+/// The string value after the last `marker` near the end of `body` (where envelopes put their
+/// paging fields).
+fn tail_string(body: &[u8], marker: &str) -> Option<String> {
+    let tail = &body[body.len().saturating_sub(1_024)..];
+    let at = tail.windows(marker.len()).rposition(|w| w == marker.as_bytes())? + marker.len();
+    let end = tail[at..].iter().position(|&b| b == b'"')?;
+    Some(String::from_utf8_lossy(&tail[at..at + end]).into_owned())
+}
+
+/// Where one thread's decode+write time goes, in seconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SingleThreadSplit {
+    pub records: u64,
+    /// Reading each page's envelope (the record array's place, the next cursor).
+    pub envelope_seconds: f64,
+    /// The record arrays into Arrow.
+    pub decode_seconds: f64,
+    /// Batches into the files, closing them included.
+    pub write_seconds: f64,
+}
+
+impl SingleThreadSplit {
+    pub fn records_per_second(&self) -> f64 {
+        self.records as f64 / (self.envelope_seconds + self.decode_seconds + self.write_seconds).max(1e-9)
+    }
+}
+
+/// Decodes `bodies` (envelope, then records, in groups as the parsers get them) and writes them
+/// as the dump would, on this thread alone.
+fn decode_and_write(bodies: &[Bytes], mode: BenchMode, config: &Config, dir: &Path) -> Result<SingleThreadSplit, DumpError> {
+    let declared = if config.typed_custom_attributes() {
+        let stats = Arc::new(ApiStats::default());
+        crate::run::declared_attributes(config, &new_rate_limiter(config.api.rate_limit_per_minute), &stats)?
+    } else {
+        Vec::new()
+    };
+    let source = mode.source();
+    let per_group = (config.pipeline.batch_rows as u64 / mode.per_page()).max(1) as usize;
+    let mut split = SingleThreadSplit::default();
+    let mut decoder = PageDecoder::for_source(source, config.pipeline.batch_rows + mode.per_page() as usize, &declared);
+    let mut sink = Sink::new(dir, decoder.schema().clone(), &config.output, Partitioning::None)?;
+    for group in bodies.chunks(per_group) {
+        let started = Instant::now();
+        let pages = group
+            .iter()
+            .map(|body| match source {
+                Source::Contacts => wire::parse_cursor_page(body.clone()),
+                Source::Users => wire::parse_v1_page(body.clone(), V1Key::Users),
+                Source::Leads => wire::parse_v1_page(body.clone(), V1Key::Contacts),
+            })
+            .collect::<Result<Vec<ListedPage>, ApiError>>()?;
+        let parsed = Instant::now();
+        let batch = decoder.decode(pages.iter().map(|p| p.page.records_json()))?;
+        let decoded = Instant::now();
+        sink.write(&batch)?;
+        split.records += batch.num_rows() as u64;
+        split.envelope_seconds += (parsed - started).as_secs_f64();
+        split.decode_seconds += (decoded - parsed).as_secs_f64();
+        split.write_seconds += decoded.elapsed().as_secs_f64();
+    }
+    let closing = Instant::now();
+    sink.finish()?;
+    split.write_seconds += closing.elapsed().as_secs_f64();
+    Ok(split)
+}
+
+/// One cursor through a simulator that answers every request after `latency` (and serves
+/// pre-rendered records, so that generating them adds nothing to it).
+fn latency_run(options: &BenchOptions, latency: Duration, scratch: &Path) -> Result<LatencyReport, DumpError> {
+    let mode = BenchMode::ContactsCursor;
+    let per_page = mode.per_page();
+    let contacts = options.latency_pages.max(1) * per_page;
+    let mut sim_config = SimConfig::new(options.seed, contacts, TOKEN);
+    sim_config.limit_per_window = u32::MAX;
+    sim_config.faults = FaultPlan {
+        seed: 1,
+        rules: vec![FaultRule { kind: FaultKind::Latency(latency, latency), when: When::Probability(1.0) }],
+    };
+    if options.prerender {
+        sim_config.prerender =
+            Some(Prerender { dir: scratch.join("latency-simulator"), shapes: vec![RecordShape::ContactV2], threads: 2 });
+    }
+    let sim = SimHandle::spawn(sim_config, 0).map_err(|e| aborted("cannot start the simulator", e))?;
+    let config = dump_config(&sim.base_url(), mode, options, &options.out.join("latency"))?;
+    let summary = crate::run_dump(config, Arc::new(Progress::default()))?;
+    let bound = per_page as f64 / latency.as_secs_f64();
+    Ok(LatencyReport {
+        latency_ms: latency.as_millis() as u64,
+        per_page,
+        pages: summary.pages,
+        records: summary.records,
+        seconds: summary.seconds,
+        records_per_second: summary.records_per_second,
+        bound_records_per_second: bound,
+        vs_bound: summary.records_per_second / bound,
+    })
+}
+
+/// Resets the kernel's peak-RSS mark of this process (Linux: `clear_refs` 5); false where that
+/// cannot be done.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+/// This process's peak resident memory since start or the last reset (Linux `VmHWM`).
+pub fn peak_rss() -> Option<u64> {
+    status_bytes("VmHWM:")
+}
+
+/// CPU seconds this process has used, all threads, user and system (Linux `/proc/self/stat`,
+/// in the kernel's 100 Hz ticks).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// This process's resident memory now (Linux `VmRSS`).
+pub fn current_rss() -> Option<u64> {
+    status_bytes("VmRSS:")
+}
+
+fn status_bytes(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_paging_fields_at_the_tail() {
+        let body =
+            br#"{"type":"list","data":[{"starting_after":"fake"}],"pages":{"next":{"page":2,"starting_after":"YWJj+/="}}}"#;
+        assert_eq!(tail_string(body, "\"starting_after\":\"").as_deref(), Some("YWJj+/="));
+        assert_eq!(tail_string(br#"{"pages":{"next":null}}"#, "\"next\":\""), None);
+    }
+
+    #[test]
+    fn modes_parse_by_name() {
+        for mode in BenchMode::ALL {
+            assert_eq!(mode.name().parse::<BenchMode>(), Ok(mode));
+        }
+        assert!("cursor".parse::<BenchMode>().is_err());
+    }
+}

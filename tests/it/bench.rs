@@ -1,0 +1,68 @@
+//! The `bench` command: every listing measured end to end against a pre-rendered simulator,
+//! each dump whole, and a report a machine can read. Figures are not asserted (speed is measured
+//! in benchmarks, not timed tests); their presence and the records behind them are.
+
+use std::process::Command;
+
+use intercom_dump::sim::{Role, Workspace};
+
+use crate::helpers::*;
+
+#[test]
+fn bench_measures_every_listing_and_dumps_each_whole() {
+    let (seed, n) = (42, 2_500);
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["bench", "--contacts", "2500", "--seed", "42", "--sample-records", "600", "--latency-ms", "20"])
+        .args(["--latency-pages", "4", "--json", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["simulator"], "prerendered");
+    assert!(report["prerendered_bytes"].as_u64().unwrap() > 2 * 2_500 * 1_000, "both shapes rendered: {report}");
+
+    let ws = Workspace::new(seed, n);
+    let expected = [
+        ("contacts-cursor", "contacts", (0..n).map(|i| ws.contact_id(i)).collect::<Vec<_>>()),
+        ("users-scroll", "users", ids_of_role(&ws, Role::User)),
+        ("leads-scroll", "leads", ids_of_role(&ws, Role::Lead)),
+        ("users-pages", "users", ids_of_role(&ws, Role::User)),
+    ];
+    let modes = report["modes"].as_array().unwrap();
+    assert_eq!(modes.len(), expected.len());
+    for (mode, (name, source, ids)) in modes.iter().zip(expected) {
+        assert_eq!(mode["mode"], name);
+        assert_eq!(mode["records"], ids.len() as u64, "{name}");
+        for key in ["records_per_second", "mb_per_second", "single_thread_records_per_second", "simulator_records_per_second"] {
+            assert!(mode[key].as_f64().unwrap() > 0.0, "{name} {key}: {mode}");
+        }
+        let ratio = mode["records_per_second"].as_f64().unwrap() / mode["single_thread_records_per_second"].as_f64().unwrap();
+        assert!((mode["vs_single_thread"].as_f64().unwrap() - ratio).abs() < 1e-9 * ratio.max(1.0));
+        assert!(mode["peak_rss_bytes"].as_u64().unwrap() > 0);
+        // The dump the figures come from is whole: every id once.
+        assert_exact_ids(&output_ids(&out.path().join(name), source), ids);
+    }
+    let latency = &report["latency"];
+    assert_eq!((latency["latency_ms"].as_u64(), latency["records"].as_u64()), (Some(20), Some(600)));
+    assert!((latency["bound_records_per_second"].as_f64().unwrap() - 7_500.0).abs() < 1e-6);
+    assert!(!out.path().join(".bench-scratch").exists(), "the rendered records are removed");
+}
+
+#[test]
+fn bench_prints_a_table_and_refuses_an_unknown_mode() {
+    let out = tempfile::tempdir().unwrap();
+    let binary = || Command::new(env!("CARGO_BIN_EXE_intercom-dump"));
+    let output = binary()
+        .args(["bench", "--contacts", "900", "--modes", "contacts-cursor", "--live-sim", "--sample-records", "300", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(table.contains("contacts-cursor") && table.contains("records/s") && table.contains("(live)"), "{table}");
+    let output = binary().args(["bench", "--modes", "cursor", "--out"]).arg(out.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("contacts-cursor"));
+}
