@@ -344,15 +344,19 @@ impl OutputConfig {
     }
 }
 
-/// Page bytes held in memory by default: about 170 pages of 150 contacts, enough to keep every
+/// Page bytes held in memory by default: about 85 pages of 150 contacts, enough to keep every
 /// parser busy while the fetching runs ahead, small enough that a run's memory stays flat.
-pub const DEFAULT_MAX_BUFFER_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_BUFFER_BYTES: usize = 32 * 1024 * 1024;
+
+/// Rows a parser decodes into one batch: thousands, as Parquet wants, and few enough that each
+/// parser's JSON tape stays small (it grows to hold a whole batch).
+pub const DEFAULT_BATCH_ROWS: usize = 2_048;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             parsers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
-            batch_rows: 4_096,
+            batch_rows: DEFAULT_BATCH_ROWS,
             max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
         }
     }

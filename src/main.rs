@@ -32,11 +32,6 @@ use intercom_dump::sim::{FaultPlan, FaultRule, NextShape, ParamStyle, PastCap, P
 use intercom_dump::version::ApiVersion;
 use intercom_dump::{DumpError, Summary, run_dump};
 
-/// mimalloc: page bodies are allocated on the Fetcher's thread and freed on the Parsers'; glibc's
-/// per-thread arenas kept such memory long after it was freed (BENCHMARKS.md, peak memory).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "intercom-dump", version, about = "Dump every contact of an Intercom workspace into Parquet, fast and whole.")]
 struct Cli {
@@ -92,7 +87,7 @@ struct BenchArgs {
     #[arg(long)]
     parsers: Option<usize>,
     /// Rows decoded into one batch.
-    #[arg(long, default_value_t = 4_096)]
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_BATCH_ROWS)]
     batch_rows: usize,
     /// Page bytes held in memory before fetching pauses.
     #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
@@ -313,7 +308,7 @@ struct PipelineArgs {
     #[arg(long)]
     parsers: Option<usize>,
     /// Rows decoded into one batch.
-    #[arg(long, default_value_t = 4_096)]
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_BATCH_ROWS)]
     batch_rows: usize,
     /// Page bytes held in memory before fetching pauses.
     #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
