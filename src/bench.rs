@@ -220,13 +220,13 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
     let prerender_seconds = if options.prerender { started.elapsed().as_secs_f64() } else { 0.0 };
     let prerendered_bytes = sim.state().prerendered_bytes();
 
-    let mut modes = Vec::new();
+    // Every dump first, then the measurements beside them: a dump's peak memory is then its own
+    // (and the dumps before it), not what a measurement held and the allocator kept.
+    let mut dumps = Vec::new();
     let mut peak = peak_rss();
     for &mode in &options.modes {
         let expected = mode.expected_records(&workspace);
         let config = dump_config(&sim.base_url(), mode, options, &options.out.join(mode.name()))?;
-        // The dump first, so that its peak memory is its own, not what the measurements after it
-        // held and freed.
         let rss_reset = reset_peak_rss();
         let rss_at_start = current_rss();
         let cpu_at_start = cpu_seconds();
@@ -237,6 +237,10 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
         if summary.records != expected {
             return Err(DumpError::Aborted(format!("the dump wrote {} records of {expected}", summary.records)));
         }
+        dumps.push((mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes));
+    }
+    let mut modes = Vec::new();
+    for (mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes) in dumps {
         let drained = drain(&sim.base_url(), mode, expected, options.sample_records)?;
         // Three times, the median kept: one pass is at the mercy of a noisy machine.
         let sample_dir = scratch.join("single-thread");
