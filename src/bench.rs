@@ -166,6 +166,9 @@ pub struct ModeReport {
     /// peak during the dump.
     pub rss_at_start_bytes: Option<u64>,
     pub peak_rss_bytes: Option<u64>,
+    /// The highest resident memory sampled (every 100 ms) in the first and in the second half of
+    /// the dump: memory that grows with the workspace shows as a second half above the first.
+    pub rss_halves_bytes: Option<(u64, u64)>,
 }
 
 /// One cursor behind a fixed latency.
@@ -203,6 +206,13 @@ const SINGLE_THREAD_PASSES: usize = 3;
 /// Runs every measurement `options` asks for. Blocks; starts actor systems of its own, so call
 /// it from a thread that is not running one.
 pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
+    // Bad options fail now, not after the records are rendered.
+    for &mode in &options.modes {
+        dump_config("http://127.0.0.1:1", mode, options, &options.out)?;
+    }
+    if options.contacts == 0 {
+        return Err(crate::error::ConfigError::Zero("--contacts").into());
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workspace = Workspace::new(options.seed, options.contacts);
     let scratch = options.out.join(".bench-scratch");
@@ -230,17 +240,20 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
         let rss_reset = reset_peak_rss();
         let rss_at_start = current_rss();
         let cpu_at_start = cpu_seconds();
-        let summary = crate::run_dump(config.clone(), Arc::new(Progress::default()))?;
+        let sampler = RssSampler::start();
+        let summary = crate::run_dump(config.clone(), Arc::new(Progress::default()));
+        let halves = sampler.stop();
+        let summary = summary?;
         let cores_busy = cpu_seconds().zip(cpu_at_start).map(|(end, start)| (end - start) / summary.seconds.max(1e-9));
         let peak_rss_bytes = if rss_reset { peak_rss() } else { None };
         peak = peak.max(peak_rss_bytes);
         if summary.records != expected {
             return Err(DumpError::Aborted(format!("the dump wrote {} records of {expected}", summary.records)));
         }
-        dumps.push((mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes));
+        dumps.push((mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes, halves));
     }
     let mut modes = Vec::new();
-    for (mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes) in dumps {
+    for (mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes, halves) in dumps {
         let drained = drain(&sim.base_url(), mode, expected, options.sample_records)?;
         // Three times, the median kept: one pass is at the mercy of a noisy machine.
         let sample_dir = scratch.join("single-thread");
@@ -271,6 +284,7 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
             cores_busy,
             rss_at_start_bytes: rss_at_start,
             peak_rss_bytes,
+            rss_halves_bytes: halves,
         });
     }
     drop(sim);
@@ -350,6 +364,13 @@ impl BenchReport {
                 per(t.decode_seconds),
                 per(t.write_seconds)
             ));
+        }
+        out.push('\n');
+        out.push_str("highest memory sampled in the first / second half of each dump:");
+        for m in &self.modes {
+            if let Some((first, second)) = m.rss_halves_bytes {
+                out.push_str(&format!(" {} {} / {};", m.mode, mib(first), mib(second)));
+            }
         }
         out.push('\n');
         out.push_str(
@@ -585,6 +606,36 @@ fn latency_run(options: &BenchOptions, latency: Duration, scratch: &Path) -> Res
         bound_records_per_second: bound,
         vs_bound: summary.records_per_second / bound,
     })
+}
+
+/// Samples this process's resident memory on a thread of its own while a dump runs.
+struct RssSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u64>>,
+}
+
+impl RssSampler {
+    fn start() -> RssSampler {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                samples.extend(current_rss());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            samples
+        });
+        RssSampler { stop, thread }
+    }
+
+    /// The highest sample of each half of the run, when there were samples in both.
+    fn stop(self) -> Option<(u64, u64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let samples = self.thread.join().ok()?;
+        let (first, second) = samples.split_at(samples.len() / 2);
+        Some((*first.iter().max()?, *second.iter().max()?))
+    }
 }
 
 /// Resets the kernel's peak-RSS mark of this process (Linux: `clear_refs` 5); false where that

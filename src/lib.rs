@@ -36,7 +36,7 @@
 //! once with the error, and the unpublished staging directory is removed.
 //!
 //! The actors are thin: [`api`], [`schema`], [`sink`] and [`sim`] are plain Rust, usable and
-//! tested without actix.
+//! tested without actix. [`bench`] measures whole runs against the simulator, in process.
 
 pub mod actors;
 pub mod api;

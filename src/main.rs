@@ -83,15 +83,8 @@ struct BenchArgs {
     /// File format of the dumps: parquet, arrow or both.
     #[arg(long, value_enum, default_value_t = FormatArg::Parquet)]
     format: FormatArg,
-    /// Parser threads (default: one per core).
-    #[arg(long)]
-    parsers: Option<usize>,
-    /// Rows decoded into one batch.
-    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_BATCH_ROWS)]
-    batch_rows: usize,
-    /// Page bytes held in memory before fetching pauses.
-    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
-    max_buffer_bytes: usize,
+    #[command(flatten)]
+    pipeline: PipelineArgs,
 }
 
 #[derive(Args)]
@@ -120,6 +113,9 @@ struct DumpArgs {
     output: OutputArgs,
     #[command(flatten)]
     pipeline: PipelineArgs,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(Args)]
@@ -141,6 +137,9 @@ struct DemoArgs {
     output: OutputArgs,
     #[command(flatten)]
     pipeline: PipelineArgs,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(Args)]
@@ -313,9 +312,6 @@ struct PipelineArgs {
     /// Page bytes held in memory before fetching pauses.
     #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
     max_buffer_bytes: usize,
-    /// No progress bar.
-    #[arg(long)]
-    no_progress: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -447,7 +443,7 @@ fn dump(args: DumpArgs) -> anyhow::Result<()> {
     let base_url = args.base_url.clone().unwrap_or_else(|| region(args.region).base_url().to_string());
     let api = api_config(&base_url, token, args.allow_insecure_http, &args.api, &args.listing)?;
     let config = config(api, args.out, &args.listing, &args.api, &args.output, &args.pipeline)?;
-    let summary = run_with_progress(config, args.pipeline.no_progress)?;
+    let summary = run_with_progress(config, args.no_progress)?;
     report(&summary, &args.output)
 }
 
@@ -462,7 +458,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut output = args.output;
     output.overwrite = true;
     let config = config(api, args.out, &args.listing, &args.api, &output, &args.pipeline)?;
-    let summary = run_with_progress(config, args.pipeline.no_progress)?;
+    let summary = run_with_progress(config, args.no_progress)?;
     report(&summary, &output)
 }
 
@@ -522,12 +518,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     options.sample_records = args.sample_records;
     options.prerender = !args.live_sim;
     options.format = file_format(args.format);
-    options.pipeline.parsers = args.parsers.unwrap_or(options.pipeline.parsers);
-    options.pipeline.batch_rows = args.batch_rows;
-    options.pipeline.max_buffer_bytes = args.max_buffer_bytes;
-    if options.contacts == 0 || options.pipeline.parsers == 0 || options.pipeline.batch_rows == 0 || args.max_buffer_bytes == 0 {
-        return Err(ConfigError::Zero("--contacts, --parsers, --batch-rows and --max-buffer-bytes").into());
-    }
+    options.pipeline = pipeline_config(&args.pipeline);
     let report = run_bench(&options)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).context("cannot serialise the report")?);
@@ -638,13 +629,16 @@ fn config(
     let mut config = Config::new(api, output_config);
     config.source = source(listing);
     config.listing = listing_config(listing, api_args);
-    let defaults = PipelineConfig::default();
-    config.pipeline = PipelineConfig {
-        parsers: pipeline.parsers.unwrap_or(defaults.parsers),
-        batch_rows: pipeline.batch_rows,
-        max_buffer_bytes: pipeline.max_buffer_bytes,
-    };
+    config.pipeline = pipeline_config(pipeline);
     config.validate()
+}
+
+fn pipeline_config(args: &PipelineArgs) -> PipelineConfig {
+    PipelineConfig {
+        parsers: args.parsers.unwrap_or(PipelineConfig::default().parsers),
+        batch_rows: args.batch_rows,
+        max_buffer_bytes: args.max_buffer_bytes,
+    }
 }
 
 fn parse_compression(text: &str) -> Result<Compression, ConfigError> {

@@ -51,7 +51,7 @@ fn bench_measures_every_listing_and_dumps_each_whole() {
 }
 
 #[test]
-fn bench_prints_a_table_and_refuses_an_unknown_mode() {
+fn bench_prints_a_table_and_refuses_bad_options_at_once() {
     let out = tempfile::tempdir().unwrap();
     let binary = || Command::new(env!("CARGO_BIN_EXE_intercom-dump"));
     let output = binary()
@@ -65,4 +65,9 @@ fn bench_prints_a_table_and_refuses_an_unknown_mode() {
     let output = binary().args(["bench", "--modes", "cursor", "--out"]).arg(out.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("contacts-cursor"));
+    // Refused before anything is rendered.
+    let output = binary().args(["bench", "--parsers", "0", "--out"]).arg(out.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--parsers"));
+    assert!(!out.path().join(".bench-scratch").exists());
 }
