@@ -18,8 +18,7 @@ fn pipeline(c: &mut Criterion) {
     let rendered = tempfile::tempdir().expect("a temp dir");
     let mut sim_config = SimConfig::new(42, CONTACTS, "bench-token");
     sim_config.limit_per_window = u32::MAX;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    sim_config.prerender = Some(Prerender { dir: rendered.path().to_path_buf(), shapes: vec![RecordShape::ContactV2], threads });
+    sim_config.prerender = Some(Prerender::new(rendered.path(), vec![RecordShape::ContactV2]));
     let sim = SimHandle::spawn(sim_config, 0).expect("the simulator starts");
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(10).measurement_time(Duration::from_secs(40)).throughput(Throughput::Elements(CONTACTS));

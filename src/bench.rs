@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::api::wire::{self, ListedPage, V1Key};
+use crate::api::wire::{self, ListedPage};
 use crate::api::{ApiError, ApiStats, new_rate_limiter};
 use crate::config::{ApiConfig, Config, FileFormat, Mode, OutputConfig, PipelineConfig, Source, Token};
 use crate::error::DumpError;
 use crate::progress::Progress;
-use crate::schema::PageDecoder;
+use crate::schema::{DeclaredAttribute, PageDecoder};
 use crate::sim::{FaultKind, FaultPlan, FaultRule, Prerender, RecordShape, Role, SimConfig, SimHandle, When, Workspace};
 use crate::sink::{Partitioning, Sink};
 
@@ -216,76 +216,35 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workspace = Workspace::new(options.seed, options.contacts);
     let scratch = options.out.join(".bench-scratch");
-    let mut sim_config = SimConfig::new(options.seed, options.contacts, TOKEN);
-    sim_config.limit_per_window = u32::MAX;
+    let mut sim_config = simulator_config(options.seed, options.contacts);
     // The page list is measured over the whole workspace, not just the 10,000 the API reaches.
     sim_config.page_cap = u64::MAX;
     if options.prerender {
-        let mut shapes: Vec<RecordShape> = options.modes.iter().map(|m| m.shape()).collect();
-        shapes.dedup();
-        sim_config.prerender = Some(Prerender { dir: scratch.join("simulator"), shapes, threads: cores });
+        let shapes = [RecordShape::ContactV2, RecordShape::V1]
+            .into_iter()
+            .filter(|s| options.modes.iter().any(|m| m.shape() == *s))
+            .collect();
+        sim_config.prerender = Some(Prerender::new(scratch.join("simulator"), shapes));
     }
     let started = Instant::now();
     let sim = SimHandle::spawn(sim_config, 0).map_err(|e| aborted("cannot start the simulator", e))?;
     let prerender_seconds = if options.prerender { started.elapsed().as_secs_f64() } else { 0.0 };
     let prerendered_bytes = sim.state().prerendered_bytes();
+    let mut peak = peak_rss();
 
     // Every dump first, then the measurements beside them: a dump's peak memory is then its own
     // (and the dumps before it), not what a measurement held and the allocator kept.
     let mut dumps = Vec::new();
-    let mut peak = peak_rss();
     for &mode in &options.modes {
         let expected = mode.expected_records(&workspace);
         let config = dump_config(&sim.base_url(), mode, options, &options.out.join(mode.name()))?;
-        let rss_reset = reset_peak_rss();
-        let rss_at_start = current_rss();
-        let cpu_at_start = cpu_seconds();
-        let sampler = RssSampler::start();
-        let summary = crate::run_dump(config.clone(), Arc::new(Progress::default()));
-        let halves = sampler.stop();
-        let summary = summary?;
-        let cores_busy = cpu_seconds().zip(cpu_at_start).map(|(end, start)| (end - start) / summary.seconds.max(1e-9));
-        let peak_rss_bytes = if rss_reset { peak_rss() } else { None };
-        peak = peak.max(peak_rss_bytes);
-        if summary.records != expected {
-            return Err(DumpError::Aborted(format!("the dump wrote {} records of {expected}", summary.records)));
-        }
-        dumps.push((mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes, halves));
+        dumps.push(measure_dump(mode, expected, config)?);
     }
+    peak = peak.max(dumps.iter().filter_map(|d| d.peak_rss_bytes).max());
     let mut modes = Vec::new();
-    for (mode, expected, config, summary, cores_busy, rss_at_start, peak_rss_bytes, halves) in dumps {
-        let drained = drain(&sim.base_url(), mode, expected, options.sample_records)?;
-        // Three times, the median kept: one pass is at the mercy of a noisy machine.
-        let sample_dir = scratch.join("single-thread");
-        let mut splits = Vec::with_capacity(SINGLE_THREAD_PASSES);
-        for _ in 0..SINGLE_THREAD_PASSES {
-            splits.push(decode_and_write(&drained.sample, mode, &config, &sample_dir)?);
-            let _ = std::fs::remove_dir_all(&sample_dir);
-        }
-        splits.sort_by(|a, b| a.records_per_second().total_cmp(&b.records_per_second()));
-        let split = splits[SINGLE_THREAD_PASSES / 2];
+    for dump in dumps {
+        modes.push(measure_beside(dump, &sim.base_url(), options, &scratch.join("single-thread"), cores)?);
         peak = peak.max(peak_rss());
-        let single = split.records_per_second();
-        let rate = summary.records_per_second;
-        modes.push(ModeReport {
-            mode: mode.name(),
-            records: summary.records,
-            pages: summary.pages,
-            json_bytes: summary.page_bytes,
-            seconds: summary.seconds,
-            records_per_second: rate,
-            mb_per_second: summary.page_bytes as f64 / 1e6 / summary.seconds.max(1e-9),
-            single_thread_records_per_second: single,
-            single_thread: split,
-            vs_single_thread: rate / single,
-            vs_all_cores: rate / (single * cores as f64),
-            simulator_records_per_second: drained.records_per_second,
-            simulator_headroom: drained.records_per_second / rate,
-            cores_busy,
-            rss_at_start_bytes: rss_at_start,
-            peak_rss_bytes,
-            rss_halves_bytes: halves,
-        });
     }
     drop(sim);
     let latency = options.latency.map(|latency| latency_run(options, latency, &scratch)).transpose()?;
@@ -302,6 +261,90 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
         latency,
         peak_rss_bytes,
     })
+}
+
+/// A listing dumped, with what was measured around the dump.
+struct MeasuredDump {
+    mode: BenchMode,
+    expected: u64,
+    config: Config,
+    summary: crate::Summary,
+    cores_busy: Option<f64>,
+    rss_at_start_bytes: Option<u64>,
+    peak_rss_bytes: Option<u64>,
+    rss_halves_bytes: Option<(u64, u64)>,
+}
+
+/// Dumps one listing, measuring CPU and memory around it, and checks it holds every record.
+fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<MeasuredDump, DumpError> {
+    let rss_reset = reset_peak_rss();
+    let rss_at_start_bytes = current_rss();
+    let cpu_at_start = cpu_seconds();
+    let sampler = RssSampler::start();
+    let summary = crate::run_dump(config.clone(), Arc::new(Progress::default()));
+    let rss_halves_bytes = sampler.stop();
+    let summary = summary?;
+    let cores_busy = cpu_seconds().zip(cpu_at_start).map(|(end, start)| (end - start) / summary.seconds.max(1e-9));
+    let peak_rss_bytes = if rss_reset { peak_rss() } else { None };
+    if summary.records != expected {
+        return Err(DumpError::Aborted(format!("the dump wrote {} records of {expected}", summary.records)));
+    }
+    Ok(MeasuredDump { mode, expected, config, summary, cores_busy, rss_at_start_bytes, peak_rss_bytes, rss_halves_bytes })
+}
+
+/// Measures what a dump is compared with: the simulator's own rate over the same listing, and one
+/// thread decoding and writing its first pages (three passes, the median kept: one pass is at
+/// the mercy of a noisy machine).
+fn measure_beside(
+    dump: MeasuredDump,
+    base_url: &str,
+    options: &BenchOptions,
+    sample_dir: &Path,
+    cores: usize,
+) -> Result<ModeReport, DumpError> {
+    let MeasuredDump { mode, expected, config, summary, .. } = &dump;
+    let drained = drain(base_url, *mode, *expected, options.sample_records)?;
+    let declared = if config.typed_custom_attributes() {
+        let stats = Arc::new(ApiStats::default());
+        crate::run::declared_attributes(config, &new_rate_limiter(config.api.rate_limit_per_minute), &stats)?
+    } else {
+        Vec::new()
+    };
+    let mut splits = Vec::with_capacity(SINGLE_THREAD_PASSES);
+    for _ in 0..SINGLE_THREAD_PASSES {
+        splits.push(decode_and_write(&drained.sample, *mode, config, &declared, sample_dir)?);
+        let _ = std::fs::remove_dir_all(sample_dir);
+    }
+    splits.sort_by(|a, b| a.records_per_second().total_cmp(&b.records_per_second()));
+    let split = splits[SINGLE_THREAD_PASSES / 2];
+    let single = split.records_per_second();
+    let rate = summary.records_per_second;
+    Ok(ModeReport {
+        mode: mode.name(),
+        records: summary.records,
+        pages: summary.pages,
+        json_bytes: summary.page_bytes,
+        seconds: summary.seconds,
+        records_per_second: rate,
+        mb_per_second: summary.page_bytes as f64 / 1e6 / summary.seconds.max(1e-9),
+        single_thread_records_per_second: single,
+        single_thread: split,
+        vs_single_thread: rate / single,
+        vs_all_cores: rate / (single * cores as f64),
+        simulator_records_per_second: drained.records_per_second,
+        simulator_headroom: drained.records_per_second / rate,
+        cores_busy: dump.cores_busy,
+        rss_at_start_bytes: dump.rss_at_start_bytes,
+        peak_rss_bytes: dump.peak_rss_bytes,
+        rss_halves_bytes: dump.rss_halves_bytes,
+    })
+}
+
+/// The bench's simulator: no rate limit (the bench measures the client, not the API's cap).
+fn simulator_config(seed: u64, contacts: u64) -> SimConfig {
+    let mut config = SimConfig::new(seed, contacts, TOKEN);
+    config.limit_per_window = u32::MAX;
+    config
 }
 
 impl BenchReport {
@@ -539,28 +582,22 @@ impl SingleThreadSplit {
 
 /// Decodes `bodies` (envelope, then records, in groups as the parsers get them) and writes them
 /// as the dump would, on this thread alone.
-fn decode_and_write(bodies: &[Bytes], mode: BenchMode, config: &Config, dir: &Path) -> Result<SingleThreadSplit, DumpError> {
-    let declared = if config.typed_custom_attributes() {
-        let stats = Arc::new(ApiStats::default());
-        crate::run::declared_attributes(config, &new_rate_limiter(config.api.rate_limit_per_minute), &stats)?
-    } else {
-        Vec::new()
-    };
+fn decode_and_write(
+    bodies: &[Bytes],
+    mode: BenchMode,
+    config: &Config,
+    declared: &[DeclaredAttribute],
+    dir: &Path,
+) -> Result<SingleThreadSplit, DumpError> {
     let source = mode.source();
     let per_group = (config.pipeline.batch_rows as u64 / mode.per_page()).max(1) as usize;
     let mut split = SingleThreadSplit::default();
-    let mut decoder = PageDecoder::for_source(source, config.pipeline.batch_rows + mode.per_page() as usize, &declared);
+    let mut decoder = PageDecoder::for_source(source, config.decoder_batch_rows(), declared);
     let mut sink = Sink::new(dir, decoder.schema().clone(), &config.output, Partitioning::None)?;
     for group in bodies.chunks(per_group) {
         let started = Instant::now();
-        let pages = group
-            .iter()
-            .map(|body| match source {
-                Source::Contacts => wire::parse_cursor_page(body.clone()),
-                Source::Users => wire::parse_v1_page(body.clone(), V1Key::Users),
-                Source::Leads => wire::parse_v1_page(body.clone(), V1Key::Contacts),
-            })
-            .collect::<Result<Vec<ListedPage>, ApiError>>()?;
+        let pages =
+            group.iter().map(|body| wire::parse_page(source, body.clone())).collect::<Result<Vec<ListedPage>, ApiError>>()?;
         let parsed = Instant::now();
         let batch = decoder.decode(pages.iter().map(|p| p.page.records_json()))?;
         let decoded = Instant::now();
@@ -582,15 +619,13 @@ fn latency_run(options: &BenchOptions, latency: Duration, scratch: &Path) -> Res
     let mode = BenchMode::ContactsCursor;
     let per_page = mode.per_page();
     let contacts = options.latency_pages.max(1) * per_page;
-    let mut sim_config = SimConfig::new(options.seed, contacts, TOKEN);
-    sim_config.limit_per_window = u32::MAX;
+    let mut sim_config = simulator_config(options.seed, contacts);
     sim_config.faults = FaultPlan {
         seed: 1,
         rules: vec![FaultRule { kind: FaultKind::Latency(latency, latency), when: When::Probability(1.0) }],
     };
     if options.prerender {
-        sim_config.prerender =
-            Some(Prerender { dir: scratch.join("latency-simulator"), shapes: vec![RecordShape::ContactV2], threads: 2 });
+        sim_config.prerender = Some(Prerender::new(scratch.join("latency-simulator"), vec![RecordShape::ContactV2]));
     }
     let sim = SimHandle::spawn(sim_config, 0).map_err(|e| aborted("cannot start the simulator", e))?;
     let config = dump_config(&sim.base_url(), mode, options, &options.out.join("latency"))?;

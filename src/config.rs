@@ -367,6 +367,12 @@ impl Config {
         Config { api, source: Source::Contacts, listing: ListingConfig::default(), output, pipeline: PipelineConfig::default() }
     }
 
+    /// Rows a parser's decoder holds: a batch, and the page that runs past it (groups of pages
+    /// end on a page boundary).
+    pub fn decoder_batch_rows(&self) -> usize {
+        self.pipeline.batch_rows + self.api.per_page.max(100) as usize
+    }
+
     /// Whether custom attributes get typed columns.
     pub fn typed_custom_attributes(&self) -> bool {
         self.output.typed_custom_attributes.unwrap_or(self.source == Source::Contacts)

@@ -1,6 +1,6 @@
 //! The `intercom-dump` command: `dump` (a real workspace), `demo` (the embedded simulator,
-//! dumped), `sim` (the simulator alone), `bench` (throughput against the simulator). Arguments become a validated `Config` here; errors
-//! become one line on stderr and a documented exit code:
+//! dumped), `sim` (the simulator alone), `bench` (throughput against the simulator). Arguments
+//! become a validated `Config` here; errors become one line on stderr and a documented exit code:
 //!
 //! | code | meaning |
 //! |---|---|
@@ -491,11 +491,7 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.page_cap = args.page_cap;
     config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
     config.misdeclared_attribute = args.misdeclare_attribute;
-    config.prerender = args.prerender_dir.map(|dir| Prerender {
-        dir,
-        shapes: vec![RecordShape::ContactV2, RecordShape::V1],
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-    });
+    config.prerender = args.prerender_dir.map(|dir| Prerender::new(dir, vec![RecordShape::ContactV2, RecordShape::V1]));
     config.past_cap = match args.past_cap {
         PastCapArg::Error => PastCap::Error,
         PastCapArg::Empty => PastCap::Empty,

@@ -93,7 +93,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
             (Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id)?, None)
         }
     };
-    let decoder_batch_rows = config.pipeline.batch_rows + config.api.per_page.max(100) as usize;
+    let decoder_batch_rows = config.decoder_batch_rows();
     let data_source = config.source;
     let stats = Arc::new(ApiStats::default());
     let limiter = new_rate_limiter(config.api.rate_limit_per_minute);

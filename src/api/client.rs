@@ -268,10 +268,10 @@ fn retryable(error: &ApiError) -> bool {
 }
 
 fn v1_path(source: Source) -> (&'static str, V1Key) {
-    match source {
-        Source::Users => ("users", V1Key::Users),
-        // Leads are `contacts` in v1.
-        Source::Leads | Source::Contacts => ("contacts", V1Key::Contacts),
+    let key = V1Key::of(source);
+    match key {
+        V1Key::Users => ("users", key),
+        V1Key::Contacts => ("contacts", key),
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ApiError;
+use crate::config::Source;
 
 /// A fetched page: the body as it arrived, and where in it the records are.
 #[derive(Debug, Clone)]
@@ -87,6 +88,25 @@ pub fn parse_cursor_page(body: Bytes) -> Result<ListedPage, ApiError> {
 pub enum V1Key {
     Users,
     Contacts,
+}
+
+impl V1Key {
+    /// Where a v1 list of `source` keeps its records: leads are `contacts` in v1.
+    pub fn of(source: Source) -> V1Key {
+        match source {
+            Source::Users => V1Key::Users,
+            Source::Leads | Source::Contacts => V1Key::Contacts,
+        }
+    }
+}
+
+/// Reads a page of `source`'s own listing: the v2 cursor list for contacts, a v1 list (scroll or
+/// page list) for users and leads.
+pub fn parse_page(source: Source, body: Bytes) -> Result<ListedPage, ApiError> {
+    match source {
+        Source::Contacts => parse_cursor_page(body),
+        Source::Users | Source::Leads => parse_v1_page(body, V1Key::of(source)),
+    }
 }
 
 #[derive(Deserialize)]

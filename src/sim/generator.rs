@@ -217,15 +217,38 @@ impl Workspace {
 
     /// Contacts `start..end` (clamped to the workspace) as the JSON array body of a page.
     pub fn write_contacts_json(&self, start: u64, end: u64, out: &mut Vec<u8>) {
+        self.write_json_array(RecordShape::ContactV2, start..end.min(self.contacts), out);
+    }
+
+    /// The records at `indices`, in `shape`, as a JSON array.
+    pub fn write_json_array(&self, shape: RecordShape, indices: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
         out.push(b'[');
-        for i in start..end.min(self.contacts) {
-            if i > start {
+        for (n, i) in indices.into_iter().enumerate() {
+            if n > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, &self.contact(i)).expect("writing JSON to a Vec cannot fail");
+            self.write_record_json(shape, i, out);
         }
         out.push(b']');
     }
+
+    /// Record `i` in `shape`, as JSON.
+    pub fn write_record_json(&self, shape: RecordShape, i: u64, out: &mut Vec<u8>) {
+        let result = match shape {
+            RecordShape::ContactV2 => serde_json::to_writer(&mut *out, &self.contact(i)),
+            RecordShape::V1 => serde_json::to_writer(&mut *out, &self.v1_record(i)),
+        };
+        result.expect("writing JSON to a Vec cannot fail");
+    }
+}
+
+/// The shapes a record is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordShape {
+    /// The v2 contact (`GET /contacts`).
+    ContactV2,
+    /// The v1 user or lead (scrolls and page lists).
+    V1,
 }
 
 /// Which stream a fact is drawn from.

@@ -20,9 +20,8 @@ use std::thread::JoinHandle;
 use tokio::sync::oneshot;
 
 pub use faults::{FaultKind, FaultPlan, FaultRule, When};
-pub use generator::{Contact, Role, Workspace};
+pub use generator::{Contact, RecordShape, Role, Workspace};
 pub use page_list::PastCap;
-pub use rendered::RecordShape;
 pub use scroll::{ParamStyle, ScrollSettings};
 pub use server::SimState;
 
@@ -76,6 +75,13 @@ pub struct Prerender {
     pub shapes: Vec<RecordShape>,
     /// Threads rendering.
     pub threads: usize,
+}
+
+impl Prerender {
+    /// `shapes` rendered into `dir` on every core.
+    pub fn new(dir: impl Into<std::path::PathBuf>, shapes: Vec<RecordShape>) -> Prerender {
+        Prerender { dir: dir.into(), shapes, threads: std::thread::available_parallelism().map_or(1, |n| n.get()) }
+    }
 }
 
 impl std::fmt::Debug for SimConfig {

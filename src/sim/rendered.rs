@@ -14,31 +14,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::generator::Workspace;
+use super::generator::{RecordShape, Workspace};
 
-/// Which shape the records are rendered in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordShape {
-    /// The v2 contact (`GET /contacts`).
-    ContactV2,
-    /// The v1 user or lead (scroll and page lists).
-    V1,
-}
-
-impl RecordShape {
-    fn name(self) -> &'static str {
-        match self {
-            RecordShape::ContactV2 => "contacts-v2",
-            RecordShape::V1 => "records-v1",
-        }
-    }
-
-    fn render(self, ws: &Workspace, i: u64, out: &mut Vec<u8>) {
-        let result = match self {
-            RecordShape::ContactV2 => serde_json::to_writer(&mut *out, &ws.contact(i)),
-            RecordShape::V1 => serde_json::to_writer(&mut *out, &ws.v1_record(i)),
-        };
-        result.expect("writing JSON to a Vec cannot fail");
+/// Where a shape's files are named.
+fn file_stem(shape: RecordShape) -> &'static str {
+    match shape {
+        RecordShape::ContactV2 => "contacts-v2",
+        RecordShape::V1 => "records-v1",
     }
 }
 
@@ -67,7 +49,7 @@ impl RenderedRecords {
     /// Renders every record of `ws` into `dir`, on `threads` threads.
     pub fn render(ws: &Workspace, shape: RecordShape, dir: &Path, threads: usize) -> std::io::Result<RenderedRecords> {
         std::fs::create_dir_all(dir)?;
-        let paths = [dir.join(format!("{}.json", shape.name())), dir.join(format!("{}.index", shape.name()))];
+        let paths = [dir.join(format!("{}.json", file_stem(shape))), dir.join(format!("{}.index", file_stem(shape)))];
         let mut data = BufWriter::with_capacity(1 << 20, File::create(&paths[0])?);
         let mut index = BufWriter::with_capacity(1 << 16, File::create(&paths[1])?);
         let chunks = ws.contacts.div_ceil(CHUNK);
@@ -92,7 +74,7 @@ impl RenderedRecords {
                         let mut lengths = Vec::with_capacity((end - start) as usize);
                         for i in start..end {
                             let before = bytes.len();
-                            shape.render(ws, i, &mut bytes);
+                            ws.write_record_json(shape, i, &mut bytes);
                             lengths.push((bytes.len() - before) as u32);
                         }
                         if sender.send((chunk, bytes, lengths)).is_err() {
@@ -205,10 +187,7 @@ mod tests {
             let store = RenderedRecords::render(&ws, shape, dir.path(), 2).unwrap();
             let live = |indices: &[u64]| {
                 let mut out = Vec::new();
-                match shape {
-                    RecordShape::ContactV2 => ws.write_contacts_json(indices[0], indices[indices.len() - 1] + 1, &mut out),
-                    RecordShape::V1 => ws.write_v1_json(indices.iter().copied(), &mut out),
-                }
+                ws.write_json_array(shape, indices.iter().copied(), &mut out);
                 out
             };
             for range in [0..150u64, 4_000..4_200, 9_950..10_000, 17..18] {

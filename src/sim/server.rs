@@ -18,10 +18,10 @@ use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 
 use super::faults::FaultKind;
-use super::generator::{Role, Workspace};
+use super::generator::{RecordShape, Role, Workspace};
 use super::page_list::{ListAnswer, ListQuery, MAX_PER_PAGE_V1, PageLists, Sort};
 use super::rate::{RateVerdict, WindowLimiter};
-use super::rendered::{RecordShape, RenderedRecords};
+use super::rendered::RenderedRecords;
 use super::scroll::{RESTART_MESSAGE, ScrollAnswer, Scrolls};
 use super::{NextShape, SimConfig};
 use crate::version::ApiVersion;
@@ -43,9 +43,9 @@ pub struct SimState {
     /// Requests seen by the fault plan, and faults it injected.
     fault_requests: AtomicU64,
     faults_injected: AtomicU64,
-    /// Records rendered before serving, when asked: pages are read instead of generated.
-    rendered_v2: Option<RenderedRecords>,
-    rendered_v1: Option<RenderedRecords>,
+    /// Records rendered before serving, a store a shape, when asked: pages of those shapes are
+    /// read instead of generated.
+    rendered: Vec<RenderedRecords>,
 }
 
 impl SimState {
@@ -60,8 +60,7 @@ impl SimState {
             requests: AtomicU64::new(0),
             fault_requests: AtomicU64::new(0),
             faults_injected: AtomicU64::new(0),
-            rendered_v2: None,
-            rendered_v1: None,
+            rendered: Vec::new(),
             config,
         }
     }
@@ -71,36 +70,29 @@ impl SimState {
     pub fn prerender(&mut self, dir: &std::path::Path, shapes: &[RecordShape], threads: usize) -> std::io::Result<()> {
         for &shape in shapes {
             let store = RenderedRecords::render(&self.workspace, shape, dir, threads)?;
-            match shape {
-                RecordShape::ContactV2 => self.rendered_v2 = Some(store),
-                RecordShape::V1 => self.rendered_v1 = Some(store),
-            }
+            self.rendered.retain(|s| s.shape() != shape);
+            self.rendered.push(store);
         }
         Ok(())
     }
 
     /// Bytes of records rendered before serving.
     pub fn prerendered_bytes(&self) -> u64 {
-        [&self.rendered_v2, &self.rendered_v1].into_iter().flatten().map(|s| s.bytes().unwrap_or(0)).sum()
+        self.rendered.iter().map(|s| s.bytes().unwrap_or(0)).sum()
     }
 
-    /// v2 contacts `start..end` as a JSON array.
-    fn write_contacts(&self, start: u64, end: u64, out: &mut Vec<u8>) -> Result<(), SimError> {
-        match &self.rendered_v2 {
-            Some(store) => store.write_json(start..end.min(self.workspace.contacts), out).map_err(unreadable),
-            None => {
-                self.workspace.write_contacts_json(start, end, out);
-                Ok(())
-            }
-        }
-    }
-
-    /// The v1 records at `indices` as a JSON array.
-    fn write_v1(&self, indices: Vec<u64>, out: &mut Vec<u8>) -> Result<(), SimError> {
-        match &self.rendered_v1 {
+    /// The records at `indices`, in `shape`, as a JSON array: read back when rendered before,
+    /// generated otherwise.
+    fn write_records(
+        &self,
+        shape: RecordShape,
+        indices: impl IntoIterator<Item = u64>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SimError> {
+        match self.rendered.iter().find(|s| s.shape() == shape) {
             Some(store) => store.write_json(indices, out).map_err(unreadable),
             None => {
-                self.workspace.write_v1_json(indices, out);
+                self.workspace.write_json_array(shape, indices, out);
                 Ok(())
             }
         }
@@ -327,7 +319,7 @@ fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Result<Vec
     let page = start / per_page + 1;
     let mut body = Vec::with_capacity(((end.saturating_sub(start)) as usize) * 2_600 + 256);
     body.extend_from_slice(br#"{"type":"list","data":"#);
-    state.write_contacts(start, end, &mut body)?;
+    state.write_records(RecordShape::ContactV2, start..end, &mut body)?;
     let pages = if end < total {
         let cursor = encode_cursor(state.config.seed, end);
         let next = match state.config.next_shape {
@@ -444,7 +436,7 @@ fn scroll(state: &SimState, role: Role, headers: &HeaderMap, params: &HashMap<St
             let (kind, key) = v1_list_names(role);
             let mut body = Vec::with_capacity(indices.len() * 2_600 + 128);
             body.extend_from_slice(format!(r#"{{"type":"{kind}","{key}":"#).as_bytes());
-            state.write_v1(indices, &mut body).map_err(|e| e.with_rate(rate))?;
+            state.write_records(RecordShape::V1, indices, &mut body).map_err(|e| e.with_rate(rate))?;
             body.extend_from_slice(br#","scroll_param":"#);
             serde_json::to_writer(&mut body, &scroll_param).expect("writing JSON to a Vec cannot fail");
             body.push(b'}');
@@ -508,7 +500,7 @@ fn v1_page_list(
     let (kind, key) = v1_list_names(role);
     let mut body = Vec::with_capacity(indices.len() * 2_600 + 256);
     body.extend_from_slice(format!(r#"{{"type":"{kind}","total_count":{total_count},"{key}":"#).as_bytes());
-    state.write_v1(indices, &mut body).map_err(|e| e.with_rate(rate))?;
+    state.write_records(RecordShape::V1, indices, &mut body).map_err(|e| e.with_rate(rate))?;
     let pages = serde_json::json!({
         "type": "pages", "next": next, "page": query.page, "per_page": query.per_page, "total_pages": total_pages,
     });

@@ -129,14 +129,7 @@ impl Workspace {
 
     /// The v1 records at `indices`, as a JSON array.
     pub fn write_v1_json(&self, indices: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
-        out.push(b'[');
-        for (n, i) in indices.into_iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            serde_json::to_writer(&mut *out, &self.v1_record(i)).expect("writing JSON to a Vec cannot fail");
-        }
-        out.push(b']');
+        self.write_json_array(super::generator::RecordShape::V1, indices, out);
     }
 }
 

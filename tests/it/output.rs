@@ -131,7 +131,7 @@ fn every_record_rebuilds_from_its_row() {
         let mut sim_config = SimConfig::new(seed, n, TOKEN);
         if prerender {
             let shapes = vec![RecordShape::ContactV2, RecordShape::V1];
-            sim_config.prerender = Some(Prerender { dir: rendered.path().to_path_buf(), shapes, threads: 2 });
+            sim_config.prerender = Some(Prerender::new(rendered.path(), shapes));
         }
         let sim = simulator_with(sim_config);
         let out = tempfile::tempdir().unwrap();
