@@ -1,7 +1,8 @@
 //! The queue of fetched pages waiting for a parser, in listing order. Up to a byte budget the
-//! pages stay in memory; past it they go to a spill file and come back when their turn comes,
-//! so a scroll, which expires when left idle, never waits for parsers or writers and memory
-//! stays bounded.
+//! pages stay in memory. Past it, a page from a listing that can wait (a cursor, a page list)
+//! stays in memory too, and its listing pauses until there is room again; a page from a scroll,
+//! which expires when left idle and so cannot wait, goes to a spill file and comes back when its
+//! turn comes. Either way memory stays bounded.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -13,6 +14,16 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::api::FetchedPage;
+
+/// What becomes of a page that does not fit the budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overflow {
+    /// Kept in memory: the caller pauses its listing while the budget is full, so the budget is
+    /// passed by at most the pages that were already in flight.
+    Hold,
+    /// Written to the spill file: the listing (a scroll) cannot pause.
+    Spill,
+}
 
 enum Entry {
     Memory(FetchedPage),
@@ -63,12 +74,15 @@ impl PageBuffer {
     }
 
     /// Queues a page at the back: in memory while `extra_in_memory` (bytes the caller holds
-    /// elsewhere, e.g. inside parsers) plus the queue fit the budget, else in the spill file.
-    pub fn push(&mut self, page: FetchedPage, extra_in_memory: usize) -> io::Result<()> {
+    /// elsewhere, e.g. inside parsers) plus the queue fit the budget; past it, as `overflow`
+    /// says.
+    pub fn push(&mut self, page: FetchedPage, extra_in_memory: usize, overflow: Overflow) -> io::Result<()> {
         let size = page.size();
-        // Once anything is spilled, later pages follow it there, so order is kept cheaply.
+        // Once a scroll's page is spilled, its later pages follow it there: the ones in memory
+        // are then all ahead of the file, and the file empties before memory is used again.
         let spilling = matches!(self.entries.back(), Some(Entry::Spilled { .. }));
-        if !spilling && self.memory_bytes + extra_in_memory + size <= self.budget {
+        let fits = !spilling && self.memory_bytes + extra_in_memory + size <= self.budget;
+        if fits || overflow == Overflow::Hold {
             self.memory_bytes += size;
             self.entries.push_back(Entry::Memory(page));
             return Ok(());
@@ -140,7 +154,7 @@ mod tests {
         let size = page(0).size();
         let mut buffer = PageBuffer::new(size * 3, dir.path().join("spill"));
         for n in 0..10 {
-            buffer.push(page(n), 0).unwrap();
+            buffer.push(page(n), 0, Overflow::Spill).unwrap();
         }
         assert_eq!(buffer.memory_bytes(), size * 3);
         assert_eq!(buffer.spilled_bytes(), size as u64 * 7);
@@ -149,7 +163,7 @@ mod tests {
             assert_eq!(got.records_json(), page(n).records_json());
             assert_eq!(got.resume_at, page(n).resume_at);
         }
-        buffer.push(page(10), 0).unwrap();
+        buffer.push(page(10), 0, Overflow::Spill).unwrap();
         let rest: Vec<_> = std::iter::from_fn(|| buffer.pop().unwrap()).map(|p| p.records_json().to_vec()).collect();
         let expected: Vec<_> = (5..11).map(|n| page(n).records_json().to_vec()).collect();
         assert_eq!(rest, expected);
@@ -157,5 +171,20 @@ mod tests {
         assert!(path.exists());
         drop(buffer);
         assert!(!path.exists(), "the spill file goes with the buffer");
+    }
+
+    #[test]
+    fn held_pages_stay_in_memory_past_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = page(0).size();
+        let mut buffer = PageBuffer::new(size * 2, dir.path().join("spill"));
+        for n in 0..4 {
+            buffer.push(page(n), size, Overflow::Hold).unwrap();
+        }
+        assert_eq!(buffer.memory_bytes(), size * 4, "the caller pauses; the buffer does not spill");
+        assert_eq!(buffer.spilled_bytes(), 0);
+        assert!(!buffer.spill_path().exists(), "no spill file is made");
+        let got: Vec<_> = std::iter::from_fn(|| buffer.pop().unwrap()).map(|p| p.records_json().to_vec()).collect();
+        assert_eq!(got, (0..4).map(|n| page(n).records_json().to_vec()).collect::<Vec<_>>());
     }
 }

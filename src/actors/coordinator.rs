@@ -22,7 +22,7 @@ use super::fetcher::{FetchPage, PageFetched, PageRequest};
 use super::parser::{PagesParsed, ParsePages};
 use super::writer::{BatchWritten, FilesFinished, FinishFiles, WriteBatch};
 use crate::api::{ApiError, FetchedPage, ListedPage};
-use crate::buffer::PageBuffer;
+use crate::buffer::{Overflow, PageBuffer};
 use crate::config::{Config, Mode, PageQuery};
 use crate::dedupe::SeenIds;
 use crate::error::DumpError;
@@ -334,12 +334,14 @@ impl Coordinator {
         }
     }
 
-    fn queue(&mut self, page: FetchedPage) -> Result<(), DumpError> {
+    /// Queues a page for the parsers. Past the memory budget a scroll's page waits on disk;
+    /// the cursor's and the page list's stay in memory while their listing pauses.
+    fn queue(&mut self, page: FetchedPage, overflow: Overflow) -> Result<(), DumpError> {
         if page.is_empty() {
             return Ok(());
         }
         let parsing = self.parsing_bytes;
-        self.buffer.push(page, parsing).map_err(|e| spill_error(&self.buffer, e))
+        self.buffer.push(page, parsing, overflow).map_err(|e| spill_error(&self.buffer, e))
     }
 
     fn end(&mut self, result: Result<PipelineOutcome, DumpError>, ctx: &mut Context<Self>) {
@@ -364,7 +366,7 @@ impl Coordinator {
             Some(next) if has_records => self.state = ListingState::Paused { next },
             _ => self.state = ListingState::Exhausted,
         }
-        self.queue(page.page)
+        self.queue(page.page, Overflow::Hold)
     }
 
     fn on_scroll_page(&mut self, page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
@@ -383,7 +385,7 @@ impl Coordinator {
         let request =
             PageRequest::Scroll { source: self.config.source, scroll_param: Some(param), params_rotate: self.params_rotate };
         self.request(request, ctx);
-        self.queue(page.page)
+        self.queue(page.page, Overflow::Spill)
     }
 
     fn on_scroll_error(&mut self, error: ApiError, ctx: &mut Context<Self>) -> Result<(), DumpError> {
@@ -445,7 +447,7 @@ impl Coordinator {
         self.pages.arrived.insert(number, page.page);
         while let Some(page) = self.pages.arrived.remove(&self.pages.next_to_queue) {
             self.pages.next_to_queue += 1;
-            self.queue(page)?;
+            self.queue(page, Overflow::Hold)?;
         }
         self.pump_pages(ctx);
         Ok(())

@@ -6,16 +6,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::prelude::*;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
-use intercom_dump::actors::writer::WriteBatch;
 use intercom_dump::api::{ApiClient, ApiError, ApiStats, new_rate_limiter};
 use intercom_dump::config::{ApiConfig, Mode, PageSort, Source, Token};
 use intercom_dump::progress::Progress;
 use intercom_dump::sim::{ParamStyle, Role, SimConfig, Workspace};
 use intercom_dump::version::ApiVersion;
-use intercom_dump::{DumpError, RunHooks, run_dump_with};
+use intercom_dump::{DumpError, run_dump_with};
 
 use crate::helpers::*;
 
@@ -129,53 +127,6 @@ fn a_scroll_lock_held_past_the_bound_fails_clearly() {
     assert!(parquet_files(out.path()).is_empty());
 }
 
-/// Holds every `WriteBatch` for `stall`, from the first on, then passes them on in order. The
-/// release comes as a message from a timer thread: actors here never rely on `run_later`.
-struct StallingWriter {
-    inner: Recipient<WriteBatch>,
-    stall: Duration,
-    held: Option<Vec<WriteBatch>>,
-    released: bool,
-}
-
-impl Actor for StallingWriter {
-    type Context = Context<Self>;
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Release;
-
-impl Handler<WriteBatch> for StallingWriter {
-    type Result = ();
-
-    fn handle(&mut self, msg: WriteBatch, ctx: &mut Self::Context) {
-        match &mut self.held {
-            _ if self.released => self.inner.do_send(msg),
-            None => {
-                self.held = Some(vec![msg]);
-                let (me, stall) = (ctx.address(), self.stall);
-                std::thread::spawn(move || {
-                    std::thread::sleep(stall);
-                    me.do_send(Release);
-                });
-            }
-            Some(held) => held.push(msg),
-        }
-    }
-}
-
-impl Handler<Release> for StallingWriter {
-    type Result = ();
-
-    fn handle(&mut self, _: Release, _: &mut Self::Context) {
-        self.released = true;
-        for msg in self.held.take().unwrap_or_default() {
-            self.inner.do_send(msg);
-        }
-    }
-}
-
 #[test]
 fn a_writer_stalled_past_the_expiry_does_not_lose_the_scroll() {
     let (seed, n) = (37, 8_000);
@@ -188,12 +139,7 @@ fn a_writer_stalled_past_the_expiry_does_not_lose_the_scroll() {
     config.api.rate_limit_per_minute = 240;
     config.pipeline.max_buffer_bytes = 2 * 1024 * 1024;
     let stall = Duration::from_secs(3);
-    let hooks = RunHooks {
-        wrap_writer: Some(Box::new(move |inner| {
-            StallingWriter { inner, stall, held: None, released: false }.start().recipient()
-        })),
-    };
-    let summary = run_dump_with(config, Arc::new(Progress::default()), hooks).unwrap();
+    let summary = run_dump_with(config, Arc::new(Progress::default()), stalled_writer(stall)).unwrap();
     assert_eq!(summary.restarts, 0, "the scroll never idled");
     assert!(summary.spilled_bytes > 0, "pages waited on disk, not in memory");
     assert_exact_ids(&output_ids(out.path(), "users"), ids_of_role(&Workspace::new(seed, n), Role::User));
@@ -281,4 +227,18 @@ fn v1_endpoints_refuse_v2_versions_and_the_client_says_which_to_use() {
     config.api.version = ApiVersion::V2(14);
     let error = dump(config).unwrap_err();
     assert!(error.to_string().contains("--api-version 1.4"), "{error}");
+}
+
+#[test]
+fn a_stalled_writer_pauses_the_page_list_instead_of_spilling() {
+    let (seed, n) = (43, 9_000);
+    let sim = simulator(seed, n);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Users, Mode::Pages);
+    config.pipeline.max_buffer_bytes = 512 * 1024;
+    config.pipeline.batch_rows = 300;
+    let summary = run_dump_with(config, Arc::new(Progress::default()), stalled_writer(Duration::from_secs(2))).unwrap();
+    assert_eq!(summary.mode, "pages");
+    assert_eq!(summary.spilled_bytes, 0, "a page list does not expire: it pauses, nothing goes to disk");
+    assert_exact_ids(&output_ids(out.path(), "users"), ids_of_role(&Workspace::new(seed, n), Role::User));
 }

@@ -1,13 +1,16 @@
 //! v2 contacts through the cursor list, end to end: simulator, actors, Parquet, and back.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::{Array, AsArray, ListArray, StructArray};
 use arrow::datatypes::Int64Type;
 use arrow::datatypes::{DataType, TimeUnit};
-use intercom_dump::DumpError;
 use intercom_dump::api::ApiError;
+use intercom_dump::progress::Progress;
 use intercom_dump::sim::Workspace;
+use intercom_dump::{DumpError, run_dump_with};
 
 use crate::helpers::*;
 
@@ -111,4 +114,20 @@ fn the_client_slows_down_before_the_window_runs_out() {
     assert_eq!(summary.api.rate_limited, 0, "X-RateLimit-Remaining said when to wait: no 429 was needed");
     assert!(summary.api.waited_ms > 0, "it did wait for windows");
     assert_eq!(summary.api.requests, 41, "the declared attributes and 40 pages, none repeated");
+}
+
+#[test]
+fn a_stalled_writer_pauses_the_cursor_instead_of_spilling() {
+    let (seed, n) = (41, 8_000);
+    let sim = simulator(seed, n);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config_for(&sim, out.path(), TOKEN);
+    // 54 pages of about 380 KB against a budget of 1 MiB: the cursor must wait for the writer.
+    config.pipeline.max_buffer_bytes = 1024 * 1024;
+    config.pipeline.batch_rows = 300;
+    let summary = run_dump_with(config, Arc::new(Progress::default()), stalled_writer(Duration::from_secs(2))).unwrap();
+    assert_eq!(summary.spilled_bytes, 0, "a cursor does not expire: it pauses, nothing goes to disk");
+    assert_eq!(summary.api.requests, 1 + n.div_ceil(150), "every page asked for once");
+    let ws = Workspace::new(seed, n);
+    assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
 }

@@ -5,13 +5,16 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
+use actix::prelude::*;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
+use intercom_dump::actors::writer::WriteBatch;
 use intercom_dump::config::{ApiConfig, Config, Mode, OutputConfig, Source, Token};
 use intercom_dump::progress::Progress;
 use intercom_dump::sim::{Role, SimConfig, SimHandle, Workspace};
-use intercom_dump::{DumpError, Summary, run_dump};
+use intercom_dump::{DumpError, RunHooks, Summary, run_dump};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 pub const TOKEN: &str = "it-token-5f2b";
@@ -186,5 +189,61 @@ fn seconds_at(array: &dyn arrow::array::Array, row: usize) -> i64 {
             millis / 1_000
         }
         other => panic!("{other} is not a timestamp of seconds or milliseconds"),
+    }
+}
+
+/// Hooks that stall the run's Writer for `stall` from its first batch on.
+pub fn stalled_writer(stall: Duration) -> RunHooks {
+    RunHooks {
+        wrap_writer: Some(Box::new(move |inner| {
+            StallingWriter { inner, stall, held: None, released: false }.start().recipient()
+        })),
+    }
+}
+
+/// Holds every `WriteBatch` for `stall`, from the first on, then passes them on in order. The
+/// release comes as a message from a timer thread: actors here never rely on `run_later`.
+struct StallingWriter {
+    inner: Recipient<WriteBatch>,
+    stall: Duration,
+    held: Option<Vec<WriteBatch>>,
+    released: bool,
+}
+
+impl Actor for StallingWriter {
+    type Context = Context<Self>;
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Release;
+
+impl Handler<WriteBatch> for StallingWriter {
+    type Result = ();
+
+    fn handle(&mut self, msg: WriteBatch, ctx: &mut Self::Context) {
+        match &mut self.held {
+            _ if self.released => self.inner.do_send(msg),
+            None => {
+                self.held = Some(vec![msg]);
+                let (me, stall) = (ctx.address(), self.stall);
+                std::thread::spawn(move || {
+                    std::thread::sleep(stall);
+                    me.do_send(Release);
+                });
+            }
+            Some(held) => held.push(msg),
+        }
+    }
+}
+
+impl Handler<Release> for StallingWriter {
+    type Result = ();
+
+    fn handle(&mut self, _: Release, _: &mut Self::Context) {
+        self.released = true;
+        for msg in self.held.take().unwrap_or_default() {
+            self.inner.do_send(msg);
+        }
     }
 }
