@@ -144,10 +144,12 @@ fn build(schema: &SchemaRef, batch_rows: usize, misfits: &Arc<AtomicU64>) -> Dec
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{AsArray, TimestampSecondArray};
+    use arrow::array::{Array, ArrayRef, AsArray, TimestampSecondArray};
     use arrow::datatypes::Int64Type;
 
     use super::*;
+    use crate::schema::decoders::{EXTRA_COLUMN, JSON_EXTENSION};
+    use crate::schema::{AttributeType, DeclaredAttribute};
     use crate::sim::Workspace;
 
     fn page(ws: &Workspace, start: u64, end: u64) -> Vec<u8> {
@@ -180,6 +182,92 @@ mod tests {
             let got: serde_json::Value = serde_json::from_str(custom.value(i)).unwrap();
             assert_eq!(got, expected, "contact {i}");
         }
+    }
+
+    /// The root decoder remembers the order of the last record's keys: records that spell their
+    /// keys in another order, lack some, or carry unknown ones in any place decode the same.
+    #[test]
+    fn key_order_and_unknown_keys_do_not_matter() {
+        let ws = Workspace::new(23, 300);
+        let declared: Vec<DeclaredAttribute> = crate::sim::generator::CUSTOM_ATTRIBUTES
+            .iter()
+            .filter_map(|(name, kind)| Some(DeclaredAttribute { name: name.to_string(), kind: AttributeType::parse(kind)? }))
+            .collect();
+        assert!(declared.len() >= 5);
+        let original = page(&ws, 0, 300);
+        let records: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_slice(&original).unwrap();
+        // serde_json's map sorts keys: every record now spells them in another order. Every
+        // third loses its email, every fifth gains a key in front, every seventh one at the end.
+        let mut shuffled = Vec::new();
+        for (i, record) in records.iter().enumerate() {
+            let mut entries: Vec<(String, serde_json::Value)> = record.clone().into_iter().collect();
+            if i % 3 == 0 {
+                entries.retain(|(k, _)| k != "email");
+            }
+            if i % 5 == 0 {
+                entries.insert(0, ("aa_new".into(), serde_json::json!({"n": i})));
+            }
+            if i % 7 == 0 {
+                entries.push(("zz_new".into(), serde_json::json!([i, "x"])));
+            }
+            let body: Vec<String> = entries.iter().map(|(k, v)| format!("{}:{}", serde_json::to_string(k).unwrap(), v)).collect();
+            shuffled.push(format!("{{{}}}", body.join(",")));
+        }
+        let shuffled = format!("[{}]", shuffled.join(","));
+
+        let decode = |body: &[u8]| PageDecoder::for_source(Source::Contacts, 4_096, &declared).decode([body]).unwrap();
+        let (a, b) = (decode(&original), decode(shuffled.as_bytes()));
+        assert_eq!(a.schema(), b.schema());
+        for (field, (left, right)) in a.schema().fields().iter().zip(a.columns().iter().zip(b.columns())) {
+            match field.name().as_str() {
+                "email" => {
+                    let (left, right) = (left.as_string::<i32>(), right.as_string::<i32>());
+                    for i in 0..300 {
+                        let want = (i % 3 != 0 && left.is_valid(i)).then(|| left.value(i));
+                        assert_eq!(right.is_valid(i).then(|| right.value(i)), want, "email of {i}");
+                    }
+                }
+                EXTRA_COLUMN => {
+                    let (left, right) = (left.as_string::<i32>(), right.as_string::<i32>());
+                    assert!(left.null_count() < 300, "some generated records carry fields the schema does not know");
+                    for i in 0..300 {
+                        let mut want: serde_json::Map<String, serde_json::Value> =
+                            if left.is_valid(i) { serde_json::from_str(left.value(i)).unwrap() } else { Default::default() };
+                        if i % 5 == 0 {
+                            want.insert("aa_new".into(), serde_json::json!({"n": i}));
+                        }
+                        if i % 7 == 0 {
+                            want.insert("zz_new".into(), serde_json::json!([i, "x"]));
+                        }
+                        let got = right.is_valid(i).then(|| right.value(i));
+                        assert_eq!(
+                            got.map(|g| serde_json::from_str(g).unwrap()),
+                            (!want.is_empty()).then_some(want),
+                            "_extra of {i}"
+                        );
+                        // In the record's own order: the key in front first, the one behind last.
+                        assert_eq!(got.is_some_and(|g| g.starts_with(r#"{"aa_new":"#)), i % 5 == 0, "_extra of {i}");
+                        assert_eq!(
+                            got.is_some_and(|g| g.ends_with(&format!(r#""zz_new":[{i},"x"]}}"#))),
+                            i % 7 == 0,
+                            "_extra of {i}"
+                        );
+                    }
+                }
+                // JSON text keeps the order it came in, and serde_json sorted nested keys too.
+                _ if field.metadata().values().any(|v| v == JSON_EXTENSION) => {
+                    let as_json = |a: &ArrayRef, i: usize| {
+                        let a = a.as_string::<i32>();
+                        a.is_valid(i).then(|| serde_json::from_str::<serde_json::Value>(a.value(i)).unwrap())
+                    };
+                    for i in 0..300 {
+                        assert_eq!(as_json(left, i), as_json(right, i), "{} of {i}", field.name());
+                    }
+                }
+                _ => assert_eq!(left, right, "column {}", field.name()),
+            }
+        }
+        assert!(a.schema().fields().iter().any(|f| f.name() == "custom_plan"), "typed columns are compared too");
     }
 
     #[test]

@@ -5,13 +5,13 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, StructArray, TimestampSecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, NullBufferBuilder, StringBuilder, StructArray, TimestampSecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use arrow::datatypes::{DataType, FieldRef, Fields};
 use arrow::error::ArrowError;
 use arrow::json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, TapeElement};
 
@@ -50,22 +50,7 @@ impl DecoderFactory for IntercomDecoders {
             && let DataType::Struct(fields) = field.data_type()
             && fields.iter().any(|f| f.name() == EXTRA_COLUMN)
         {
-            let typed_name = |f: &FieldRef| f.metadata().get(CUSTOM_ATTRIBUTE_KEY).cloned();
-            let known: Fields = fields.iter().filter(|f| f.name() != EXTRA_COLUMN && typed_name(f).is_none()).cloned().collect();
-            let inner =
-                ctx.make_builtin_decoder(&Arc::new(Field::new("", DataType::Struct(known.clone()), false)), is_nullable)?;
-            let known_names = known.iter().map(|f| f.name().clone()).collect();
-            let typed: Vec<(String, DataType)> =
-                fields.iter().filter_map(|f| Some((typed_name(f)?, f.data_type().clone()))).collect();
-            return Ok(Some(Box::new(ExtraFieldsDecoder {
-                inner,
-                known: known_names,
-                typed_index: typed.iter().enumerate().map(|(i, (name, _))| (name.clone(), i)).collect(),
-                typed: typed.into_iter().map(|(_, t)| t).collect(),
-                fields: fields.clone(),
-                scratch: String::new(),
-                misfits: self.misfits.clone(),
-            })));
+            return Ok(Some(Box::new(RecordDecoder::new(ctx, fields, is_nullable, self.misfits.clone())?)));
         }
         let metadata = field.metadata();
         if metadata.get(EXTENSION_NAME_KEY).map(String::as_str) == Some(JSON_EXTENSION) && field.data_type() == &DataType::Utf8 {
@@ -82,22 +67,108 @@ pub fn factory(misfits: Arc<AtomicU64>) -> Arc<dyn DecoderFactory> {
     Arc::new(IntercomDecoders { misfits })
 }
 
-/// The root decoder, wrapped: the known fields decode as usual; the typed custom attribute
+/// What a column of the root is made from.
+enum Column {
+    /// A field of the record, by arrow-json's decoder for its type (or one of this module's).
+    Field(Box<dyn ArrayDecoder>),
+    /// The n-th typed custom attribute, read out of the record's `custom_attributes`.
+    Typed(usize),
+    /// The record's other fields, as one JSON object.
+    Extra,
+}
+
+/// Where a key of a record goes: the column of that name, or `_extra`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Column(usize),
+    Extra,
+}
+
+/// The root decoder: one walk over each record's keys finds every column's value, so the keys
+/// are looked up once, not once by arrow-json's struct decoder and again to find the unknown
+/// ones. The known fields decode as usual from their positions; the typed custom attribute
 /// columns are read out of each record's `custom_attributes` object; the other fields of each
-/// record go, in their order, into one JSON object in the last column, `_extra` (null when there
-/// are none).
-struct ExtraFieldsDecoder {
-    inner: Box<dyn ArrayDecoder>,
-    known: HashSet<String>,
+/// record go, in their order, into one JSON object in `_extra` (null when there are none).
+struct RecordDecoder {
+    fields: Fields,
+    columns: Vec<Column>,
+    is_nullable: bool,
+    slots: HashMap<String, Slot>,
+    /// The slots of the last record's keys, in its order: the records of a listing spell their
+    /// keys in the same order, so comparing a key with the one at its position last time finds
+    /// its slot without hashing it.
+    last_order: Vec<(String, Slot)>,
+    /// The `custom_attributes` column, when attributes are typed.
+    custom_attributes: Option<usize>,
     /// Typed columns: attribute name to its position, and each one's type.
     typed_index: HashMap<String, usize>,
     typed: Vec<DataType>,
-    fields: Fields,
+    /// Value positions on the tape, column by column (0, arrow-json's null, when absent).
+    positions: Vec<u32>,
     scratch: String,
     misfits: Arc<AtomicU64>,
 }
 
-impl ExtraFieldsDecoder {
+impl RecordDecoder {
+    fn new(ctx: &DecoderContext, fields: &Fields, is_nullable: bool, misfits: Arc<AtomicU64>) -> Result<Self, ArrowError> {
+        let mut columns = Vec::with_capacity(fields.len());
+        let mut typed = Vec::new();
+        let mut typed_index = HashMap::new();
+        for field in fields {
+            let column = if field.name() == EXTRA_COLUMN {
+                Column::Extra
+            } else if let Some(attribute) = field.metadata().get(CUSTOM_ATTRIBUTE_KEY) {
+                typed_index.insert(attribute.clone(), typed.len());
+                typed.push(field.data_type().clone());
+                Column::Typed(typed.len() - 1)
+            } else {
+                Column::Field(ctx.make_decoder(field, field.is_nullable() || is_nullable)?)
+            };
+            columns.push(column);
+        }
+        // A typed column's name is not a key of the record: its value sits in custom_attributes.
+        let slots = fields
+            .iter()
+            .zip(&columns)
+            .enumerate()
+            .filter(|(_, (_, c))| matches!(c, Column::Field(_)))
+            .map(|(i, (f, _))| (f.name().clone(), Slot::Column(i)))
+            .collect();
+        let custom_attributes = (!typed.is_empty()).then(|| fields.find("custom_attributes").map(|(i, _)| i)).flatten();
+        Ok(RecordDecoder {
+            fields: fields.clone(),
+            columns,
+            is_nullable,
+            slots,
+            last_order: Vec::new(),
+            custom_attributes,
+            typed_index,
+            typed,
+            positions: Vec::new(),
+            scratch: String::new(),
+            misfits,
+        })
+    }
+
+    /// The slot of the `nth` key of a record.
+    fn slot(&mut self, nth: usize, key: &str) -> Slot {
+        if let Some((last, slot)) = self.last_order.get(nth)
+            && last == key
+        {
+            return *slot;
+        }
+        let slot = self.slots.get(key).copied().unwrap_or(Slot::Extra);
+        match self.last_order.get_mut(nth) {
+            Some(entry) => {
+                entry.0.clear();
+                entry.0.push_str(key);
+                entry.1 = slot;
+            }
+            None => self.last_order.push((key.to_string(), slot)),
+        }
+        slot
+    }
+
     /// Where each typed attribute's value sits in the record's `custom_attributes`, if present.
     fn locate_typed(&self, tape: &Tape<'_>, object: u32, slots: &mut [Option<u32>]) -> Result<(), ArrowError> {
         let TapeElement::StartObject(end) = tape.get(object) else { return Ok(()) };
@@ -188,37 +259,51 @@ impl TypedBuilder {
     }
 }
 
-impl ArrayDecoder for ExtraFieldsDecoder {
+impl ArrayDecoder for RecordDecoder {
     fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
-        let known = self.inner.decode(tape, pos)?;
-        let known = known.as_struct();
-        let mut extra = StringBuilder::with_capacity(pos.len(), 0);
-        let mut typed: Vec<TypedBuilder> = self.typed.iter().map(|t| TypedBuilder::new(t, pos.len())).collect();
-        let mut slots = vec![None; typed.len()];
+        let rows = pos.len();
+        self.positions.clear();
+        self.positions.resize(self.fields.len() * rows, 0);
+        let mut nulls = self.is_nullable.then(|| NullBufferBuilder::new(rows));
+        let mut extra = StringBuilder::with_capacity(rows, 0);
+        let mut typed: Vec<TypedBuilder> = self.typed.iter().map(|t| TypedBuilder::new(t, rows)).collect();
+        let mut typed_slots = vec![None; typed.len()];
         let mut misfits = 0;
-        for &p in pos {
-            slots.iter_mut().for_each(|s| *s = None);
-            let TapeElement::StartObject(end) = tape.get(p) else {
-                extra.append_null();
-                typed.iter_mut().for_each(TypedBuilder::append_null);
-                continue;
+        for (row, &p) in pos.iter().enumerate() {
+            let end = match (tape.get(p), nulls.as_mut()) {
+                (TapeElement::StartObject(end), nulls) => {
+                    if let Some(nulls) = nulls {
+                        nulls.append_non_null();
+                    }
+                    end
+                }
+                (TapeElement::Null, Some(nulls)) => {
+                    nulls.append_null();
+                    extra.append_null();
+                    typed.iter_mut().for_each(TypedBuilder::append_null);
+                    continue;
+                }
+                _ => return Err(tape.error(p, "{")),
             };
             self.scratch.clear();
             let mut cur = p + 1;
+            let mut nth = 0;
             while cur < end {
-                let TapeElement::String(key) = tape.get(cur) else { break };
+                let TapeElement::String(key) = tape.get(cur) else { return Err(tape.error(cur, "field name")) };
                 let key = tape.get_string(key);
-                if !typed.is_empty() && key == "custom_attributes" {
-                    self.locate_typed(tape, cur + 1, &mut slots)?;
+                match self.slot(nth, key) {
+                    Slot::Column(column) => {
+                        self.positions[column * rows + row] = cur + 1;
+                        cur = tape.next(cur + 1, "a value")?;
+                    }
+                    Slot::Extra => {
+                        self.scratch.push(if self.scratch.is_empty() { '{' } else { ',' });
+                        write_json_string(key, &mut self.scratch);
+                        self.scratch.push(':');
+                        cur = write_json(tape, cur + 1, &mut self.scratch);
+                    }
                 }
-                if self.known.contains(key) {
-                    cur = tape.next(cur + 1, "a value")?;
-                } else {
-                    self.scratch.push(if self.scratch.is_empty() { '{' } else { ',' });
-                    write_json_string(key, &mut self.scratch);
-                    self.scratch.push(':');
-                    cur = write_json(tape, cur + 1, &mut self.scratch);
-                }
+                nth += 1;
             }
             if self.scratch.is_empty() {
                 extra.append_null();
@@ -226,17 +311,34 @@ impl ArrayDecoder for ExtraFieldsDecoder {
                 self.scratch.push('}');
                 extra.append_value(&self.scratch);
             }
-            for (builder, slot) in typed.iter_mut().zip(&slots) {
-                misfits += u64::from(!builder.append(tape, *slot));
+            if let Some(column) = self.custom_attributes {
+                typed_slots.iter_mut().for_each(|s| *s = None);
+                let at = self.positions[column * rows + row];
+                if at != 0 {
+                    self.locate_typed(tape, at, &mut typed_slots)?;
+                }
+                for (builder, slot) in typed.iter_mut().zip(&typed_slots) {
+                    misfits += u64::from(!builder.append(tape, *slot));
+                }
             }
         }
         if misfits > 0 {
             self.misfits.fetch_add(misfits, Ordering::Relaxed);
         }
-        let mut columns = known.columns().to_vec();
-        columns.extend(typed.into_iter().map(TypedBuilder::finish));
-        columns.push(Arc::new(extra.finish()));
-        Ok(Arc::new(StructArray::try_new(self.fields.clone(), columns, known.nulls().cloned())?))
+        let mut typed: Vec<Option<ArrayRef>> = typed.into_iter().map(|b| Some(b.finish())).collect();
+        let mut extra = Some(Arc::new(extra.finish()) as ArrayRef);
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        for (i, (column, field)) in self.columns.iter_mut().zip(self.fields.iter()).enumerate() {
+            let array = match column {
+                Column::Field(decoder) => decoder
+                    .decode(tape, &self.positions[i * rows..(i + 1) * rows])
+                    .map_err(|e| ArrowError::JsonError(format!("whilst decoding field '{}': {e}", field.name())))?,
+                Column::Typed(n) => typed[*n].take().expect("each typed column once"),
+                Column::Extra => extra.take().expect("one _extra column"),
+            };
+            arrays.push(array);
+        }
+        Ok(Arc::new(StructArray::try_new(self.fields.clone(), arrays, nulls.and_then(|mut n| n.finish()))?))
     }
 }
 
