@@ -169,6 +169,9 @@ pub struct ModeReport {
     /// The highest resident memory sampled (every 100 ms) in the first and in the second half of
     /// the dump: memory that grows with the workspace shows as a second half above the first.
     pub rss_halves_bytes: Option<(u64, u64)>,
+    /// Page bytes that waited on disk: a scroll cannot pause, so when it outruns the parsers
+    /// its pages past the memory budget go to the spill file (a cursor and a page list pause).
+    pub spilled_bytes: u64,
 }
 
 /// One cursor behind a fixed latency.
@@ -337,6 +340,7 @@ fn measure_beside(
         rss_at_start_bytes: dump.rss_at_start_bytes,
         peak_rss_bytes: dump.peak_rss_bytes,
         rss_halves_bytes: dump.rss_halves_bytes,
+        spilled_bytes: dump.summary.spilled_bytes,
     })
 }
 
@@ -414,6 +418,11 @@ impl BenchReport {
             if let Some((first, second)) = m.rss_halves_bytes {
                 out.push_str(&format!(" {} {} / {};", m.mode, mib(first), mib(second)));
             }
+        }
+        out.push('\n');
+        out.push_str("page bytes spilled to disk (a scroll that outruns the parsers cannot pause):");
+        for m in &self.modes {
+            out.push_str(&format!(" {} {:.0} MB;", m.mode, m.spilled_bytes as f64 / 1e6));
         }
         out.push('\n');
         out.push_str(

@@ -41,6 +41,9 @@ fn bench_measures_every_listing_and_dumps_each_whole() {
         let ratio = mode["records_per_second"].as_f64().unwrap() / mode["single_thread_records_per_second"].as_f64().unwrap();
         assert!((mode["vs_single_thread"].as_f64().unwrap() - ratio).abs() < 1e-9 * ratio.max(1.0));
         assert!(mode["peak_rss_bytes"].as_u64().unwrap() > 0);
+        if !name.ends_with("-scroll") {
+            assert_eq!(mode["spilled_bytes"], 0, "{name} pauses instead of spilling: {mode}");
+        }
         // The dump the figures come from is whole: every id once.
         assert_exact_ids(&output_ids(&out.path().join(name), source), ids);
     }
