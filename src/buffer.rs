@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -38,6 +38,8 @@ pub struct PageBuffer {
     spill: Option<File>,
     spill_end: u64,
     spilled_total: u64,
+    /// Entries in the spill file not yet taken back.
+    spilled_waiting: usize,
 }
 
 impl PageBuffer {
@@ -52,6 +54,7 @@ impl PageBuffer {
             spill: None,
             spill_end: 0,
             spilled_total: 0,
+            spilled_waiting: 0,
         }
     }
 
@@ -78,10 +81,9 @@ impl PageBuffer {
     /// says.
     pub fn push(&mut self, page: FetchedPage, extra_in_memory: usize, overflow: Overflow) -> io::Result<()> {
         let size = page.size();
-        // Once a scroll's page is spilled, its later pages follow it there: the ones in memory
-        // are then all ahead of the file, and the file empties before memory is used again.
-        let spilling = matches!(self.entries.back(), Some(Entry::Spilled { .. }));
-        let fits = !spilling && self.memory_bytes + extra_in_memory + size <= self.budget;
+        // Only what does not fit goes to disk: a page behind spilled ones still waits in memory
+        // when there is room (the queue keeps the order either way).
+        let fits = self.memory_bytes + extra_in_memory + size <= self.budget;
         if fits || overflow == Overflow::Hold {
             self.memory_bytes += size;
             self.entries.push_back(Entry::Memory(page));
@@ -95,6 +97,7 @@ impl PageBuffer {
         file.write_all_at(&page.body, offset)?;
         self.spill_end += size as u64;
         self.spilled_total += size as u64;
+        self.spilled_waiting += 1;
         self.entries.push_back(Entry::Spilled { offset, len: size, records: page.records, resume_at: page.resume_at });
         Ok(())
     }
@@ -111,17 +114,15 @@ impl PageBuffer {
                 let file = self.spill.as_ref().expect("spilled pages have a file");
                 let mut body = vec![0; len];
                 file.read_exact_at(&mut body, offset)?;
+                self.spilled_waiting -= 1;
+                if self.spilled_waiting == 0 {
+                    // Everything spilled has come back: start the file over.
+                    self.spill_end = 0;
+                    file.set_len(0)?;
+                }
                 FetchedPage { body: Bytes::from(body), records, resume_at }
             }
         };
-        if self.entries.iter().all(|e| matches!(e, Entry::Memory(_))) && self.spill.is_some() {
-            // Everything spilled has come back: start the file over.
-            self.spill_end = 0;
-            if let Some(file) = &mut self.spill {
-                file.set_len(0)?;
-                file.flush()?;
-            }
-        }
         Ok(Some(page))
     }
 
@@ -163,12 +164,14 @@ mod tests {
             assert_eq!(got.records_json(), page(n).records_json());
             assert_eq!(got.resume_at, page(n).resume_at);
         }
+        // Room again: the next page waits in memory, behind the five still on disk.
         buffer.push(page(10), 0, Overflow::Spill).unwrap();
+        assert_eq!((buffer.memory_bytes(), buffer.spilled_bytes()), (size, size as u64 * 7));
         let rest: Vec<_> = std::iter::from_fn(|| buffer.pop().unwrap()).map(|p| p.records_json().to_vec()).collect();
         let expected: Vec<_> = (5..11).map(|n| page(n).records_json().to_vec()).collect();
         assert_eq!(rest, expected);
         let path = buffer.spill_path().to_path_buf();
-        assert!(path.exists());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "emptied once every spilled page came back");
         drop(buffer);
         assert!(!path.exists(), "the spill file goes with the buffer");
     }
