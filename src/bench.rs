@@ -154,8 +154,8 @@ pub struct ModeReport {
     pub vs_single_thread: f64,
     /// End to end over `cores` x the single-thread rate: the share of the cores' ideal reached.
     pub vs_all_cores: f64,
-    /// A bare client draining the listing (one request at a time, reading bodies and nothing
-    /// else), in records a second.
+    /// A bare client draining the listing (as many requests at a time as the dump makes: one,
+    /// or the page list's concurrency; reading bodies and nothing else), in records a second.
     pub simulator_records_per_second: f64,
     /// The simulator's rate over the end-to-end rate.
     pub simulator_headroom: f64,
@@ -306,7 +306,7 @@ fn measure_beside(
     cores: usize,
 ) -> Result<ModeReport, DumpError> {
     let MeasuredDump { mode, expected, config, summary, .. } = &dump;
-    let drained = drain(base_url, *mode, *expected, options.sample_records)?;
+    let drained = drain(base_url, *mode, *expected, options.sample_records, config.listing.page_concurrency)?;
     let declared = if config.typed_custom_attributes() {
         let stats = Arc::new(ApiStats::default());
         crate::run::declared_attributes(config, &new_rate_limiter(config.api.rate_limit_per_minute), &stats)?
@@ -475,9 +475,10 @@ struct Drained {
     sample: Vec<Bytes>,
 }
 
-/// Walks the listing one request at a time, reading each body and only the few bytes that say
-/// where the listing goes next, keeping the bodies of the first `keep` records.
-fn drain(base_url: &str, mode: BenchMode, expected: u64, keep: u64) -> Result<Drained, DumpError> {
+/// Walks the listing as the dump does (one request at a time, or `concurrency` pages of a page
+/// list at once), reading each body and only the few bytes that say where the listing goes
+/// next, keeping the bodies of the first `keep` records.
+fn drain(base_url: &str, mode: BenchMode, expected: u64, keep: u64, concurrency: usize) -> Result<Drained, DumpError> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| aborted("cannot start a runtime", e))?;
     runtime.block_on(async {
@@ -506,22 +507,19 @@ fn drain(base_url: &str, mode: BenchMode, expected: u64, keep: u64) -> Result<Dr
             BenchMode::UsersPages => "users",
         };
         let per_page = mode.per_page();
-        let started = Instant::now();
-        let (mut records, mut sample, mut page) = (0u64, Vec::new(), 1u64);
-        let mut next: Option<String> = None;
-        loop {
+        let url_for = |page: u64, next: Option<&str>| {
             let mut url = base.join(path).expect("a relative path joins");
             {
                 let mut query = url.query_pairs_mut();
                 match mode {
                     BenchMode::ContactsCursor => {
                         query.append_pair("per_page", &per_page.to_string());
-                        if let Some(cursor) = &next {
+                        if let Some(cursor) = next {
                             query.append_pair("starting_after", cursor);
                         }
                     }
                     BenchMode::UsersScroll | BenchMode::LeadsScroll => {
-                        if let Some(param) = &next {
+                        if let Some(param) = next {
                             query.append_pair("scroll_param", param);
                         }
                     }
@@ -530,31 +528,42 @@ fn drain(base_url: &str, mode: BenchMode, expected: u64, keep: u64) -> Result<Dr
                     }
                 }
             }
-            let body = get(url).await?;
-            // The dump checks every id; here a full page counts as full, so that the bare client
-            // does no more than a client must to go on.
-            let full = per_page.min(expected - records.min(expected));
-            let (in_page, more) = match mode {
-                BenchMode::ContactsCursor => {
-                    next = tail_string(&body, "\"starting_after\":\"");
-                    (full, next.is_some())
+            url
+        };
+        // Page numbers are known ahead: a page list is asked as the dump asks it, several at once.
+        let window = if mode == BenchMode::UsersPages { concurrency.max(1) as u64 } else { 1 };
+        let started = Instant::now();
+        let (mut records, mut sample, mut page) = (0u64, Vec::new(), 1u64);
+        let mut next: Option<String> = None;
+        'listing: loop {
+            let urls: Vec<url::Url> = (page..page + window).map(|p| url_for(p, next.as_deref())).collect();
+            let bodies = futures_util::future::try_join_all(urls.into_iter().map(&get)).await?;
+            for body in bodies {
+                // The dump checks every id; here a full page counts as full, so that the bare
+                // client does no more than a client must to go on.
+                let full = per_page.min(expected - records.min(expected));
+                let (in_page, more) = match mode {
+                    BenchMode::ContactsCursor => {
+                        next = tail_string(&body, "\"starting_after\":\"");
+                        (full, next.is_some())
+                    }
+                    BenchMode::UsersScroll | BenchMode::LeadsScroll => {
+                        next = tail_string(&body, "\"scroll_param\":\"");
+                        let empty = body.windows(4).take(64).any(|w| w == b"\":[]");
+                        if empty { (0, false) } else { (full, true) }
+                    }
+                    BenchMode::UsersPages => {
+                        page += 1;
+                        (full, tail_string(&body, "\"next\":\"").is_some())
+                    }
+                };
+                records += in_page;
+                if records <= keep.max(per_page) && in_page > 0 {
+                    sample.push(body);
                 }
-                BenchMode::UsersScroll | BenchMode::LeadsScroll => {
-                    next = tail_string(&body, "\"scroll_param\":\"");
-                    let empty = body.windows(4).take(64).any(|w| w == b"\":[]");
-                    if empty { (0, false) } else { (full, true) }
+                if !more {
+                    break 'listing;
                 }
-                BenchMode::UsersPages => {
-                    page += 1;
-                    (full, tail_string(&body, "\"next\":\"").is_some())
-                }
-            };
-            records += in_page;
-            if records <= keep.max(per_page) && in_page > 0 {
-                sample.push(body);
-            }
-            if !more {
-                break;
             }
         }
         let seconds = started.elapsed().as_secs_f64();
