@@ -40,6 +40,9 @@ pub enum ConfigError {
         "--email, --phone, --sort, --order and --created-since need the page list: use --source users|leads with --mode pages or auto"
     )]
     QueryNeedsPages,
+    /// A `--fault-plan` file that cannot be read or says something the simulator cannot do.
+    #[error("{0}")]
+    FaultPlan(String),
 }
 
 /// Why a run stopped.

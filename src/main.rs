@@ -28,7 +28,9 @@ use intercom_dump::config::{
 };
 use intercom_dump::error::ConfigError;
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{FaultPlan, FaultRule, NextShape, ParamStyle, PastCap, Prerender, RecordShape, SimConfig, SimHandle};
+use intercom_dump::sim::{
+    FaultPlan, FaultPlanFile, FaultRule, NextShape, ParamStyle, PastCap, Prerender, RecordShape, SimConfig, SimHandle,
+};
 use intercom_dump::version::ApiVersion;
 use intercom_dump::{DumpError, Summary, run_dump};
 
@@ -129,6 +131,9 @@ struct DemoArgs {
     /// Directory to write into (the demo replaces its own earlier output there).
     #[arg(long, default_value = "intercom-dump-demo")]
     out: PathBuf,
+    /// Make the embedded simulator fail as this JSON plan file says (see `sim --fault-plan`).
+    #[arg(long, value_name = "FILE")]
+    fault_plan: Option<PathBuf>,
     #[command(flatten)]
     listing: ListingArgs,
     #[command(flatten)]
@@ -192,6 +197,9 @@ struct SimArgs {
     /// Seed of the probabilistic faults: the same seed replays the same failures.
     #[arg(long, default_value_t = 1)]
     fault_seed: u64,
+    /// Faults from a JSON plan file (rules, their seed, the scroll's faults), added to the flags'.
+    #[arg(long, value_name = "FILE")]
+    fault_plan: Option<PathBuf>,
     /// Declare this custom attribute with a type its values do not have.
     #[arg(long)]
     misdeclare_attribute: Option<String>,
@@ -452,6 +460,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut sim_config = SimConfig::new(args.seed, args.contacts, token.clone());
     // The simulator enforces the same limit the client keeps to.
     sim_config.limit_per_window = (args.api.rate_limit / 6).max(1);
+    apply_fault_plan(args.fault_plan.as_deref(), &mut sim_config)?;
     let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
     eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
     let api = api_config(&sim.base_url(), Token::new(token)?, false, &args.api, &args.listing)?;
@@ -472,6 +481,12 @@ fn report(summary: &Summary, output: &OutputArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Adds a `--fault-plan` file's faults to a simulator's configuration.
+fn apply_fault_plan(path: Option<&std::path::Path>, config: &mut SimConfig) -> Result<(), ConfigError> {
+    let Some(path) = path else { return Ok(()) };
+    FaultPlanFile::load(path).and_then(|plan| plan.apply(config)).map_err(ConfigError::FaultPlan)
+}
+
 fn sim(args: SimArgs) -> anyhow::Result<()> {
     let mut config = SimConfig::new(args.seed, args.contacts, args.token);
     config.limit_per_window = args.limit_per_window;
@@ -490,6 +505,7 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.scroll.foreign_scroll = args.foreign_scroll;
     config.page_cap = args.page_cap;
     config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
+    apply_fault_plan(args.fault_plan.as_deref(), &mut config)?;
     config.misdeclared_attribute = args.misdeclare_attribute;
     config.prerender = args.prerender_dir.map(|dir| Prerender::new(dir, vec![RecordShape::ContactV2, RecordShape::V1]));
     config.past_cap = match args.past_cap {

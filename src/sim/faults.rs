@@ -92,31 +92,41 @@ impl FaultPlan {
     }
 }
 
-/// `KIND:PROBABILITY` or `KIND@N,N,...`, KIND one of `429`, an HTTP status (`500`, `503`...),
-/// `reset`, `truncate`, `notjson`, `noid`, `latency=MS` or `latency=MIN-MAX` (jittered), `slow=MS`.
+/// `KIND:PROBABILITY` or `KIND@N,N,...`, KIND as [`FaultKind::parse`] reads it.
 impl FromStr for FaultRule {
     type Err = String;
 
     fn from_str(text: &str) -> Result<FaultRule, String> {
         let usage = || {
             format!(
-                "bad fault {text:?}: use KIND:PROBABILITY or KIND@N,N with KIND 429, 5xx, reset, truncate, latency=MS, slow=MS"
+                "bad fault {text:?}: use KIND:PROBABILITY or KIND@N,N with KIND 429, 5xx, reset, truncate, notjson, noid, latency=MS, slow=MS"
             )
         };
         let (kind, when) = if let Some((kind, p)) = text.split_once(':') {
-            let p: f64 = p.parse().map_err(|_| usage())?;
-            if !(0.0..=1.0).contains(&p) {
-                return Err(usage());
-            }
-            (kind, When::Probability(p))
+            (kind, When::probability(p.parse().map_err(|_| usage())?).ok_or_else(usage)?)
         } else if let Some((kind, at)) = text.split_once('@') {
             let at = at.split(',').map(|n| n.trim().parse::<u64>()).collect::<Result<_, _>>().map_err(|_| usage())?;
             (kind, When::At(at))
         } else {
             return Err(usage());
         };
-        let millis = |ms: &str| ms.parse::<u64>().map(Duration::from_millis).map_err(|_| usage());
-        let kind = match kind {
+        Ok(FaultRule { kind: FaultKind::parse(kind).ok_or_else(usage)?, when })
+    }
+}
+
+impl When {
+    /// Each request with probability `p`, when `p` is one (0 to 1).
+    fn probability(p: f64) -> Option<When> {
+        (0.0..=1.0).contains(&p).then_some(When::Probability(p))
+    }
+}
+
+impl FaultKind {
+    /// `429`, an HTTP status (`500`, `503`...), `reset`, `truncate`, `notjson`, `noid`,
+    /// `latency=MS` or `latency=MIN-MAX` (jittered), `slow=MS`.
+    pub fn parse(kind: &str) -> Option<FaultKind> {
+        let millis = |ms: &str| ms.parse::<u64>().ok().map(Duration::from_millis);
+        Some(match kind {
             "429" => FaultKind::TooManyRequests,
             "reset" => FaultKind::ResetMidBody,
             "truncate" => FaultKind::Truncate,
@@ -124,18 +134,112 @@ impl FromStr for FaultRule {
             "noid" => FaultKind::DropId,
             other => match other.split_once('=') {
                 Some(("latency", ms)) => match ms.split_once('-') {
-                    Some((low, high)) if millis(low)? <= millis(high)? => FaultKind::Latency(millis(low)?, millis(high)?),
-                    Some(_) => return Err(usage()),
+                    Some((low, high)) => {
+                        let (low, high) = (millis(low)?, millis(high)?);
+                        if low > high {
+                            return None;
+                        }
+                        FaultKind::Latency(low, high)
+                    }
                     None => FaultKind::Latency(millis(ms)?, millis(ms)?),
                 },
                 Some(("slow", ms)) => FaultKind::SlowBody(millis(ms)?),
                 _ => match other.parse::<u16>() {
                     Ok(status) if (400..=599).contains(&status) => FaultKind::Status(status),
-                    _ => return Err(usage()),
+                    _ => return None,
                 },
             },
-        };
-        Ok(FaultRule { kind, when })
+        })
+    }
+}
+
+/// A fault plan kept in a file (JSON), for a scenario to be run again or shared: the rules the
+/// `--fault` flags give, their seed, and the scroll's own faults.
+///
+/// ```json
+/// {
+///   "seed": 7,
+///   "rules": [
+///     { "kind": "503", "probability": 0.05 },
+///     { "kind": "truncate", "at": [10, 20] },
+///     { "kind": "latency=50-150", "probability": 1 }
+///   ],
+///   "scroll_restart_at": [3],
+///   "scroll_expire_at": [],
+///   "foreign_scroll": false
+/// }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultPlanFile {
+    /// Seed of the probabilistic rules (the `--fault-seed` flag's when absent).
+    pub seed: Option<u64>,
+    #[serde(default)]
+    rules: Vec<RuleEntry>,
+    /// v1 scroll requests (from 1) answered with the restart 500.
+    #[serde(default)]
+    pub scroll_restart_at: BTreeSet<u64>,
+    /// v1 scroll requests at which the open scroll expires.
+    #[serde(default)]
+    pub scroll_expire_at: BTreeSet<u64>,
+    /// Start with another client's scroll holding the workspace's lock.
+    #[serde(default)]
+    pub foreign_scroll: bool,
+}
+
+/// One rule of a plan file: a kind, and either a probability or request numbers.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleEntry {
+    kind: String,
+    probability: Option<f64>,
+    at: Option<BTreeSet<u64>>,
+}
+
+impl FaultPlanFile {
+    /// Reads and checks a plan file. The error is one line naming the file, the rule at fault
+    /// and what to write instead.
+    pub fn load(path: &std::path::Path) -> Result<FaultPlanFile, String> {
+        let name = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the fault plan {name}: {e}"))?;
+        let plan: FaultPlanFile = serde_json::from_str(&text).map_err(|e| {
+            format!("the fault plan {name} is not a plan: {e} (expected {{\"seed\": N, \"rules\": [{{\"kind\": \"503\", \"probability\": 0.05}}, ...]}})")
+        })?;
+        plan.rules().map_err(|e| format!("the fault plan {name}: {e}"))?;
+        Ok(plan)
+    }
+
+    /// The plan's rules, checked.
+    pub fn rules(&self) -> Result<Vec<FaultRule>, String> {
+        self.rules
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let at = |what: &str| format!("rule {} ({:?}): {what}", i + 1, entry.kind);
+                let kind = FaultKind::parse(&entry.kind).ok_or_else(|| {
+                    at("unknown kind: use 429, an HTTP status (500, 503...), reset, truncate, notjson, noid, latency=MS, latency=MIN-MAX or slow=MS")
+                })?;
+                let when = match (entry.probability, &entry.at) {
+                    (Some(p), None) => When::probability(p).ok_or_else(|| at("probability must be between 0 and 1"))?,
+                    (None, Some(requests)) if !requests.is_empty() => When::At(requests.clone()),
+                    _ => return Err(at("give either \"probability\" (0 to 1) or \"at\" (request numbers from 1)")),
+                };
+                Ok(FaultRule { kind, when })
+            })
+            .collect()
+    }
+
+    /// Adds this plan to a simulator's configuration: its rules after the ones there, its seed
+    /// when it gives one, its scroll faults beside the ones there.
+    pub fn apply(&self, config: &mut super::SimConfig) -> Result<(), String> {
+        config.faults.rules.extend(self.rules()?);
+        if let Some(seed) = self.seed {
+            config.faults.seed = seed;
+        }
+        config.scroll.restart_at.extend(&self.scroll_restart_at);
+        config.scroll.expire_at.extend(&self.scroll_expire_at);
+        config.scroll.foreign_scroll |= self.foreign_scroll;
+        Ok(())
     }
 }
 
@@ -152,7 +256,7 @@ mod tests {
         let jittered: FaultRule = "latency=10-90:0.5".parse().unwrap();
         assert_eq!(jittered.kind, FaultKind::Latency(Duration::from_millis(10), Duration::from_millis(90)));
         assert!("latency=90-10:1".parse::<FaultRule>().is_err());
-        for bad in ["503", "boom:0.1", "503:2", "reset@x", "200:0.1"] {
+        for bad in ["503", "boom:0.1", "503:2", "reset@x", "200:0.1", "slow=x@1", "latency=5-x:1"] {
             assert!(bad.parse::<FaultRule>().is_err(), "{bad}");
         }
     }
@@ -174,5 +278,43 @@ mod tests {
         assert!(waits.iter().all(|w| (Duration::from_millis(10)..=Duration::from_millis(30)).contains(w)));
         assert!(waits.iter().any(|w| *w < Duration::from_millis(15)) && waits.iter().any(|w| *w > Duration::from_millis(25)));
         assert!(first[3].fault.is_some(), "request 4 fails");
+    }
+
+    #[test]
+    fn plan_files_give_rules_seeds_and_scroll_faults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.json");
+        std::fs::write(
+            &path,
+            r#"{"seed": 7, "rules": [{"kind": "503", "probability": 0.05}, {"kind": "truncate", "at": [10, 20]},
+                {"kind": "latency=50-150", "probability": 1}], "scroll_restart_at": [3], "foreign_scroll": true}"#,
+        )
+        .unwrap();
+        let plan = FaultPlanFile::load(&path).unwrap();
+        let mut config = crate::sim::SimConfig::new(1, 10, "t");
+        config.faults.rules.push("429@1".parse().unwrap());
+        plan.apply(&mut config).unwrap();
+        assert_eq!(config.faults.seed, 7);
+        assert_eq!(config.faults.rules.len(), 4, "the file's rules come after the flags'");
+        assert_eq!(config.faults.rules[2], "truncate@10,20".parse().unwrap());
+        assert_eq!(config.faults.rules[3].kind, FaultKind::Latency(Duration::from_millis(50), Duration::from_millis(150)));
+        assert_eq!(config.scroll.restart_at, BTreeSet::from([3]));
+        assert!(config.scroll.foreign_scroll);
+
+        let refused = |json: &str| {
+            std::fs::write(&path, json).unwrap();
+            FaultPlanFile::load(&path).unwrap_err()
+        };
+        let error = refused(r#"{"rules": [{"kind": "503", "probability": 0.1}, {"kind": "boom", "at": [1]}]}"#);
+        assert!(error.contains("plan.json") && error.contains("rule 2") && error.contains("unknown kind"), "{error}");
+        let error = refused(r#"{"rules": [{"kind": "503", "probability": 0.1, "at": [2]}]}"#);
+        assert!(error.contains("rule 1") && error.contains("either"), "{error}");
+        let error = refused(r#"{"rules": [{"kind": "503", "probability": 1.5}]}"#);
+        assert!(error.contains("between 0 and 1"), "{error}");
+        let error = refused(r#"{"rulez": []}"#);
+        assert!(error.contains("not a plan") && error.contains("rulez"), "{error}");
+        assert!(!error.contains('\n'), "one line: {error}");
+        let missing = FaultPlanFile::load(&dir.path().join("none.json")).unwrap_err();
+        assert!(missing.contains("cannot read the fault plan"), "{missing}");
     }
 }

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-pub use faults::{FaultKind, FaultPlan, FaultRule, When};
+pub use faults::{FaultKind, FaultPlan, FaultPlanFile, FaultRule, When};
 pub use generator::{Contact, RecordShape, Role, Workspace};
 pub use page_list::PastCap;
 pub use scroll::{ParamStyle, ScrollSettings};

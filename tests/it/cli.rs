@@ -258,3 +258,39 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
         .sum();
     assert_eq!(arrow_rows, n, "the Arrow parts too hold every row once");
 }
+
+#[test]
+fn demo_follows_a_fault_plan_file_and_refuses_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"seed": 5, "rules": [{"kind": "503", "probability": 0.1}, {"kind": "truncate", "at": [4]}, {"kind": "reset", "at": [6]}]}"#,
+    )
+    .unwrap();
+    let (out, summary) = (dir.path().join("out"), dir.path().join("summary.json"));
+    let output = binary()
+        .args(["demo", "--contacts", "3000", "--no-progress", "--fault-plan"])
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out)
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert!(summary["api"]["retries"].as_u64().unwrap() >= 2, "the truncated and the reset answers were retried: {summary}");
+    let ws = intercom_dump::sim::Workspace::new(42, 3_000);
+    assert_exact_ids(&output_ids(&out, "contacts"), (0..3_000).map(|i| ws.contact_id(i)));
+
+    // A plan the simulator cannot follow: refused at once, one line naming the file and the rule.
+    std::fs::write(&plan, r#"{"rules": [{"kind": "502", "at": [1]}, {"kind": "latency=fast", "probability": 1}]}"#).unwrap();
+    let refused = dir.path().join("refused");
+    let output = binary().args(["demo", "--no-progress", "--fault-plan"]).arg(&plan).arg("--out").arg(&refused).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("plan.json") && stderr.contains("rule 2") && stderr.contains("latency=MS"), "{stderr}");
+    assert!(!refused.exists(), "nothing written");
+}
