@@ -1,6 +1,8 @@
 //! Custom arrow-json decoders for what Intercom's JSON does that a plain schema cannot say:
 //! objects kept whole as JSON text (`custom_attributes`), and integers sent as either numbers
-//! or strings (`owner_id`). Fields opt in through their metadata.
+//! or strings (`owner_id`); fields opt in through their metadata. And the record decoder at the
+//! root, which walks each record's keys once to place every known field, fill the typed custom
+//! attribute columns, and keep the fields the schema does not know in `_extra`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
