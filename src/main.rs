@@ -484,7 +484,8 @@ fn report(summary: &Summary, output: &OutputArgs) -> anyhow::Result<()> {
 /// Adds a `--fault-plan` file's faults to a simulator's configuration.
 fn apply_fault_plan(path: Option<&std::path::Path>, config: &mut SimConfig) -> Result<(), ConfigError> {
     let Some(path) = path else { return Ok(()) };
-    FaultPlanFile::load(path).and_then(|plan| plan.apply(config)).map_err(ConfigError::FaultPlan)
+    FaultPlanFile::load(path).map_err(ConfigError::FaultPlan)?.apply(config);
+    Ok(())
 }
 
 fn sim(args: SimArgs) -> anyhow::Result<()> {

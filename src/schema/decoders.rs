@@ -114,9 +114,12 @@ struct RecordDecoder {
 impl RecordDecoder {
     fn new(ctx: &DecoderContext, fields: &Fields, is_nullable: bool, misfits: Arc<AtomicU64>) -> Result<Self, ArrowError> {
         let mut columns = Vec::with_capacity(fields.len());
+        // A typed column's name is not a key of the record (its value sits in custom_attributes):
+        // only the fields decoded from the record have a slot.
+        let mut slots = HashMap::new();
         let mut typed = Vec::new();
         let mut typed_index = HashMap::new();
-        for field in fields {
+        for (i, field) in fields.iter().enumerate() {
             let column = if field.name() == EXTRA_COLUMN {
                 Column::Extra
             } else if let Some(attribute) = field.metadata().get(CUSTOM_ATTRIBUTE_KEY) {
@@ -124,18 +127,11 @@ impl RecordDecoder {
                 typed.push(field.data_type().clone());
                 Column::Typed(typed.len() - 1)
             } else {
+                slots.insert(field.name().clone(), Slot::Column(i));
                 Column::Field(ctx.make_decoder(field, field.is_nullable() || is_nullable)?)
             };
             columns.push(column);
         }
-        // A typed column's name is not a key of the record: its value sits in custom_attributes.
-        let slots = fields
-            .iter()
-            .zip(&columns)
-            .enumerate()
-            .filter(|(_, (_, c))| matches!(c, Column::Field(_)))
-            .map(|(i, (f, _))| (f.name().clone(), Slot::Column(i)))
-            .collect();
         let custom_attributes = (!typed.is_empty()).then(|| fields.find("custom_attributes").map(|(i, _)| i)).flatten();
         Ok(RecordDecoder {
             fields: fields.clone(),
@@ -327,16 +323,16 @@ impl ArrayDecoder for RecordDecoder {
         if misfits > 0 {
             self.misfits.fetch_add(misfits, Ordering::Relaxed);
         }
-        let mut typed: Vec<Option<ArrayRef>> = typed.into_iter().map(|b| Some(b.finish())).collect();
-        let mut extra = Some(Arc::new(extra.finish()) as ArrayRef);
+        let typed: Vec<ArrayRef> = typed.into_iter().map(TypedBuilder::finish).collect();
+        let extra: ArrayRef = Arc::new(extra.finish());
         let mut arrays = Vec::with_capacity(self.columns.len());
         for (i, (column, field)) in self.columns.iter_mut().zip(self.fields.iter()).enumerate() {
             let array = match column {
                 Column::Field(decoder) => decoder
                     .decode(tape, &self.positions[i * rows..(i + 1) * rows])
                     .map_err(|e| ArrowError::JsonError(format!("whilst decoding field '{}': {e}", field.name())))?,
-                Column::Typed(n) => typed[*n].take().expect("each typed column once"),
-                Column::Extra => extra.take().expect("one _extra column"),
+                Column::Typed(n) => typed[*n].clone(),
+                Column::Extra => extra.clone(),
             };
             arrays.push(array);
         }

@@ -92,16 +92,15 @@ impl FaultPlan {
     }
 }
 
+/// The fault kinds, as messages name them.
+const KINDS: &str = "429, an HTTP status (500, 503...), reset, truncate, notjson, noid, latency=MS, latency=MIN-MAX or slow=MS";
+
 /// `KIND:PROBABILITY` or `KIND@N,N,...`, KIND as [`FaultKind::parse`] reads it.
 impl FromStr for FaultRule {
     type Err = String;
 
     fn from_str(text: &str) -> Result<FaultRule, String> {
-        let usage = || {
-            format!(
-                "bad fault {text:?}: use KIND:PROBABILITY or KIND@N,N with KIND 429, 5xx, reset, truncate, notjson, noid, latency=MS, slow=MS"
-            )
-        };
+        let usage = || format!("bad fault {text:?}: use KIND:PROBABILITY or KIND@N,N with KIND one of {KINDS}");
         let (kind, when) = if let Some((kind, p)) = text.split_once(':') {
             (kind, When::probability(p.parse().map_err(|_| usage())?).ok_or_else(usage)?)
         } else if let Some((kind, at)) = text.split_once('@') {
@@ -169,77 +168,89 @@ impl FaultKind {
 ///   "foreign_scroll": false
 /// }
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FaultPlanFile {
     /// Seed of the probabilistic rules (the `--fault-seed` flag's when absent).
     pub seed: Option<u64>,
-    #[serde(default)]
-    rules: Vec<RuleEntry>,
+    pub rules: Vec<FaultRule>,
     /// v1 scroll requests (from 1) answered with the restart 500.
-    #[serde(default)]
     pub scroll_restart_at: BTreeSet<u64>,
     /// v1 scroll requests at which the open scroll expires.
-    #[serde(default)]
     pub scroll_expire_at: BTreeSet<u64>,
     /// Start with another client's scroll holding the workspace's lock.
-    #[serde(default)]
     pub foreign_scroll: bool,
 }
 
-/// One rule of a plan file: a kind, and either a probability or request numbers.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+/// The file as written, before its rules are checked.
+#[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RuleEntry {
+struct PlanJson {
+    seed: Option<u64>,
+    #[serde(default)]
+    rules: Vec<RuleJson>,
+    #[serde(default)]
+    scroll_restart_at: BTreeSet<u64>,
+    #[serde(default)]
+    scroll_expire_at: BTreeSet<u64>,
+    #[serde(default)]
+    foreign_scroll: bool,
+}
+
+/// One rule as written: a kind, and either a probability or request numbers.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleJson {
     kind: String,
     probability: Option<f64>,
     at: Option<BTreeSet<u64>>,
 }
 
+impl RuleJson {
+    fn check(self) -> Result<FaultRule, String> {
+        let kind = FaultKind::parse(&self.kind).ok_or_else(|| format!("unknown kind {:?}: use {KINDS}", self.kind))?;
+        let when = match (self.probability, self.at) {
+            (Some(p), None) => When::probability(p).ok_or("probability must be between 0 and 1")?,
+            (None, Some(requests)) if !requests.is_empty() => When::At(requests),
+            _ => return Err("give either \"probability\" (0 to 1) or \"at\" (request numbers from 1)".into()),
+        };
+        Ok(FaultRule { kind, when })
+    }
+}
+
 impl FaultPlanFile {
-    /// Reads and checks a plan file. The error is one line naming the file, the rule at fault
-    /// and what to write instead.
+    /// Reads a plan file and checks every rule. The error is one line naming the file, the rule
+    /// at fault and what to write instead.
     pub fn load(path: &std::path::Path) -> Result<FaultPlanFile, String> {
         let name = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read the fault plan {name}: {e}"))?;
-        let plan: FaultPlanFile = serde_json::from_str(&text).map_err(|e| {
+        let plan: PlanJson = serde_json::from_str(&text).map_err(|e| {
             format!("the fault plan {name} is not a plan: {e} (expected {{\"seed\": N, \"rules\": [{{\"kind\": \"503\", \"probability\": 0.05}}, ...]}})")
         })?;
-        plan.rules().map_err(|e| format!("the fault plan {name}: {e}"))?;
-        Ok(plan)
-    }
-
-    /// The plan's rules, checked.
-    pub fn rules(&self) -> Result<Vec<FaultRule>, String> {
-        self.rules
-            .iter()
+        let rules = plan
+            .rules
+            .into_iter()
             .enumerate()
-            .map(|(i, entry)| {
-                let at = |what: &str| format!("rule {} ({:?}): {what}", i + 1, entry.kind);
-                let kind = FaultKind::parse(&entry.kind).ok_or_else(|| {
-                    at("unknown kind: use 429, an HTTP status (500, 503...), reset, truncate, notjson, noid, latency=MS, latency=MIN-MAX or slow=MS")
-                })?;
-                let when = match (entry.probability, &entry.at) {
-                    (Some(p), None) => When::probability(p).ok_or_else(|| at("probability must be between 0 and 1"))?,
-                    (None, Some(requests)) if !requests.is_empty() => When::At(requests.clone()),
-                    _ => return Err(at("give either \"probability\" (0 to 1) or \"at\" (request numbers from 1)")),
-                };
-                Ok(FaultRule { kind, when })
-            })
-            .collect()
+            .map(|(i, rule)| rule.check().map_err(|e| format!("the fault plan {name}: rule {}: {e}", i + 1)))
+            .collect::<Result<_, _>>()?;
+        Ok(FaultPlanFile {
+            seed: plan.seed,
+            rules,
+            scroll_restart_at: plan.scroll_restart_at,
+            scroll_expire_at: plan.scroll_expire_at,
+            foreign_scroll: plan.foreign_scroll,
+        })
     }
 
     /// Adds this plan to a simulator's configuration: its rules after the ones there, its seed
     /// when it gives one, its scroll faults beside the ones there.
-    pub fn apply(&self, config: &mut super::SimConfig) -> Result<(), String> {
-        config.faults.rules.extend(self.rules()?);
+    pub fn apply(self, config: &mut super::SimConfig) {
+        config.faults.rules.extend(self.rules);
         if let Some(seed) = self.seed {
             config.faults.seed = seed;
         }
-        config.scroll.restart_at.extend(&self.scroll_restart_at);
-        config.scroll.expire_at.extend(&self.scroll_expire_at);
+        config.scroll.restart_at.extend(self.scroll_restart_at);
+        config.scroll.expire_at.extend(self.scroll_expire_at);
         config.scroll.foreign_scroll |= self.foreign_scroll;
-        Ok(())
     }
 }
 
@@ -293,7 +304,7 @@ mod tests {
         let plan = FaultPlanFile::load(&path).unwrap();
         let mut config = crate::sim::SimConfig::new(1, 10, "t");
         config.faults.rules.push("429@1".parse().unwrap());
-        plan.apply(&mut config).unwrap();
+        plan.apply(&mut config);
         assert_eq!(config.faults.seed, 7);
         assert_eq!(config.faults.rules.len(), 4, "the file's rules come after the flags'");
         assert_eq!(config.faults.rules[2], "truncate@10,20".parse().unwrap());
