@@ -253,6 +253,8 @@ pub struct ApiConfig {
     pub max_retry_elapsed: Duration,
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
+    /// The largest answer read (decompressed): a body past it fails the request.
+    pub max_body_bytes: usize,
 }
 
 /// Where and how the files are written.
@@ -277,6 +279,9 @@ pub struct OutputConfig {
     pub checkpoint_rows: u64,
     /// Go on from the checkpoint of a run that did not finish.
     pub resume: bool,
+    /// Publish a listing that delivered fewer (or more) records than the API announced, with
+    /// both counts in the manifest, instead of failing the run.
+    pub allow_incomplete: bool,
 }
 
 /// How much work is in flight at once.
@@ -322,6 +327,7 @@ impl ApiConfig {
             max_retry_elapsed: Duration::from_secs(300),
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            max_body_bytes: 64 << 20,
         })
     }
 }
@@ -336,6 +342,7 @@ impl OutputConfig {
             max_file_rows: 1_000_000,
             max_file_bytes: 512 * 1024 * 1024,
             overwrite: false,
+            allow_incomplete: false,
             typed_custom_attributes: None,
             partition_by_role: false,
             checkpoint_rows: 1_000_000,

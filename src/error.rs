@@ -4,6 +4,7 @@
 //! and the fix, and none carries the token.
 
 use crate::api::ApiError;
+use crate::listing::{LoopError, Verdict};
 use crate::schema::DecodeError;
 use crate::sink::SinkError;
 use crate::version::ApiVersion;
@@ -68,4 +69,25 @@ pub enum DumpError {
     ScrollLocked { waited_secs: u64 },
     #[error("the scroll broke {restarts} times, the most --max-restarts allows; the last time: {last}")]
     TooManyRestarts { restarts: u32, last: ApiError },
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    #[error(
+        "stopped by {}: nothing was published and the run's staging directory was removed; run the same command again to start over",
+        crate::interrupt::name(*.signal)
+    )]
+    Interrupted { signal: i32 },
+    /// The listing ended, but what it delivered is not what the API announced.
+    #[error("{}", incomplete_message(*.verdict, .source_name))]
+    Incomplete { verdict: Verdict, source_name: &'static str },
+}
+
+fn incomplete_message(verdict: Verdict, source: &str) -> String {
+    let (what, expected, written) = match verdict {
+        Verdict::Short { expected, written } => ("at least", expected, written),
+        Verdict::Excess { expected, written } => ("at most", expected, written),
+        Verdict::Unannounced | Verdict::Complete => return "the listing is whole".into(),
+    };
+    format!(
+        "the API announced {what} {expected} {source} but the listing delivered {written} distinct ones: nothing was published; run again (the workspace may have changed under a long listing), or pass --allow-incomplete to publish what was read (the manifest records both counts)"
+    )
 }

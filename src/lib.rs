@@ -45,6 +45,8 @@ pub mod buffer;
 pub mod config;
 pub mod dedupe;
 pub mod error;
+pub mod interrupt;
+pub mod listing;
 pub mod progress;
 pub mod run;
 pub mod schema;

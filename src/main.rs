@@ -266,6 +266,9 @@ struct ApiArgs {
     /// Timeout of one request, in seconds.
     #[arg(long, default_value_t = 60)]
     request_timeout: u64,
+    /// The largest answer read, in bytes (decompressed); a larger one fails the run.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_body_bytes: usize,
 }
 
 #[derive(Args)]
@@ -298,6 +301,10 @@ struct OutputArgs {
     /// Also write the run's summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
+    /// Publish even when the listing delivered fewer or more records than the API announced
+    /// (both counts go in the manifest, which marks the dump incomplete).
+    #[arg(long)]
+    allow_incomplete: bool,
     /// Parquet compression: zstd, zstd:LEVEL (1-22), snappy or none.
     #[arg(long, default_value = "zstd:1")]
     compression: String,
@@ -400,6 +407,12 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Dump(_) | Command::Demo(_))
+        && let Err(error) = intercom_dump::interrupt::install()
+    {
+        eprintln!("error: cannot install the signal handlers: {error}");
+        return ExitCode::from(1);
+    }
     let result = match cli.command {
         Command::Dump(args) => dump(args),
         Command::Demo(args) => demo(args),
@@ -424,8 +437,12 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             DumpError::Sink(_) => 5,
             DumpError::Decode(_) => 6,
             DumpError::Aborted(_) => 1,
+            DumpError::Interrupted { signal } => intercom_dump::interrupt::exit_code(*signal) as u8,
             DumpError::PastPageCap { .. } => 2,
-            DumpError::ScrollLocked { .. } | DumpError::TooManyRestarts { .. } => 4,
+            DumpError::ScrollLocked { .. }
+            | DumpError::TooManyRestarts { .. }
+            | DumpError::Loop(_)
+            | DumpError::Incomplete { .. } => 4,
         };
     }
     if error.downcast_ref::<ConfigError>().is_some() {
@@ -584,6 +601,7 @@ fn api_config(
     api.max_retries = args.max_retries;
     api.max_retry_elapsed = Duration::from_secs(args.max_retry_elapsed);
     api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+    api.max_body_bytes = args.max_body_bytes.max(1);
     Ok(api)
 }
 
@@ -639,6 +657,7 @@ fn config(
     };
     output_config.format = file_format(output.format);
     output_config.overwrite = output.overwrite;
+    output_config.allow_incomplete = output.allow_incomplete;
     let mut config = Config::new(api, output_config);
     config.source = source(listing);
     config.listing = listing_config(listing, api_args);

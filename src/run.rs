@@ -19,9 +19,9 @@ use crate::config::{Config, Mode, Source};
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
-use crate::sink::manifest::{self, Manifest, ManifestFile};
+use crate::sink::manifest::{self, Announced, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
-use crate::sink::{Partitioning, Sink, Staging, WrittenFile};
+use crate::sink::{OutputLock, Partitioning, Sink, Staging, WrittenFile};
 
 /// What a finished run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -34,6 +34,11 @@ pub struct Summary {
     pub records: u64,
     /// What the API said the listing held, when it said.
     pub total_count: Option<u64>,
+    /// The lowest and highest `total_count` the listing announced: a whole dump writes a count
+    /// inside (the workspace may change under a long listing).
+    pub announced: Option<Announced>,
+    /// False only for a dump published with `--allow-incomplete` whose count is outside `announced`.
+    pub complete: bool,
     pub pages: u64,
     pub page_bytes: u64,
     pub files: Vec<WrittenFile>,
@@ -79,6 +84,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let started = Instant::now();
     let run_id = new_run_id();
     let source = config.source.name();
+    let lock = OutputLock::acquire(&config.output.dir, &run_id)?;
     let resumable = config.output.resume && config.mode() == Mode::Cursor;
     let adopted = if resumable { Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id)? } else { None };
     let (staging, checkpoint) = match adopted {
@@ -130,6 +136,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     system.block_on({
         let (config, stats, progress) = (config.clone(), stats.clone(), progress.clone());
         async move {
+            crate::interrupt::running(Some(System::current()));
             let fetcher_config = config.clone();
             let fetcher =
                 Fetcher::start_in_arbiter(&Arbiter::new().handle(), move |_| Fetcher::new(&fetcher_config, limiter, stats));
@@ -146,27 +153,43 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
             Coordinator::new(config, peers, buffer, progress, done).resume_from(resume_cursor).start();
         }
     });
-    system.run().map_err(|e| DumpError::Aborted(format!("the actor system failed: {e}")))?;
+    if let Some(signal) = crate::interrupt::received() {
+        return Err(DumpError::Interrupted { signal });
+    }
+    let ran = system.run();
+    crate::interrupt::running(None);
+    if let Some(signal) = crate::interrupt::received() {
+        return Err(DumpError::Interrupted { signal });
+    }
+    ran.map_err(|e| DumpError::Aborted(format!("the actor system failed: {e}")))?;
     let outcome = verdict.try_recv().map_err(|_| DumpError::Aborted("the coordinator ended without a verdict".into()))??;
 
+    let records = progress.records.load(Ordering::Relaxed);
+    let verdict = outcome.guard.verdict(records);
+    if !verdict.is_whole() {
+        if !config.output.allow_incomplete {
+            return Err(DumpError::Incomplete { verdict, source_name: source });
+        }
+        tracing::warn!(?verdict, "publishing a listing that is not what the API announced (--allow-incomplete)");
+    }
     let out = config.output.dir.clone();
-    manifest::retract(&out)?;
-    let published = staging.publish(source)?;
+    let published = out.join(source);
     let files: Vec<WrittenFile> = outcome
         .files
         .into_iter()
         .map(|f| WrittenFile { path: published.join(f.path.strip_prefix(&staged_dir).expect("parts are staged")), ..f })
         .collect();
     let elapsed = started.elapsed();
-    let records = progress.records.load(Ordering::Relaxed);
     let summary = Summary {
         run_id,
         source,
         mode: outcome.mode.name(),
-        output_dir: published,
+        output_dir: published.clone(),
         // Rows written once, whichever formats they went to.
         records,
         total_count: outcome.total_count,
+        announced: outcome.guard.announced().map(|(min, max)| Announced { min, max }),
+        complete: verdict.is_whole(),
         pages: progress.pages.load(Ordering::Relaxed),
         page_bytes: progress.page_bytes.load(Ordering::Relaxed),
         file_bytes: files.iter().map(|f| f.bytes).sum(),
@@ -192,10 +215,14 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         started_at: manifest::rfc3339(started_at),
         finished_at: manifest::rfc3339(unix_now()),
         records: summary.records,
+        announced: summary.announced,
+        complete: summary.complete,
+        duplicates_dropped: summary.duplicates_dropped,
         files: summary.files.iter().map(|f| ManifestFile::new(&out, f)).collect(),
         schema: manifest::describe_schema(&schema),
     };
-    manifest::publish(&out, &manifest)?;
+    staging.publish(source, &manifest::MARKERS, || manifest::publish(&out, &manifest))?;
+    drop(lock);
     Ok(summary)
 }
 

@@ -7,7 +7,10 @@
 //! moment the previous one arrives, and pages that do not fit the memory budget wait in the
 //! [`PageBuffer`]'s spill file. A cursor and a page list do not expire; they pause instead.
 //! A broken scroll is opened again from the start; [`SeenIds`] keeps the records it serves a
-//! second time out of the output.
+//! second time out of the output, whatever the listing (a cursor can repeat records too).
+//! [`ListingGuard`] sees every page and every deduplicated batch: a repeated cursor, a run of
+//! empty pages or of nothing but repeats stops the run, and its announced counts are what the
+//! output is checked against at the end.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use crate::buffer::{Overflow, PageBuffer};
 use crate::config::{Config, Mode, PageQuery};
 use crate::dedupe::SeenIds;
 use crate::error::DumpError;
+use crate::listing::ListingGuard;
 use crate::progress::Progress;
 use crate::sink::{SinkError, WrittenFile};
 
@@ -74,6 +78,8 @@ pub struct PipelineOutcome {
     pub spilled_bytes: u64,
     /// Custom attribute values that did not fit their declared type (kept in the JSON column).
     pub custom_attribute_misfits: u64,
+    /// The listing's announced counts and loop checks, for the completeness verdict.
+    pub guard: Arc<ListingGuard>,
 }
 
 /// Where the Coordinator sends its work: recipients, so tests can stand in for any actor.
@@ -113,8 +119,9 @@ pub struct Coordinator {
     next_write_seq: u64,
     writing: usize,
     finishing: bool,
-    /// Ids written so far, for listings that can serve a record twice.
-    seen: Option<SeenIds>,
+    /// Ids written so far: any listing can serve a record twice.
+    seen: SeenIds,
+    guard: ListingGuard,
     restarts: u32,
     /// The latest scroll param, and whether this scroll has changed it between pages.
     last_param: Option<String>,
@@ -140,7 +147,8 @@ impl Coordinator {
         let mode = config.mode();
         let query = Arc::new(config.listing.query.clone());
         Coordinator {
-            seen: config.source.is_v1().then(SeenIds::new),
+            seen: SeenIds::new(),
+            guard: ListingGuard::new(repeat_run_limit(&config)),
             config,
             peers,
             progress,
@@ -304,10 +312,10 @@ impl Coordinator {
             let seq = self.next_write_seq;
             self.next_write_seq += 1;
             let resume_at = self.resume_by_seq.remove(&seq).flatten();
-            let batch = match &mut self.seen {
-                Some(seen) => seen.retain_new(batch).map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?,
-                None => batch,
-            };
+            let served = batch.num_rows() as u64;
+            let batch = self.seen.retain_new(batch).map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?;
+            let fresh = batch.num_rows() as u64;
+            self.guard.rows(fresh, served - fresh)?;
             if batch.num_rows() == 0 {
                 continue;
             }
@@ -358,13 +366,15 @@ impl Coordinator {
     }
 
     fn on_cursor_page(&mut self, mut page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
-        let has_records = !page.page.is_empty();
+        self.guard.page(!page.page.is_empty(), page.total_count, page.next.as_deref())?;
         page.page.resume_at = page.next.clone();
-        // Ask for the next page before anything else happens.
+        // Ask for the next page before anything else happens. An empty page that hands out a
+        // cursor is followed: only a page without one ends the listing (the guard stops a run of
+        // empty pages, and the count check catches an end that comes too early).
         match page.next {
-            Some(next) if has_records && self.has_room() => self.fetch_cursor(Some(next), ctx),
-            Some(next) if has_records => self.state = ListingState::Paused { next },
-            _ => self.state = ListingState::Exhausted,
+            Some(next) if self.has_room() => self.fetch_cursor(Some(next), ctx),
+            Some(next) => self.state = ListingState::Paused { next },
+            None => self.state = ListingState::Exhausted,
         }
         self.queue(page.page, Overflow::Hold)
     }
@@ -379,6 +389,9 @@ impl Coordinator {
         if self.last_param.as_ref().is_some_and(|last| *last != param) {
             self.params_rotate = true;
         }
+        // A param that stays the same on every page is the API's way; one that rotates must not
+        // come back.
+        self.guard.page(true, None, self.params_rotate.then_some(param.as_str()))?;
         self.last_param = Some(param.clone());
         // Ask for the next page before anything else: the scroll must not idle.
         self.state = ListingState::Scrolling { param: Some(param.clone()) };
@@ -418,6 +431,7 @@ impl Coordinator {
                     return Err(DumpError::TooManyRestarts { restarts: self.restarts - 1, last: error });
                 }
                 tracing::warn!(%error, restart = self.restarts, "opening a fresh scroll; records already written are skipped");
+                self.guard.restarted();
                 self.open_scroll(ctx);
                 Ok(())
             }
@@ -444,6 +458,18 @@ impl Coordinator {
             self.pages.next_to_queue = 1;
             self.state = ListingState::Paging { next_page: 2, last_page };
         }
+        self.guard.page(!page.page.is_empty(), page.total_count, None)?;
+        // The last page the count announced still says there is a next one: follow it, page by
+        // page, as far as the page list reaches at all (its cap); the count check at the end
+        // says whether the count or the pages were wrong.
+        if let ListingState::Paging { next_page, last_page } = self.state
+            && number == last_page
+            && page.next.is_some()
+            && last_page < self.config.listing.page_cap.div_ceil(u64::from(self.config.listing.page_size))
+        {
+            tracing::warn!(page = number, "the page list goes on past the pages its count announced; following it");
+            self.state = ListingState::Paging { next_page, last_page: last_page + 1 };
+        }
         self.pages.arrived.insert(number, page.page);
         while let Some(page) = self.pages.arrived.remove(&self.pages.next_to_queue) {
             self.pages.next_to_queue += 1;
@@ -453,19 +479,27 @@ impl Coordinator {
         Ok(())
     }
 
-    fn outcome(&self, files: Vec<WrittenFile>) -> PipelineOutcome {
+    fn outcome(&mut self, files: Vec<WrittenFile>) -> PipelineOutcome {
         PipelineOutcome {
             files,
             total_count: self.total_count,
             mode: self.mode,
             restarts: self.restarts,
-            duplicates_dropped: self.seen.as_ref().map_or(0, SeenIds::dropped),
-            ids_remembered: self.seen.as_ref().map_or(0, |s| s.len() as u64),
-            dedupe_bytes: self.seen.as_ref().map_or(0, |s| s.heap_bytes() as u64),
+            duplicates_dropped: self.seen.dropped(),
+            ids_remembered: self.seen.len() as u64,
+            dedupe_bytes: self.seen.heap_bytes() as u64,
             spilled_bytes: self.buffer.spilled_bytes(),
             custom_attribute_misfits: self.misfits,
+            guard: Arc::new(std::mem::replace(&mut self.guard, ListingGuard::new(1))),
         }
     }
+}
+
+/// Rows of nothing but repeats that mean the listing loops: a few batches' worth, and never fewer
+/// than ten pages.
+fn repeat_run_limit(config: &Config) -> u64 {
+    let page = u64::from(config.api.per_page.max(config.listing.page_size)).max(100);
+    (3 * config.pipeline.batch_rows as u64).max(10 * page)
 }
 
 fn spill_error(buffer: &PageBuffer, error: std::io::Error) -> DumpError {

@@ -8,14 +8,15 @@ use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use backon::Retryable;
-use bytes::Bytes;
+use backon::BackoffBuilder;
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::retry::{RetryAction, backoff, certainly_unserved, classify};
+use super::retry::{MAX_HEADER_WAIT, RetryAction, backoff, certainly_unserved, classify};
+use super::scrub::Scrubber;
 use super::wire::{self, ErrorEnvelope, ListedPage, V1Key};
 use super::{ApiError, ScrollBreak};
 use crate::config::{ApiConfig, PageQuery, Source};
@@ -75,6 +76,7 @@ pub struct ApiClient {
     /// Unix milliseconds before which no request goes out: set when an answer's
     /// `X-RateLimit-Remaining` runs low, to its `X-RateLimit-Reset`.
     paused_until_ms: AtomicU64,
+    scrubber: Scrubber,
 }
 
 /// Requests a window keeps in hand: enough for the requests already in flight when
@@ -90,10 +92,24 @@ fn unix_millis() -> u64 {
 impl ApiClient {
     pub fn new(config: ApiConfig, limiter: Arc<RateLimiter>, stats: Arc<ApiStats>) -> Result<ApiClient, ApiError> {
         install_crypto_provider();
+        // Redirects stay on https: a hop to plain http would carry contact data unencrypted
+        // (reqwest already drops `Authorization` on a hop to another host).
+        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+            let downgrade = attempt.url().scheme() == "http"
+                && attempt.previous().last().is_some_and(|previous| previous.scheme() == "https");
+            if downgrade {
+                attempt.error(InsecureRedirect)
+            } else if attempt.previous().len() >= 10 {
+                attempt.error(TooManyRedirects)
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .user_agent(concat!("intercom-dump/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            .redirect(redirects)
             .build()
             .map_err(|e| ApiError::Connect { reason: format!("cannot build the HTTP client: {}", error_chain(&e)) })?;
         let mut authorization = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
@@ -103,7 +119,8 @@ impl ApiClient {
         headers.insert(AUTHORIZATION, authorization);
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert("intercom-version", HeaderValue::from_str(&config.version.to_string()).expect("versions are ASCII"));
-        Ok(ApiClient { http, config, headers, limiter, stats, paused_until_ms: AtomicU64::new(0) })
+        let scrubber = Scrubber::new(config.token.expose());
+        Ok(ApiClient { http, config, headers, limiter, stats, paused_until_ms: AtomicU64::new(0), scrubber })
     }
 
     pub fn stats(&self) -> &Arc<ApiStats> {
@@ -183,42 +200,60 @@ impl ApiClient {
         url
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or runs out of retries. A 429 waits for
-    /// its window and does not use up a retry.
+    /// Runs `attempt` until it succeeds, fails for good, or runs out of retries or time. A 429
+    /// waits for its window and does not use up a retry, but its wait counts against
+    /// `max_retry_elapsed`, which bounds the whole request, attempts and waits included: a server
+    /// that answers 429 forever ends the run in bounded time.
     async fn with_retries<T, F, Fut>(&self, mut attempt: F, may_retry: impl Fn(&ApiError) -> bool) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ApiError>>,
     {
+        let started = Instant::now();
+        let budget = self.config.max_retry_elapsed;
+        let mut delays = backoff(&self.config).build();
+        let mut attempts = 0usize;
+        let mut last: Option<ApiError> = None;
         loop {
-            let mut attempts = 0usize;
-            let result = (|| {
+            let remaining = budget.saturating_sub(started.elapsed());
+            let result = if remaining.is_zero() {
+                Err(None)
+            } else {
                 attempts += 1;
-                attempt()
-            })
-            .retry(backoff(&self.config))
-            .sleep(tokio::time::sleep)
-            .when(|e| may_retry(e))
-            .notify(|error, delay| {
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(%error, ?delay, "request failed; retrying");
-            })
-            .await;
+                tokio::time::timeout(remaining, attempt()).await.map_err(|_| None).and_then(|r| r.map_err(Some))
+            };
             let error = match result {
                 Ok(value) => return Ok(value),
-                Err(error) => error,
-            };
-            match classify(&error) {
-                RetryAction::WaitForWindow(wait) => {
-                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    self.stats.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
-                    tracing::info!(?wait, "rate limited; waiting for the window to reset");
-                    tokio::time::sleep(wait).await;
+                // Out of time, mid-attempt or between attempts.
+                Err(None) => {
+                    let last = last.unwrap_or_else(|| ApiError::Timeout { reason: "no answer".into() });
+                    return Err(ApiError::OutOfTime { attempts, seconds: budget.as_secs(), last: Box::new(last) });
                 }
-                RetryAction::Retry if attempts > 1 => return Err(ApiError::GaveUp { attempts, last: Box::new(error) }),
-                RetryAction::Retry => return Err(error),
-                RetryAction::Fatal => return Err(error),
+                Err(Some(error)) => error,
+            };
+            let wait = match classify(&error) {
+                RetryAction::WaitForWindow(wait) if may_retry(&error) || matches!(error, ApiError::RateLimited { .. }) => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(?wait, "rate limited; waiting for the window to reset");
+                    wait
+                }
+                RetryAction::Retry if may_retry(&error) => match delays.next() {
+                    Some(delay) => {
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%error, ?delay, "request failed; retrying");
+                        delay
+                    }
+                    None if attempts > 1 => return Err(ApiError::GaveUp { attempts, last: Box::new(error) }),
+                    None => return Err(error),
+                },
+                _ => return Err(error),
+            };
+            if started.elapsed() + wait >= budget {
+                return Err(ApiError::OutOfTime { attempts, seconds: budget.as_secs(), last: Box::new(error) });
             }
+            last = Some(error);
+            self.stats.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -228,7 +263,7 @@ impl ApiClient {
         let paused_until = self.paused_until_ms.load(Ordering::Relaxed);
         let now = unix_millis();
         if paused_until > now {
-            let wait = Duration::from_millis(paused_until - now);
+            let wait = Duration::from_millis(paused_until - now).min(MAX_HEADER_WAIT);
             self.stats.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
             tracing::debug!(?wait, "the rate-limit window is nearly used up; waiting for the next");
             tokio::time::sleep(wait).await;
@@ -240,8 +275,27 @@ impl ApiClient {
         let status = response.status();
         let headers = response.headers().clone();
         self.note_rate_window(&headers);
-        let body = response.bytes().await.map_err(transport_error)?;
+        let body = self.scrubber.scrub(self.read_body(response).await?);
         if status.is_success() { Ok(body) } else { Err(self.status_error(status, &headers, &body)) }
+    }
+
+    /// The whole body, decompressed, up to `max_body_bytes`: a body that never ends (or a
+    /// compression bomb) fails instead of taking all memory.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Bytes, ApiError> {
+        let limit = self.config.max_body_bytes;
+        let too_large = || ApiError::BodyTooLarge { limit };
+        let declared = response.content_length().unwrap_or(0);
+        if declared > limit as u64 {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::with_capacity(declared as usize);
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     fn status_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ApiError {
@@ -302,8 +356,20 @@ impl ApiClient {
             return;
         };
         if remaining <= rate_limit_reserve(limit) {
-            // A little past the reset: the server's clock and ours may differ by a hair.
-            self.paused_until_ms.fetch_max(reset * 1_000 + 50, Ordering::Relaxed);
+            // A little past the reset: the server's clock and ours may differ by a hair. A reset
+            // further off than any window is a server's mistake: wait at most MAX_HEADER_WAIT.
+            let now = unix_millis();
+            let mut until = reset.saturating_mul(1_000).saturating_add(50);
+            if until > now + MAX_HEADER_WAIT.as_millis() as u64 {
+                tracing::warn!(
+                    reset,
+                    "X-RateLimit-Reset is {} s away, longer than any rate-limit window: waiting {} s instead",
+                    (until - now) / 1_000,
+                    MAX_HEADER_WAIT.as_secs()
+                );
+                until = now + MAX_HEADER_WAIT.as_millis() as u64;
+            }
+            self.paused_until_ms.fetch_max(until, Ordering::Relaxed);
         }
     }
 }
@@ -312,9 +378,40 @@ fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
+/// A redirect from https to plain http, refused.
+#[derive(Debug)]
+struct InsecureRedirect;
+
+impl std::fmt::Display for InsecureRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("redirected from https to plain http")
+    }
+}
+
+impl std::error::Error for InsecureRedirect {}
+
+#[derive(Debug)]
+struct TooManyRedirects;
+
+impl std::fmt::Display for TooManyRedirects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("more than 10 redirects")
+    }
+}
+
+impl std::error::Error for TooManyRedirects {}
+
 fn transport_error(error: reqwest::Error) -> ApiError {
     let (timeout, connect) = (error.is_timeout(), error.is_connect());
+    if error.is_redirect() {
+        let to = error.url().map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""))).unwrap_or_default();
+        let insecure = std::error::Error::source(&error).is_some_and(|s| s.is::<InsecureRedirect>());
+        return ApiError::Redirect { to, insecure };
+    }
     let reason = error_chain(&error.without_url());
+    if let Some(fix) = certificate_fix(&reason) {
+        return ApiError::Certificate { reason, fix };
+    }
     if timeout {
         ApiError::Timeout { reason }
     } else if connect {
@@ -322,6 +419,15 @@ fn transport_error(error: reqwest::Error) -> ApiError {
     } else {
         ApiError::Body { reason }
     }
+}
+
+/// What to do about a TLS failure, when `reason` is one: the certificate chain was refused.
+fn certificate_fix(reason: &str) -> Option<&'static str> {
+    let lower = reason.to_ascii_lowercase();
+    let tls = lower.contains("certificate") || lower.contains("unknownissuer") || lower.contains("invalid peer");
+    tls.then_some(
+        "if a proxy or a private CA signs it, point SSL_CERT_FILE at that CA's PEM bundle (the system's trust store is used otherwise); else check --base-url",
+    )
 }
 
 /// An error and its sources on one line.

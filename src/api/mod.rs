@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod retry;
+pub(crate) mod scrub;
 pub mod wire;
 
 use std::time::Duration;
@@ -42,6 +43,18 @@ pub enum ApiError {
     BadPage { reason: String },
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp { attempts: usize, last: Box<ApiError> },
+    #[error(
+        "gave up after {seconds} s of trying ({attempts} attempts, the most --max-retry-elapsed allows; raise it to wait longer): {last}"
+    )]
+    OutOfTime { attempts: usize, seconds: u64, last: Box<ApiError> },
+    #[error(
+        "an answer was larger than --max-body-bytes ({limit} bytes): a page of contacts is a few MB at most, so the server is misbehaving; raise --max-body-bytes if its records really are that large"
+    )]
+    BodyTooLarge { limit: usize },
+    #[error("{}", redirect_message(.to, *.insecure))]
+    Redirect { to: String, insecure: bool },
+    #[error("the API's TLS certificate was refused ({reason}): {fix}")]
+    Certificate { reason: String, fix: &'static str },
     #[error("another scroll is open on this workspace (HTTP 400 scroll_exists): {message}")]
     ScrollExists { message: String },
     #[error("the scroll broke ({cause}: {detail}): it must be opened again from the start")]
@@ -58,6 +71,16 @@ fn forbidden_fix(code: &str) -> &'static str {
             "give the app the 'Read and list users and companies' permission in the Developer Hub"
         }
         _ => "give the app permission to read contacts, or check the workspace's plan",
+    }
+}
+
+fn redirect_message(to: &str, insecure: bool) -> String {
+    if insecure {
+        format!(
+            "the API redirected to plain http ({to}): refusing to read contact data unencrypted; check --base-url and any proxy in between"
+        )
+    } else {
+        format!("the API redirected more than 10 times (last to {to}): check --base-url")
     }
 }
 
@@ -93,7 +116,7 @@ impl ApiError {
             ApiError::VersionInvalid { .. } => Some(400),
             ApiError::RateLimited { .. } => Some(429),
             ApiError::Status { status, .. } => Some(*status),
-            ApiError::GaveUp { last, .. } => last.status(),
+            ApiError::GaveUp { last, .. } | ApiError::OutOfTime { last, .. } => last.status(),
             ApiError::ScrollExists { .. } => Some(400),
             _ => None,
         }
@@ -103,7 +126,7 @@ impl ApiError {
     pub fn is_auth(&self) -> bool {
         match self {
             ApiError::Unauthorized { .. } | ApiError::Forbidden { .. } => true,
-            ApiError::GaveUp { last, .. } => last.is_auth(),
+            ApiError::GaveUp { last, .. } | ApiError::OutOfTime { last, .. } => last.is_auth(),
             _ => false,
         }
     }

@@ -8,6 +8,10 @@ use backon::ExponentialBuilder;
 use super::ApiError;
 use crate::config::ApiConfig;
 
+/// The longest wait a header may ask for (`Retry-After`, `X-RateLimit-Reset`): Intercom's windows
+/// are 10 s, so anything longer is a server's mistake, not a reason to sleep for days.
+pub const MAX_HEADER_WAIT: Duration = Duration::from_secs(60);
+
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryAction {
@@ -37,6 +41,11 @@ pub fn classify(error: &ApiError) -> RetryAction {
         | ApiError::NotAcceptable
         | ApiError::VersionInvalid { .. }
         | ApiError::GaveUp { .. }
+        | ApiError::OutOfTime { .. }
+        // Would fail the same way again.
+        | ApiError::BodyTooLarge { .. }
+        | ApiError::Redirect { .. }
+        | ApiError::Certificate { .. }
         // The Coordinator handles these: it waits for the lock or opens a fresh scroll.
         | ApiError::ScrollExists { .. }
         | ApiError::ScrollBroken { .. } => RetryAction::Fatal,
@@ -64,7 +73,14 @@ pub fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duration>) -> 
     });
     let jitter =
         Duration::from_millis(u64::from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_millis()));
-    base.min(Duration::from_secs(120)) + jitter / 4 + Duration::from_millis(50)
+    if base > MAX_HEADER_WAIT {
+        tracing::warn!(
+            "the API asked to wait {} s before the next request, longer than any rate-limit window: waiting {} s instead",
+            base.as_secs(),
+            MAX_HEADER_WAIT.as_secs()
+        );
+    }
+    base.min(MAX_HEADER_WAIT) + jitter / 4 + Duration::from_millis(50)
 }
 
 /// Exponential backoff with jitter, bounded in count and in total time.

@@ -268,6 +268,7 @@ impl ArrayDecoder for RecordDecoder {
         let mut typed_slots = vec![None; typed.len()];
         let mut misfits = 0;
         for (row, &p) in pos.iter().enumerate() {
+            check_depth(tape, p)?;
             let end = match (tape.get(p), nulls.as_mut()) {
                 (TapeElement::StartObject(end), nulls) => {
                     if let Some(nulls) = nulls {
@@ -362,83 +363,126 @@ impl ArrayDecoder for JsonTextDecoder {
     }
 }
 
-/// Writes the value at `idx` as JSON text and returns the index after it.
+/// The deepest nesting a record may have. Intercom's records nest four or five levels (a contact,
+/// its tag list, a tag); custom attributes hold what a workspace puts there, still far from this.
+pub const MAX_DEPTH: u32 = 64;
+
+/// Refuses a record nested deeper than [`MAX_DEPTH`] before anything walks it: arrow-json's error
+/// messages print a value by recursing into it, and a record nested 40,000 deep would overflow
+/// the parser thread's stack and abort the process. One pass over the record's tape elements.
+fn check_depth(tape: &Tape<'_>, p: u32) -> Result<(), ArrowError> {
+    let (TapeElement::StartObject(end) | TapeElement::StartList(end)) = tape.get(p) else { return Ok(()) };
+    let mut depth = 0u32;
+    for i in p..=end {
+        match tape.get(i) {
+            TapeElement::StartObject(_) | TapeElement::StartList(_) => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(ArrowError::JsonError(format!(
+                        "a record nests objects and lists more than {MAX_DEPTH} deep, far past any Intercom object"
+                    )));
+                }
+            }
+            TapeElement::EndObject(_) | TapeElement::EndList(_) => depth -= 1,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Writes the value at `idx` as JSON text and returns the index after it. A walk along the tape
+/// with a stack of open containers on the heap, not a recursion: a record nested 40,000 deep costs
+/// memory in proportion, never the thread's stack.
 pub fn write_json(tape: &Tape<'_>, idx: u32, out: &mut String) -> u32 {
-    match tape.get(idx) {
-        TapeElement::StartObject(end) => {
-            out.push('{');
-            let mut cur = idx + 1;
-            while cur < end {
-                if cur > idx + 1 {
-                    out.push(',');
+    /// An open object or list, and how many keys and values it has written.
+    struct Open {
+        object: bool,
+        items: u32,
+    }
+    let mut open: Vec<Open> = Vec::new();
+    let mut cur = idx;
+    loop {
+        if let Some(container) = open.last_mut() {
+            if let TapeElement::EndObject(_) | TapeElement::EndList(_) = tape.get(cur) {
+                out.push(if container.object { '}' } else { ']' });
+                open.pop();
+                cur += 1;
+                if open.is_empty() {
+                    return cur;
                 }
-                cur = write_json(tape, cur, out);
-                out.push(':');
-                cur = write_json(tape, cur, out);
+                continue;
             }
-            out.push('}');
-            end + 1
-        }
-        TapeElement::StartList(end) => {
-            out.push('[');
-            let mut cur = idx + 1;
-            while cur < end {
-                if cur > idx + 1 {
-                    out.push(',');
-                }
-                cur = write_json(tape, cur, out);
+            // An object alternates keys and values: `,` before a key, `:` before its value.
+            match (container.object, container.items) {
+                (true, n) if n % 2 == 1 => out.push(':'),
+                (_, 0) => {}
+                _ => out.push(','),
             }
-            out.push(']');
-            end + 1
+            container.items += 1;
         }
-        TapeElement::String(s) => {
-            write_json_string(tape.get_string(s), out);
-            idx + 1
+        cur = match tape.get(cur) {
+            TapeElement::StartObject(_) => {
+                out.push('{');
+                open.push(Open { object: true, items: 0 });
+                cur + 1
+            }
+            TapeElement::StartList(_) => {
+                out.push('[');
+                open.push(Open { object: false, items: 0 });
+                cur + 1
+            }
+            TapeElement::String(s) => {
+                write_json_string(tape.get_string(s), out);
+                cur + 1
+            }
+            // Numbers keep the text they arrived as: nothing is rounded.
+            TapeElement::Number(s) => {
+                out.push_str(tape.get_string(s));
+                cur + 1
+            }
+            TapeElement::True => {
+                out.push_str("true");
+                cur + 1
+            }
+            TapeElement::False => {
+                out.push_str("false");
+                cur + 1
+            }
+            TapeElement::Null => {
+                out.push_str("null");
+                cur + 1
+            }
+            TapeElement::I64(high) => {
+                let low = match tape.get(cur + 1) {
+                    TapeElement::I32(low) => low,
+                    _ => 0,
+                };
+                let _ = write!(out, "{}", ((high as i64) << 32) | (low as u32) as i64);
+                cur + 2
+            }
+            TapeElement::I32(v) => {
+                let _ = write!(out, "{v}");
+                cur + 1
+            }
+            TapeElement::F64(high) => {
+                let low = match tape.get(cur + 1) {
+                    TapeElement::F32(low) => low,
+                    _ => 0,
+                };
+                let _ = write!(out, "{}", f64::from_bits(((high as u64) << 32) | low as u64));
+                cur + 2
+            }
+            TapeElement::F32(v) => {
+                let _ = write!(out, "{}", f32::from_bits(v));
+                cur + 1
+            }
+            // A well-formed tape never starts a value with its end; newer element kinds are not
+            // produced from JSON text.
+            _ => cur + 1,
+        };
+        if open.is_empty() {
+            return cur;
         }
-        // Numbers keep the text they arrived as: nothing is rounded.
-        TapeElement::Number(s) => {
-            out.push_str(tape.get_string(s));
-            idx + 1
-        }
-        TapeElement::True => {
-            out.push_str("true");
-            idx + 1
-        }
-        TapeElement::False => {
-            out.push_str("false");
-            idx + 1
-        }
-        TapeElement::Null => {
-            out.push_str("null");
-            idx + 1
-        }
-        TapeElement::I64(high) => {
-            let low = match tape.get(idx + 1) {
-                TapeElement::I32(low) => low,
-                _ => 0,
-            };
-            let _ = write!(out, "{}", ((high as i64) << 32) | (low as u32) as i64);
-            idx + 2
-        }
-        TapeElement::I32(v) => {
-            let _ = write!(out, "{v}");
-            idx + 1
-        }
-        TapeElement::F64(high) => {
-            let low = match tape.get(idx + 1) {
-                TapeElement::F32(low) => low,
-                _ => 0,
-            };
-            let _ = write!(out, "{}", f64::from_bits(((high as u64) << 32) | low as u64));
-            idx + 2
-        }
-        TapeElement::F32(v) => {
-            let _ = write!(out, "{}", f32::from_bits(v));
-            idx + 1
-        }
-        // A well-formed tape never starts a value with its end; newer element kinds are not
-        // produced from JSON text.
-        _ => idx + 1,
     }
 }
 

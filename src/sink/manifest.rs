@@ -24,8 +24,21 @@ pub struct Manifest {
     pub started_at: String,
     pub finished_at: String,
     pub records: u64,
+    /// The lowest and highest record count the API announced while listing (none for a scroll).
+    pub announced: Option<Announced>,
+    /// Whether `records` falls inside `announced`: false only with `--allow-incomplete`.
+    pub complete: bool,
+    /// Records the API served more than once, written once.
+    pub duplicates_dropped: u64,
     pub files: Vec<ManifestFile>,
     pub schema: Vec<ManifestField>,
+}
+
+/// The range of `total_count`s a listing announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Announced {
+    pub min: u64,
+    pub max: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,16 +85,8 @@ fn type_name(data_type: &DataType) -> String {
     data_type.to_string()
 }
 
-/// Removes an earlier dump's `_SUCCESS` and manifest, before its files are replaced.
-pub fn retract(out: &Path) -> Result<(), SinkError> {
-    for name in [SUCCESS, MANIFEST] {
-        match std::fs::remove_file(out.join(name)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(SinkError::write(&out.join(name), e)),
-            _ => {}
-        }
-    }
-    Ok(())
-}
+/// The markers a published dump carries, in the order they are written.
+pub const MARKERS: [&str; 2] = [MANIFEST, SUCCESS];
 
 /// Writes the manifest, then `_SUCCESS`, each under a temporary name first.
 pub fn publish(out: &Path, manifest: &Manifest) -> Result<(), SinkError> {

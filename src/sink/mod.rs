@@ -9,7 +9,7 @@ pub mod rolling;
 
 use std::path::{Path, PathBuf};
 
-pub use publish::Staging;
+pub use publish::{OutputLock, Staging};
 pub use rolling::{Partitioning, RollingWriter, Sink};
 
 /// A finished part file.
@@ -30,8 +30,10 @@ pub enum SinkError {
     Write { path: PathBuf, reason: String },
     #[error("{path} already holds a dump: pass --overwrite to replace it, or choose another --out")]
     Exists { path: PathBuf },
-    #[error("cannot publish into {path}: {reason}")]
+    #[error("cannot publish into {path}: {reason}; the earlier dump there, if any, is left as it was")]
     Publish { path: PathBuf, reason: String },
+    #[error("another intercom-dump run is writing into {path} ({holder}): wait for it to finish, or choose another --out")]
+    Locked { path: PathBuf, holder: String },
 }
 
 impl SinkError {

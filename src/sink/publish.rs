@@ -1,7 +1,11 @@
 //! Staging and publication. A run writes into a hidden staging directory inside `--out` and, only
 //! when everything is written, moves the result into place; a run that fails or is killed leaves
 //! no part file where a reader would find it, and an earlier dump is replaced only by a run that
-//! succeeds (and only with `--overwrite`).
+//! succeeds (and only with `--overwrite`): publication moves the earlier dump and its markers
+//! aside, not away, and puts them back if anything fails before the new markers are written.
+//!
+//! [`OutputLock`] keeps one run at a time in an output directory: an advisory lock the kernel
+//! releases when its process dies, so a crashed run's lock is never stale.
 
 use std::path::{Path, PathBuf};
 
@@ -69,20 +73,96 @@ impl Staging {
     }
 
     /// Moves the staged `source` directory to `out/source`, replacing an earlier dump if allowed,
-    /// and returns where it now is.
-    pub fn publish(mut self, source: &str) -> Result<PathBuf, SinkError> {
+    /// then has `write_markers` write the manifest and `_SUCCESS`, and returns where the dump now
+    /// is. Until the markers are written the earlier dump (data and markers) waits inside the
+    /// staging directory; if anything fails it is put back as it was, and the new data goes.
+    pub fn publish(
+        mut self,
+        source: &str,
+        markers: &[&str],
+        write_markers: impl FnOnce() -> Result<(), SinkError>,
+    ) -> Result<PathBuf, SinkError> {
         let staged = self.root.join(source);
         let target = self.out.join(source);
-        let publish_error = |e: std::io::Error| SinkError::Publish { path: target.clone(), reason: e.to_string() };
-        let previous = self.root.join(format!(".previous-{source}"));
-        if target.exists() {
-            refuse_earlier_dump(&target, self.overwrite)?;
-            std::fs::rename(&target, &previous).map_err(publish_error)?;
+        // Checked before anything moves: a run that may not replace the dump touches nothing.
+        refuse_earlier_dump(&target, self.overwrite)?;
+        let aside = self.root.join(".previous");
+        std::fs::create_dir_all(&aside).map_err(|e| SinkError::write(&aside, e))?;
+        let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let result = (|| {
+            for name in markers.iter().copied().chain([source]) {
+                let (from, to) = (self.out.join(name), aside.join(name));
+                match std::fs::rename(&from, &to) {
+                    Ok(()) => moved.push((from, to)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(SinkError::Publish { path: from, reason: e.to_string() }),
+                }
+            }
+            std::fs::rename(&staged, &target).map_err(|e| SinkError::Publish { path: target.clone(), reason: e.to_string() })?;
+            write_markers()
+        })();
+        if let Err(error) = result {
+            // Undo: the new markers and data out, the earlier dump back in.
+            for name in markers {
+                let _ = std::fs::remove_file(self.out.join(name));
+            }
+            if !staged.exists() {
+                let _ = std::fs::rename(&target, &staged);
+            }
+            for (from, to) in moved.iter().rev() {
+                if let Err(e) = std::fs::rename(to, from) {
+                    tracing::error!(path = %from.display(), kept = %to.display(), "cannot put the earlier dump back: {e}");
+                    // Keep the staging directory: it holds the earlier dump.
+                    self.published = true;
+                }
+            }
+            return Err(error);
         }
-        std::fs::rename(&staged, &target).map_err(publish_error)?;
         self.published = true;
         let _ = std::fs::remove_dir_all(&self.root);
         Ok(target)
+    }
+}
+
+/// One run at a time in an output directory: an advisory lock on the directory itself, held for
+/// the run's life and released by the kernel when the process ends, however it ends (a crashed
+/// run's lock is never stale). While it holds the lock a run names itself (pid, host, run id) in
+/// `OUT/.intercom-dump.lock`, for the message a second run gets; the file goes when the run does.
+#[derive(Debug)]
+pub struct OutputLock {
+    dir: std::fs::File,
+    info: PathBuf,
+}
+
+/// Who holds the lock: informational, the lock is on the directory.
+pub const LOCK_INFO: &str = ".intercom-dump.lock";
+
+impl OutputLock {
+    pub fn acquire(out: &Path, run_id: &str) -> Result<OutputLock, SinkError> {
+        std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
+        let dir =
+            std::fs::File::open(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
+        let info = out.join(LOCK_INFO);
+        match dir.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&info).unwrap_or_else(|_| "its pid is not known yet".into());
+                return Err(SinkError::Locked { path: out.to_path_buf(), holder: holder.trim().to_string() });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(SinkError::write(out, e)),
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let holder = format!("pid {} on {} (run {run_id})", std::process::id(), host.trim());
+        std::fs::write(&info, holder).map_err(|e| SinkError::write(&info, e))?;
+        Ok(OutputLock { dir, info })
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Before the lock goes: a run that takes it next writes its own.
+        let _ = std::fs::remove_file(&self.info);
+        let _ = self.dir.unlock();
     }
 }
 
@@ -145,7 +225,7 @@ mod tests {
         let staging = Staging::prepare(out.path(), "contacts", false, "r1").unwrap();
         std::fs::write(staging.dir_for("contacts").join("part-00000.parquet"), b"x").unwrap();
         assert!(!out.path().join("contacts").exists());
-        let target = staging.publish("contacts").unwrap();
+        let target = staging.publish("contacts", &[], || Ok(())).unwrap();
         assert!(target.join("part-00000.parquet").exists());
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "only the published directory remains");
     }
@@ -158,8 +238,42 @@ mod tests {
         assert!(matches!(Staging::prepare(out.path(), "contacts", false, "r2"), Err(SinkError::Exists { .. })));
         let staging = Staging::prepare(out.path(), "contacts", true, "r3").unwrap();
         std::fs::write(staging.dir_for("contacts").join("part-00000.parquet"), b"new").unwrap();
-        staging.publish("contacts").unwrap();
+        staging.publish("contacts", &[], || Ok(())).unwrap();
         assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_failed_publish_puts_the_earlier_dump_back_whole() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(out.path().join("contacts")).unwrap();
+        std::fs::write(out.path().join("contacts/part-00000.parquet"), b"old").unwrap();
+        std::fs::write(out.path().join("_SUCCESS"), b"").unwrap();
+        std::fs::write(out.path().join("_manifest.json"), b"old manifest").unwrap();
+        let staging = Staging::prepare(out.path(), "contacts", true, "r5").unwrap();
+        std::fs::write(staging.dir_for("contacts").join("part-00000.parquet"), b"new").unwrap();
+        let failed = staging.publish("contacts", &["_manifest.json", "_SUCCESS"], || {
+            std::fs::write(out.path().join("_manifest.json"), b"half").unwrap();
+            Err(SinkError::Publish { path: out.path().into(), reason: "disk full".into() })
+        });
+        assert!(failed.is_err());
+        assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"old");
+        assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), b"old manifest");
+        assert!(out.path().join("_SUCCESS").exists());
+        let names: Vec<String> =
+            std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.len(), 3, "no staging left: {names:?}");
+    }
+
+    #[test]
+    fn a_second_run_into_the_same_out_is_refused_while_the_first_holds_the_lock() {
+        let out = tempfile::tempdir().unwrap();
+        let first = OutputLock::acquire(out.path(), "r6").unwrap();
+        // Another open file description of the same file: flock locks are per description, so
+        // this stands in for another process.
+        let SinkError::Locked { holder, .. } = OutputLock::acquire(out.path(), "r7").unwrap_err() else { panic!() };
+        assert!(holder.contains(&format!("pid {}", std::process::id())) && holder.contains("r6"), "{holder}");
+        drop(first);
+        OutputLock::acquire(out.path(), "r8").expect("free once the holder is gone");
     }
 
     #[test]

@@ -1,38 +1,11 @@
 //! Bad input and broken answers: each ends in a one-line error naming the problem and the fix,
 //! the documented exit code, no panic, and nothing published.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use intercom_dump::sim::{FaultPlan, SimConfig};
 
 use crate::helpers::*;
-
-fn dump_cli(sim_url: &str, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["dump", "--no-progress", "--base-url", sim_url, "--out"])
-        .arg(out)
-        .args(extra)
-        .env("INTERCOM_TOKEN", TOKEN)
-        .output()
-        .unwrap()
-}
-
-/// Exit `code`, one error line on stderr (last, after any warnings the retries logged) holding
-/// `words`, no panic, and no dump published in `out`.
-fn assert_refused(output: &Output, code: i32, words: &[&str], out: &Path) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(code), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(errors.len(), 1, "one error line: {stderr}");
-    assert_eq!(stderr.lines().last(), Some(errors[0]), "the error comes last: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains('\x1b'), "no panic, no colour codes off a terminal: {stderr}");
-    for word in words {
-        assert!(errors[0].contains(word), "{word:?} in {stderr}");
-    }
-    assert!(!out.join("_SUCCESS").exists() && !out.join("_manifest.json").exists());
-    assert!(!out.join("contacts").join("part-00000.parquet").exists());
-}
 
 fn sim_with(rules: &[&str]) -> intercom_dump::sim::SimHandle {
     let mut config = SimConfig::new(90, 3_000, TOKEN);

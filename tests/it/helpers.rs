@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -246,4 +247,31 @@ impl Handler<Release> for StallingWriter {
             self.inner.do_send(msg);
         }
     }
+}
+
+/// Runs `intercom-dump dump` against `sim_url` into `out`, with the test token.
+pub fn dump_cli(sim_url: &str, out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", "--base-url", sim_url, "--out"])
+        .arg(out)
+        .args(extra)
+        .env("INTERCOM_TOKEN", TOKEN)
+        .output()
+        .unwrap()
+}
+
+/// Exit `code`, one error line on stderr (last, after any warnings the retries logged) holding
+/// `words`, no panic, and no dump published in `out`.
+pub fn assert_refused(output: &Output, code: i32, words: &[&str], out: &Path) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    assert_eq!(stderr.lines().last(), Some(errors[0]), "the error comes last: {stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains('\x1b'), "no panic, no colour codes off a terminal: {stderr}");
+    for word in words {
+        assert!(errors[0].contains(word), "{word:?} in {stderr}");
+    }
+    assert!(!out.join("_SUCCESS").exists() && !out.join("_manifest.json").exists());
+    assert!(!out.join("contacts").join("part-00000.parquet").exists());
 }

@@ -7,5 +7,7 @@ mod dump_v1;
 mod dump_v2;
 mod faults;
 mod helpers;
+mod hostile_server;
 mod output;
 mod python;
+mod whole;

@@ -1,0 +1,202 @@
+//! A small HTTP/1.1 server on loopback whose every answer a test scripts: cut or repeated
+//! cursors, wrong types, bodies that never end, absurd headers. Plain std threads, keep-alive,
+//! Content-Length answers (or an endless chunked body, bounded in bytes and time so a broken
+//! client cannot keep it going). It stops when dropped.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// What a client asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub headers: HashMap<String, String>,
+}
+
+impl Request {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query.get(name).map(String::as_str)
+    }
+}
+
+/// What the server answers.
+pub enum Reply {
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// A 200 whose chunked body never ends (until 2 GB or 60 s, whichever comes first).
+    Endless,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &Value) -> Reply {
+        Reply::bytes(status, serde_json::to_vec(body).unwrap())
+    }
+
+    pub fn bytes(status: u16, body: Vec<u8>) -> Reply {
+        Reply::Full { status, headers: vec![("Content-Type".into(), "application/json".into())], body }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        if let Reply::Full { headers, .. } = &mut self {
+            headers.push((name.into(), value.into()));
+        }
+        self
+    }
+}
+
+type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+pub struct HostileServer {
+    port: u16,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HostileServer {
+    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HostileServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        {
+            let (requests, stop) = (requests.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (handler, requests, stop) = (handler.clone(), requests.clone(), stop.clone());
+                    std::thread::spawn(move || serve(stream, &*handler, &requests, &stop));
+                }
+            });
+        }
+        HostileServer { port, requests, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for HostileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(stream: TcpStream, handler: &Handler, requests: &AtomicUsize, stop: &AtomicBool) {
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    while !stop.load(Ordering::SeqCst) {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("/").to_string());
+        let mut headers = HashMap::new();
+        loop {
+            let mut header = String::new();
+            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+            }
+        }
+        let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; length.min(1 << 20)];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let url = url::Url::parse(&format!("http://host{target}")).unwrap();
+        let query = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let request = Request { method, path: url.path().to_string(), query, headers };
+        requests.fetch_add(1, Ordering::SeqCst);
+        let written = match handler(&request) {
+            Reply::Full { status, headers, body } => {
+                let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
+                for (name, value) in headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body))
+            }
+            Reply::Endless => {
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                let _ = writer.write_all(head.as_bytes());
+                let chunk = format!("{:x}\r\n{}\r\n", 65_536, "[".repeat(65_536));
+                let started = Instant::now();
+                let mut sent = 0u64;
+                while sent < 2 << 30 && started.elapsed() < Duration::from_secs(60) && !stop.load(Ordering::SeqCst) {
+                    if writer.write_all(chunk.as_bytes()).is_err() {
+                        break;
+                    }
+                    sent += 65_536;
+                }
+                return;
+            }
+        };
+        if written.is_err() {
+            return;
+        }
+    }
+}
+
+/// A minimal v2 contact: the fields every record has.
+pub fn contact(id: &str) -> Value {
+    json!({"type": "contact", "id": id, "role": "user", "email": format!("{id}@example.com"), "created_at": 1_700_000_000})
+}
+
+/// Contact ids `c00000`.. for tests that count.
+pub fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("c{i:05}")).collect()
+}
+
+/// A v2 list page of `records`, announcing `total` and handing out `next` as the cursor.
+pub fn cursor_page(records: &[String], total: u64, next: Option<&str>) -> Value {
+    let data: Vec<Value> = records.iter().map(|id| contact(id)).collect();
+    let next = next.map(|cursor| json!({"page": 2, "starting_after": cursor}));
+    json!({"type": "list", "data": data, "total_count": total, "pages": {"type": "pages", "per_page": 150, "next": next}})
+}
+
+/// A cursor listing from a script: the page each `starting_after` gets (`""` for the first).
+/// Unknown cursors answer 400 as Intercom does.
+pub fn cursor_listing(pages: Vec<(&str, Value)>) -> HostileServer {
+    let pages: HashMap<String, Value> = pages.into_iter().map(|(cursor, page)| (cursor.to_string(), page)).collect();
+    HostileServer::start(move |request| match request.path.as_str() {
+        "/contacts" => match pages.get(request.param("starting_after").unwrap_or("")) {
+            Some(page) => Reply::json(200, page),
+            None => Reply::json(400, &error_body("client_error", "invalid starting_after")),
+        },
+        _ => Reply::json(404, &error_body("not_found", "no such path")),
+    })
+}
+
+pub fn error_body(code: &str, message: &str) -> Value {
+    json!({"type": "error.list", "request_id": "r1", "errors": [{"code": code, "message": message}]})
+}

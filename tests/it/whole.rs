@@ -1,0 +1,369 @@
+//! Whole or not at all, whatever the server says: hand-made servers that end a listing early,
+//! repeat cursors and records, echo the token, answer 429 forever or never stop a body; two runs
+//! into one `--out`; an overwrite whose publication fails; signals. Each through the binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::hostile_server::*;
+
+const NO_ATTRIBUTES: &str = "--no-typed-custom-attributes";
+
+fn manifest(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("_manifest.json")).unwrap()).unwrap()
+}
+
+/// The ids written, as a sorted list.
+fn written(out: &Path) -> Vec<String> {
+    let mut ids = output_ids(out, "contacts");
+    ids.sort();
+    ids
+}
+
+#[test]
+fn an_empty_page_that_hands_out_a_cursor_is_followed() {
+    let server = cursor_listing(vec![
+        ("", cursor_page(&ids(0..150), 300, Some("p2"))),
+        ("p2", cursor_page(&[], 300, Some("p3"))),
+        ("p3", cursor_page(&ids(150..300), 300, None)),
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(written(out.path()), ids(0..300));
+    let manifest = manifest(out.path());
+    assert_eq!((manifest["records"].as_u64(), manifest["complete"].as_bool()), (Some(300), Some(true)));
+    assert_eq!(manifest["announced"], json!({"min": 300, "max": 300}));
+}
+
+#[test]
+fn a_listing_that_ends_before_its_count_publishes_nothing() {
+    // The second page has no `pages` at all, the shape of a proxy's truncated answer.
+    let mut cut = cursor_page(&ids(150..200), 1_000, None);
+    cut.as_object_mut().unwrap().remove("pages");
+    for (name, second) in [("next null", cursor_page(&ids(150..200), 1_000, None)), ("no pages", cut)] {
+        let server = cursor_listing(vec![("", cursor_page(&ids(0..150), 1_000, Some("p2"))), ("p2", second)]);
+        let out = tempfile::tempdir().unwrap();
+        let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES]);
+        assert_refused(&output, 4, &["announced at least 1000", "delivered 200", "--allow-incomplete"], out.path());
+        assert!(walk(out.path()).is_empty(), "{name}: nothing left behind");
+    }
+}
+
+#[test]
+fn allow_incomplete_publishes_the_shortfall_in_the_manifest() {
+    let server = cursor_listing(vec![
+        ("", cursor_page(&ids(0..150), 2_000, Some("p2"))),
+        ("p2", cursor_page(&ids(150..300), 2_000, None)),
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let summary = out.path().join("summary.json");
+    let dump_out = out.path().join("dump");
+    let output =
+        dump_cli(&server.url(), &dump_out, &[NO_ATTRIBUTES, "--allow-incomplete", "--summary-json", summary.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dump_out.join("_SUCCESS").exists());
+    let manifest = manifest(&dump_out);
+    assert_eq!((manifest["records"].as_u64(), manifest["complete"].as_bool()), (Some(300), Some(false)));
+    assert_eq!(manifest["announced"]["min"].as_u64(), Some(2_000));
+    let summary: Value = serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    assert_eq!(summary["complete"].as_bool(), Some(false));
+}
+
+#[test]
+fn a_repeated_cursor_or_a_cycle_stops_the_run_naming_the_cursor() {
+    for (name, pages) in [
+        (
+            "same cursor",
+            vec![("", cursor_page(&ids(0..150), 1_000, Some("AAA"))), ("AAA", cursor_page(&ids(150..300), 1_000, Some("AAA")))],
+        ),
+        (
+            "cycle",
+            vec![
+                ("", cursor_page(&ids(0..150), 1_000, Some("AAA"))),
+                ("AAA", cursor_page(&ids(150..300), 1_000, Some("BBB"))),
+                ("BBB", cursor_page(&ids(300..450), 1_000, Some("AAA"))),
+            ],
+        ),
+    ] {
+        let server = cursor_listing(pages);
+        let out = tempfile::tempdir().unwrap();
+        let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES]);
+        assert_refused(&output, 4, &["cursor it had handed out before", "(AAA)"], out.path());
+        assert!(server.requests() <= 4, "{name}: stopped at the repeat, {} requests", server.requests());
+    }
+}
+
+#[test]
+fn the_same_records_under_new_cursors_stop_the_run() {
+    // Every cursor is new, every page the same 150 contacts: a loop no cursor check can see.
+    let server = HostileServer::start(|request| {
+        let n: u64 = request.param("starting_after").map_or(0, |c| c.trim_start_matches('c').parse().unwrap());
+        Reply::json(200, &cursor_page(&ids(0..150), 1_000, Some(&format!("c{}", n + 1))))
+    });
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES]);
+    assert_refused(&output, 4, &["all written already", "repeating itself"], out.path());
+    assert!(server.requests() < 200, "{} requests", server.requests());
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_contact_on_two_pages_is_written_once() {
+    let mut second = ids(150..300);
+    second[0] = "c00042".into();
+    second.push("c00150".into());
+    let server = cursor_listing(vec![("", cursor_page(&ids(0..150), 300, Some("p2"))), ("p2", cursor_page(&second, 300, None))]);
+    let out = tempfile::tempdir().unwrap();
+    let summary = out.path().join("summary.json");
+    let dump_out = out.path().join("dump");
+    let output = dump_cli(&server.url(), &dump_out, &[NO_ATTRIBUTES, "--summary-json", summary.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(written(&dump_out), ids(0..300));
+    let summary: Value = serde_json::from_slice(&std::fs::read(summary).unwrap()).unwrap();
+    assert_eq!(summary["duplicates_dropped"].as_u64(), Some(1));
+    assert_eq!(manifest(&dump_out)["duplicates_dropped"].as_u64(), Some(1));
+}
+
+/// A v1 page list of `per_page` 60 whose pages hold `sizes` users each, announcing `total`, each
+/// page but the last pointing to the next.
+fn page_list(sizes: Vec<usize>, total: u64) -> HostileServer {
+    HostileServer::start(move |request| {
+        let page: usize = request.param("page").unwrap_or("1").parse().unwrap();
+        let start: usize = sizes[..page - 1].iter().sum();
+        let users: Vec<Value> = ids(start..start + sizes[page - 1]).iter().map(|id| json!({"type": "user", "id": id})).collect();
+        let next = (page < sizes.len()).then(|| format!("http://x/users?page={}", page + 1));
+        let pages = json!({"type": "pages", "next": next, "page": page, "per_page": 60, "total_pages": total.div_ceil(60)});
+        Reply::json(200, &json!({"type": "user.list", "total_count": total, "users": users, "pages": pages}))
+    })
+}
+
+#[test]
+fn a_page_list_is_checked_against_its_count_both_ways() {
+    let v1 = ["--source", "users", "--mode", "pages", NO_ATTRIBUTES];
+    // The count says 540 but the pages go on to 1,000: followed to the end, then refused as excess.
+    let server = page_list([vec![60; 16], vec![40]].concat(), 540);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &v1);
+    assert_refused(&output, 4, &["announced at most 540", "delivered 1000"], out.path());
+    // One short page mid-list: 943 of 1,000.
+    let mut sizes = [vec![60; 16], vec![40]].concat();
+    sizes[5] = 3;
+    let server = page_list(sizes, 1_000);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &v1);
+    assert_refused(&output, 4, &["announced at least 1000", "delivered 943"], out.path());
+}
+
+#[test]
+fn a_scroll_that_never_ends_stops_the_run() {
+    let server = HostileServer::start(|request| {
+        let users: Vec<Value> = ids(0..100).iter().map(|id| json!({"type": "user", "id": id})).collect();
+        let _ = request;
+        Reply::json(200, &json!({"type": "user.list", "users": users, "scroll_param": "fixed-param"}))
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &["--source", "users", NO_ATTRIBUTES]);
+    assert_refused(&output, 4, &["repeating itself"], out.path());
+    assert!(server.requests() < 200, "{} requests", server.requests());
+}
+
+#[test]
+fn the_token_never_leaves_whatever_the_server_echoes() {
+    // Every answer echoes the token back: in error bodies of every status, and in the records.
+    for status in [400, 401, 403, 404, 429, 500, 503] {
+        let server = HostileServer::start(move |request| {
+            let echo = request.headers.get("authorization").cloned().unwrap_or_default();
+            match request.param("starting_after") {
+                None => {
+                    let mut page = cursor_page(&ids(0..3), 3, Some("p2"));
+                    page["data"][0]["name"] = json!(echo);
+                    page["data"][1]["custom_attributes"] = json!({"note": echo});
+                    Reply::json(200, &page)
+                }
+                Some(_) => Reply::json(status, &error_body("echo", &format!("your header was {echo}")))
+                    .with_header("Retry-After", "0")
+                    .with_header("X-Echo", &echo),
+            }
+        });
+        let out = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args([
+                "dump",
+                "--no-progress",
+                NO_ATTRIBUTES,
+                "--max-retries",
+                "1",
+                "--max-retry-elapsed",
+                "3",
+                "--allow-incomplete",
+            ])
+            .args(["--base-url", &server.url(), "--out"])
+            .arg(out.path())
+            .env("INTERCOM_TOKEN", TOKEN)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{status}");
+        if matches!(status, 400 | 404 | 500) {
+            assert!(stderr.contains("your header was Bearer [REDACTED]"), "{status}: the echo shows, redacted: {stderr}");
+        }
+        assert!(!stderr.contains(TOKEN) && !String::from_utf8_lossy(&output.stdout).contains(TOKEN), "{status}: {stderr}");
+        for file in walk(out.path()) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(memchr::memmem::find(&bytes, TOKEN.as_bytes()).is_none(), "{status}: {}", file.display());
+        }
+    }
+}
+
+#[test]
+fn records_that_echo_the_token_are_written_without_it() {
+    let server = HostileServer::start(|request| {
+        let echo = request.headers.get("authorization").cloned().unwrap_or_default();
+        let mut page = cursor_page(&ids(0..3), 3, None);
+        page["data"][0]["name"] = json!(echo);
+        Reply::json(200, &page)
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES, "--format", "both"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
+    let names = batch.column_by_name("name").unwrap();
+    let names = arrow::array::AsArray::as_string::<i32>(names.as_ref());
+    assert_eq!(names.value(0), "Bearer [REDACTED]");
+    for file in walk(out.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(memchr::memmem::find(&bytes, TOKEN.as_bytes()).is_none(), "{}", file.display());
+    }
+}
+
+#[test]
+fn a_second_run_into_the_same_out_is_refused_and_the_first_publishes() {
+    // The first run is slow: every page waits half a second.
+    let server = HostileServer::start(|request| {
+        std::thread::sleep(Duration::from_millis(500));
+        match request.param("starting_after") {
+            None => Reply::json(200, &cursor_page(&ids(0..150), 300, Some("p2"))),
+            Some(_) => Reply::json(200, &cursor_page(&ids(150..300), 300, None)),
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let first = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", TOKEN)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES, "--overwrite"]);
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("another intercom-dump run is writing") && stderr.contains("pid"), "{stderr}");
+    assert!(out.path().join("_SUCCESS").exists() && out.path().join("_manifest.json").exists(), "the first run's dump stands");
+    assert_eq!(written(out.path()), ids(0..300));
+}
+
+#[test]
+fn a_failed_overwrite_leaves_the_old_dump_whole() {
+    let sim = simulator(93, 400);
+    let out = tempfile::tempdir().unwrap();
+    assert!(dump_cli(&sim.base_url(), out.path(), &[]).status.success());
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> =
+        walk(out.path()).into_iter().map(|p| (p.clone(), std::fs::read(p).unwrap())).collect();
+    // The manifest cannot be written: its temporary name is taken by a directory.
+    let blocker = out.path().join("._manifest.json.inprogress");
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let output = dump_cli(&sim.base_url(), out.path(), &["--overwrite"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("left as it was"), "{stderr}");
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let after: Vec<(std::path::PathBuf, Vec<u8>)> =
+        walk(out.path()).into_iter().map(|p| (p.clone(), std::fs::read(p).unwrap())).collect();
+    assert_eq!(before, after, "data and markers as they were, and nothing else");
+}
+
+#[test]
+fn a_429_forever_ends_within_the_retry_budget() {
+    let server = HostileServer::start(|_| Reply::json(429, &error_body("rate_limit_exceeded", "Exceeded rate limit")));
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES, "--max-retries", "2", "--max-retry-elapsed", "10"]);
+    assert_refused(&output, 4, &["--max-retry-elapsed"], out.path());
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_body_that_never_ends_is_cut_at_the_limit() {
+    let server = HostileServer::start(|_| Reply::Endless);
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES, "--max-body-bytes", "8000000"]);
+    assert_refused(&output, 4, &["--max-body-bytes"], out.path());
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+#[test]
+fn json_nested_past_any_reason_is_an_error_not_a_crash() {
+    let deep = format!("{}{}", "[".repeat(40_000), "]".repeat(40_000));
+    let body = format!(r#"{{"type":"list","data":[{{"id":"c1","role":"user","tags":{deep}}}],"total_count":1,"pages":{{}}}}"#);
+    let server = HostileServer::start(move |_| Reply::bytes(200, body.clone().into_bytes()));
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES, "--max-retries", "0"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(matches!(output.status.code(), Some(4 | 6)), "{stderr}");
+    assert!(stderr.contains("error: ") && !stderr.contains("overflow"), "{stderr}");
+    assert!(walk(out.path()).is_empty(), "nothing left behind");
+}
+
+#[test]
+fn gzip_is_asked_for_and_read() {
+    let server = HostileServer::start(|request| {
+        let accepts = request.headers.get("accept-encoding").cloned().unwrap_or_default();
+        assert!(accepts.contains("gzip") && request.method == "GET", "{accepts}");
+        let body = serde_json::to_vec(&cursor_page(&ids(0..150), 150, None)).unwrap();
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, &body).unwrap();
+        Reply::bytes(200, encoder.finish().unwrap()).with_header("Content-Encoding", "gzip")
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(written(out.path()), ids(0..150));
+}
+
+fn signal_mid_run(signal: &str, code: i32) {
+    let server = HostileServer::start(|request| {
+        std::thread::sleep(Duration::from_millis(200));
+        let n: usize = request.param("starting_after").map_or(0, |c| c.parse().unwrap());
+        Reply::json(200, &cursor_page(&ids(n * 150..n * 150 + 150), 150_000, Some(&(n + 1).to_string())))
+    });
+    let out = tempfile::tempdir().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1_500));
+    assert!(!walk(out.path()).is_empty(), "the run is staging");
+    assert!(Command::new("kill").args(["-s", signal, &child.id().to_string()]).status().unwrap().success());
+    let output: Output = child.wait_with_output().unwrap();
+    assert_refused(&output, code, &[&format!("stopped by SIG{signal}"), "nothing was published"], out.path());
+    assert!(walk(out.path()).is_empty(), "{signal}: staging removed: {:?}", walk(out.path()));
+}
+
+#[test]
+fn sigint_and_sigterm_stop_cleanly() {
+    signal_mid_run("INT", 130);
+    signal_mid_run("TERM", 143);
+}
