@@ -27,7 +27,7 @@ pub enum Overflow {
 
 enum Entry {
     Memory(FetchedPage),
-    Spilled { offset: u64, len: usize, records: Range<usize>, resume_at: Option<String> },
+    Spilled { offset: u64, len: usize, records: Range<usize>, resume_at: Option<String>, origin: std::sync::Arc<str> },
 }
 
 pub struct PageBuffer {
@@ -98,7 +98,13 @@ impl PageBuffer {
         self.spill_end += size as u64;
         self.spilled_total += size as u64;
         self.spilled_waiting += 1;
-        self.entries.push_back(Entry::Spilled { offset, len: size, records: page.records, resume_at: page.resume_at });
+        self.entries.push_back(Entry::Spilled {
+            offset,
+            len: size,
+            records: page.records,
+            resume_at: page.resume_at,
+            origin: page.origin,
+        });
         Ok(())
     }
 
@@ -110,7 +116,7 @@ impl PageBuffer {
                 self.memory_bytes -= page.size();
                 page
             }
-            Entry::Spilled { offset, len, records, resume_at } => {
+            Entry::Spilled { offset, len, records, resume_at, origin } => {
                 let file = self.spill.as_ref().expect("spilled pages have a file");
                 let mut body = vec![0; len];
                 file.read_exact_at(&mut body, offset)?;
@@ -120,7 +126,7 @@ impl PageBuffer {
                     self.spill_end = 0;
                     file.set_len(0)?;
                 }
-                FetchedPage { body: Bytes::from(body), records, resume_at }
+                FetchedPage { body: Bytes::from(body), records, resume_at, origin }
             }
         };
         Ok(Some(page))
@@ -146,7 +152,7 @@ mod tests {
     fn page(n: usize) -> FetchedPage {
         let body = format!(r#"{{"data":[{{"id":"{n:04}"}}]}}"#);
         let records = 8..body.len() - 1;
-        FetchedPage { body: Bytes::from(body), records, resume_at: Some(format!("after-{n}")) }
+        FetchedPage { body: Bytes::from(body), records, resume_at: Some(format!("after-{n}")), origin: "".into() }
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct Summary {
     /// (left out of the typed column, kept in `custom_attributes`).
     pub typed_custom_attributes: Vec<String>,
     pub custom_attribute_misfits: u64,
+    /// Values that did not fit their column (kept as they came in `_extra`), by field, and text
+    /// that was not valid UTF-8 (replaced by U+FFFD).
+    pub repairs: crate::schema::Repairs,
 }
 
 /// Ways for a caller (a test, a benchmark) to reach into a run.
@@ -205,6 +208,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         spilled_bytes: outcome.spilled_bytes,
         typed_custom_attributes: declared.iter().map(|d| d.name.clone()).collect(),
         custom_attribute_misfits: outcome.custom_attribute_misfits,
+        repairs: outcome.repairs,
     };
     let manifest = Manifest {
         run_id: summary.run_id.clone(),
@@ -218,6 +222,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         announced: summary.announced,
         complete: summary.complete,
         duplicates_dropped: summary.duplicates_dropped,
+        repairs: summary.repairs.clone(),
         files: summary.files.iter().map(|f| ManifestFile::new(&out, f)).collect(),
         schema: manifest::describe_schema(&schema),
     };

@@ -80,6 +80,8 @@ pub struct PipelineOutcome {
     pub custom_attribute_misfits: u64,
     /// The listing's announced counts and loop checks, for the completeness verdict.
     pub guard: Arc<ListingGuard>,
+    /// Values kept in `_extra` because they did not fit their column, and text replaced.
+    pub repairs: crate::schema::Repairs,
 }
 
 /// Where the Coordinator sends its work: recipients, so tests can stand in for any actor.
@@ -129,6 +131,7 @@ pub struct Coordinator {
     pages: PageWindow,
     query: Arc<PageQuery>,
     misfits: u64,
+    repairs: crate::schema::Repairs,
     /// Where the listing goes on after each dispatched group (v2 cursor), by sequence number.
     resume_by_seq: BTreeMap<u64, Option<String>>,
     resume_cursor: Option<String>,
@@ -170,6 +173,7 @@ impl Coordinator {
             pages: PageWindow::default(),
             query,
             misfits: 0,
+            repairs: Default::default(),
             resume_by_seq: BTreeMap::new(),
             resume_cursor: None,
         }
@@ -491,7 +495,19 @@ impl Coordinator {
             spilled_bytes: self.buffer.spilled_bytes(),
             custom_attribute_misfits: self.misfits,
             guard: Arc::new(std::mem::replace(&mut self.guard, ListingGuard::new(1))),
+            repairs: std::mem::take(&mut self.repairs),
         }
+    }
+}
+
+/// Names a page in messages: its number in the run and what asked for it.
+fn origin(number: u64, request: &PageRequest) -> String {
+    match request {
+        PageRequest::ContactsCursor { starting_after: None } => format!("page {number} (the first)"),
+        PageRequest::ContactsCursor { starting_after: Some(cursor) } => format!("page {number} (starting_after={cursor})"),
+        PageRequest::Scroll { scroll_param: None, .. } => format!("page {number} (a scroll's first)"),
+        PageRequest::Scroll { scroll_param: Some(param), .. } => format!("page {number} (scroll_param={param})"),
+        PageRequest::ListPage { page, .. } => format!("page {number} (page={page} of the page list)"),
     }
 }
 
@@ -532,7 +548,13 @@ impl Handler<PageFetched> for Coordinator {
         if self.state == ListingState::Done {
             return;
         }
-        if let Ok(page) = &msg.result {
+        let mut msg = msg;
+        if let Ok(page) = &mut msg.result {
+            page.page.origin = origin(self.progress.pages.load(Ordering::Relaxed) + 1, &msg.request).into();
+            if page.replaced_text > 0 {
+                tracing::warn!(page = %page.page.origin, replaced = page.replaced_text, "text that was not UTF-8 (or half a surrogate pair) replaced by U+FFFD");
+                self.repairs.replaced_text += page.replaced_text;
+            }
             if let Some(total) = page.total_count {
                 self.total_count = Some(total);
                 self.progress.total.store(total, Ordering::Relaxed);
@@ -568,6 +590,7 @@ impl Handler<PagesParsed> for Coordinator {
         self.parsing -= 1;
         self.parsing_bytes -= msg.bytes;
         self.misfits += msg.misfits;
+        self.repairs.add(&msg.repairs);
         match msg.result {
             Ok(batch) => {
                 self.parsed.insert(msg.seq, batch);

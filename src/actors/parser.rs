@@ -27,6 +27,8 @@ pub struct PagesParsed {
     pub result: Result<RecordBatch, DecodeError>,
     /// Custom attribute values that did not fit their declared type.
     pub misfits: u64,
+    /// Values kept in `_extra` because they did not fit their column, and text replaced.
+    pub repairs: crate::schema::Repairs,
 }
 
 pub struct Parser {
@@ -49,9 +51,10 @@ impl Handler<ParsePages> for Parser {
 
     fn handle(&mut self, msg: ParsePages, _ctx: &mut Self::Context) {
         let bytes = msg.pages.iter().map(FetchedPage::size).sum();
-        let result = self.decoder.decode(msg.pages.iter().map(FetchedPage::records_json));
+        let result = self.decoder.decode_pages(&msg.pages);
         drop(msg.pages);
         let misfits = self.decoder.take_misfits();
-        msg.reply_to.do_send(PagesParsed { seq: msg.seq, bytes, result, misfits });
+        let repairs = self.decoder.take_repairs();
+        msg.reply_to.do_send(PagesParsed { seq: msg.seq, bytes, result, misfits, repairs });
     }
 }

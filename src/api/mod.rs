@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod retry;
+pub mod sanitize;
 pub(crate) mod scrub;
 pub mod wire;
 

@@ -20,6 +20,8 @@ pub struct FetchedPage {
     pub records: Range<usize>,
     /// v2 cursor: where the listing goes on after this page, for checkpoints.
     pub resume_at: Option<String>,
+    /// Where the page came from (`page 12, starting_after=...`), for messages about it.
+    pub origin: std::sync::Arc<str>,
 }
 
 impl FetchedPage {
@@ -50,6 +52,25 @@ pub struct ListedPage {
     pub total_count: Option<u64>,
     /// v1 page lists only.
     pub total_pages: Option<u64>,
+    /// Invalid UTF-8 sequences and lone surrogate escapes replaced by U+FFFD in this page.
+    pub replaced_text: u64,
+}
+
+/// Reads a page with `parse`; a page it refuses that holds text that is not text (see
+/// [`super::sanitize`]) is read again with that text replaced, and the replacements counted.
+fn parse_sanitized(body: Bytes, parse: impl Fn(Bytes) -> Result<ListedPage, ApiError>) -> Result<ListedPage, ApiError> {
+    match parse(body.clone()) {
+        Ok(page) => Ok(page),
+        Err(error) => {
+            let (clean, replaced) = super::sanitize::sanitize(&body);
+            if replaced == 0 {
+                return Err(error);
+            }
+            let mut page = parse(Bytes::from(clean.into_owned()))?;
+            page.replaced_text = replaced;
+            Ok(page)
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -75,12 +96,22 @@ struct NextCursor {
 /// Reads a v2 list page's envelope. Anything unreadable (cut off, not JSON, no `data` array)
 /// is a [`ApiError::BadPage`], which is worth fetching again.
 pub fn parse_cursor_page(body: Bytes) -> Result<ListedPage, ApiError> {
+    parse_sanitized(body, parse_cursor_envelope)
+}
+
+fn parse_cursor_envelope(body: Bytes) -> Result<ListedPage, ApiError> {
     let envelope: CursorEnvelope<'_> =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadPage { reason: format!("not a contact list: {e}") })?;
     let records = raw_array_range(&body, envelope.data)?;
     let next = envelope.pages.and_then(|p| p.next).and_then(|n| n.starting_after).filter(|c| !c.is_empty());
     let total_count = envelope.total_count;
-    Ok(ListedPage { page: FetchedPage { body, records, resume_at: None }, next, total_count, total_pages: None })
+    Ok(ListedPage {
+        page: FetchedPage { body, records, resume_at: None, origin: "".into() },
+        next,
+        total_count,
+        total_pages: None,
+        replaced_text: 0,
+    })
 }
 
 /// The records of a v1 list sit under `users` or `contacts` (leads).
@@ -129,6 +160,10 @@ struct V1Pages {
 /// Reads a v1 scroll page (`next` is the `scroll_param`) or page-list page (`next` is the
 /// `pages.next` URL).
 pub fn parse_v1_page(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
+    parse_sanitized(body, |body| parse_v1_envelope(body, key))
+}
+
+fn parse_v1_envelope(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
     let envelope: V1Envelope<'_> =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadPage { reason: format!("not a v1 list: {e}") })?;
     let (raw, name) = match key {
@@ -143,7 +178,13 @@ pub fn parse_v1_page(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
     };
     let next = next.filter(|n| !n.is_empty());
     let total_count = envelope.total_count;
-    Ok(ListedPage { page: FetchedPage { body, records, resume_at: None }, next, total_count, total_pages })
+    Ok(ListedPage {
+        page: FetchedPage { body, records, resume_at: None, origin: "".into() },
+        next,
+        total_count,
+        total_pages,
+        replaced_text: 0,
+    })
 }
 
 fn raw_array_range(body: &[u8], raw: &RawValue) -> Result<Range<usize>, ApiError> {

@@ -1,18 +1,23 @@
 //! The page decoder: the record arrays of one or more pages straight into one `RecordBatch`,
 //! with arrow-json's tape decoder (no `serde_json::Value` on the way).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
 
+use serde_json::value::RawValue;
+
 use super::DecodeError;
 use super::custom::DeclaredAttribute;
-use super::decoders::factory;
+use super::decoders::{EXTRA_COLUMN, MAX_DEPTH, factory};
+use super::repair::Repairs;
+use crate::api::FetchedPage;
 use crate::config::Source;
 
 pub struct PageDecoder {
@@ -25,6 +30,8 @@ pub struct PageDecoder {
     decoder: Decoder,
     /// Custom attribute values that did not fit their declared type, since last taken.
     misfits: Arc<AtomicU64>,
+    /// What the slow path changed, since last taken.
+    repairs: Repairs,
 }
 
 impl PageDecoder {
@@ -32,7 +39,7 @@ impl PageDecoder {
     pub fn new(name: &'static str, decode_schema: SchemaRef, output_schema: SchemaRef, batch_rows: usize) -> Self {
         let misfits = Arc::new(AtomicU64::new(0));
         let decoder = build(&decode_schema, batch_rows, &misfits);
-        PageDecoder { name, decode_schema, output_schema, batch_rows, decoder, misfits }
+        PageDecoder { name, decode_schema, output_schema, batch_rows, decoder, misfits, repairs: Repairs::default() }
     }
 
     /// The v2 contact decoder.
@@ -60,11 +67,124 @@ impl PageDecoder {
         &self.output_schema
     }
 
+    /// What the slow path changed since the last call.
+    pub fn take_repairs(&mut self) -> Repairs {
+        std::mem::take(&mut self.repairs)
+    }
+
     /// Decodes JSON arrays of records (one a page) into one batch, in order.
     pub fn decode<'a>(&mut self, arrays: impl IntoIterator<Item = &'a [u8]>) -> Result<RecordBatch, DecodeError> {
-        let result = self.decode_all(arrays);
+        let arrays: Vec<&[u8]> = arrays.into_iter().collect();
+        self.decode_named(&arrays, |n| format!("page {}", n + 1))
+    }
+
+    /// Decodes fetched pages into one batch, in order; errors name the page.
+    pub fn decode_pages(&mut self, pages: &[FetchedPage]) -> Result<RecordBatch, DecodeError> {
+        let arrays: Vec<&[u8]> = pages.iter().map(FetchedPage::records_json).collect();
+        self.decode_named(&arrays, |n| pages[n].origin.to_string())
+    }
+
+    /// The whole group at once, the fast path; when that fails, page by page and record by record
+    /// ([`repair`]), so that an odd value costs its field, not the run.
+    fn decode_named(&mut self, arrays: &[&[u8]], name: impl Fn(usize) -> String) -> Result<RecordBatch, DecodeError> {
+        if let Ok(batch) = self.try_decode(arrays).and_then(|batch| self.finish(batch, "")) {
+            return Ok(batch);
+        }
+        self.repairs.slow_groups += 1;
+        let mut batches = Vec::with_capacity(arrays.len());
+        for (n, array) in arrays.iter().enumerate() {
+            let page = name(n);
+            let batch = self.decode_repairing(array, &page)?;
+            batches.push(batch);
+        }
+        concat_batches(&self.output_schema, &batches).map_err(|e| self.error("", e))
+    }
+
+    /// One page, on the slow path.
+    fn decode_repairing(&mut self, array: &[u8], page: &str) -> Result<RecordBatch, DecodeError> {
+        // The envelope's reader replaced text that is not text where it noticed; not every
+        // parser notices everywhere, so the slow path looks again.
+        let (clean, replaced) = crate::api::sanitize::sanitize(array);
+        self.repairs.replaced_text += replaced;
+        if let Ok(batch) = self.try_decode(&[&clean]) {
+            return self.finish(batch, page);
+        }
+        let records: Vec<&RawValue> =
+            serde_json::from_slice(&clean).map_err(|e| self.message(page, &format!("not a JSON array of records: {e}")))?;
+        let mut batches = Vec::with_capacity(records.len());
+        for (n, record) in records.iter().enumerate() {
+            let one = format!("[{}]", record.get());
+            let batch = match self.try_decode(&[one.as_bytes()]) {
+                Ok(batch) => batch,
+                Err(_) => self.repair_record(record.get(), &format!("{page}, record {}", n + 1))?,
+            };
+            batches.push(batch);
+        }
+        let batch = concat_batches(&self.decode_schema, &batches).map_err(|e| self.error(page, e))?;
+        self.finish(batch, page)
+    }
+
+    /// A record that does not decode: each field that does not decode alone goes to `_extra`.
+    /// Values are handled as the text they arrived as, so nothing is rounded or respelled.
+    fn repair_record(&mut self, record: &str, at: &str) -> Result<RecordBatch, DecodeError> {
+        if nesting(record.as_bytes()) > MAX_DEPTH {
+            return Err(self.message(
+                at,
+                &format!("a record nests objects and lists more than {MAX_DEPTH} deep, far past any Intercom object"),
+            ));
+        }
+        let Ok(fields) = serde_json::from_str::<BTreeMap<String, &RawValue>>(record) else {
+            return Err(self.message(at, "a record is not a JSON object"));
+        };
+        let mut kept: Vec<(String, String)> = Vec::with_capacity(fields.len());
+        let mut moved: BTreeMap<String, &RawValue> = BTreeMap::new();
+        for (key, value) in fields {
+            let alone = format!("[{}]", object_text([(key.as_str(), value.get())]));
+            if self.try_decode(&[alone.as_bytes()]).is_ok() {
+                kept.push((key, value.get().to_string()));
+                continue;
+            }
+            let seen = self.repairs.fields.entry(key.clone()).or_default();
+            if *seen == 0 {
+                tracing::warn!(record = at, field = %key, "a value does not fit its column: kept as it came in _extra (counted in the summary)");
+            }
+            *seen += 1;
+            // An id must stay: a number (or a boolean) as its text; the original rides in _extra.
+            if key == "id" && !value.get().starts_with(['{', '[', '"', 'n']) {
+                kept.push((key.clone(), serde_json::to_string(value.get()).expect("a string serialises")));
+            }
+            moved.insert(key, value);
+        }
+        let repaired = format!("[{}]", object_text(kept.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+        let batch = self
+            .try_decode(&[repaired.as_bytes()])
+            .map_err(|e| self.message(at, &format!("cannot be decoded even without its odd fields: {e}")))?;
+        self.merge_extra(batch, moved).map_err(|e| self.error(at, e))
+    }
+
+    /// `batch` (one row) with `moved` added to its `_extra` object.
+    fn merge_extra(
+        &self,
+        batch: RecordBatch,
+        moved: BTreeMap<String, &RawValue>,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let Ok(index) = self.decode_schema.index_of(EXTRA_COLUMN) else { return Ok(batch) };
+        let column = batch.column(index).as_string::<i32>();
+        let earlier = if column.is_valid(0) { column.value(0) } else { "{}" };
+        let mut extra: BTreeMap<String, &RawValue> = serde_json::from_str(earlier).unwrap_or_default();
+        extra.extend(moved);
+        let text = object_text(extra.iter().map(|(k, v)| (k.as_str(), v.get())));
+        let merged: ArrayRef = Arc::new(StringArray::from(vec![text]));
+        let mut columns = batch.columns().to_vec();
+        columns[index] = merged;
+        RecordBatch::try_new(batch.schema(), columns)
+    }
+
+    /// The fast path: arrays straight into one batch. A failure leaves partial rows behind in
+    /// the decoder; it is rebuilt so that the next call starts clean.
+    fn try_decode(&mut self, arrays: &[&[u8]]) -> Result<RecordBatch, DecodeError> {
+        let result = self.decode_all(arrays.iter().copied());
         if result.is_err() {
-            // A failed page leaves partial rows behind; start the next call clean.
             self.decoder = build(&self.decode_schema, self.batch_rows, &self.misfits);
         }
         result
@@ -75,50 +195,85 @@ impl PageDecoder {
         for array in arrays {
             let mut rest = array;
             while !rest.is_empty() {
-                let read = self.decoder.decode(rest).map_err(|e| self.error(e))?;
+                let read = self.decoder.decode(rest).map_err(|e| self.error("", e))?;
                 rest = &rest[read..];
                 if !rest.is_empty() {
                     // The batch is full: flush it and go on with the same page.
-                    match self.decoder.flush().map_err(|e| self.error(e))? {
+                    match self.decoder.flush().map_err(|e| self.error("", e))? {
                         Some(batch) => batches.push(batch),
-                        None if read == 0 => return Err(self.message("the decoder made no progress")),
+                        None if read == 0 => return Err(self.message("", "the decoder made no progress")),
                         None => {}
                     }
                 }
             }
         }
         if self.decoder.has_partial_record() {
-            return Err(self.message("a record is cut off at the end of its page"));
+            return Err(self.message("", "a record is cut off at the end of its page"));
         }
-        if let Some(batch) = self.decoder.flush().map_err(|e| self.error(e))? {
+        if let Some(batch) = self.decoder.flush().map_err(|e| self.error("", e))? {
             batches.push(batch);
         }
-        let batch = match batches.len() {
-            0 => RecordBatch::new_empty(self.decode_schema.clone()),
-            1 => batches.pop().expect("one batch"),
-            _ => concat_batches(&self.decode_schema, &batches).map_err(|e| self.error(e))?,
-        };
-        self.finish(batch)
+        match batches.len() {
+            0 => Ok(RecordBatch::new_empty(self.decode_schema.clone())),
+            1 => Ok(batches.pop().expect("one batch")),
+            _ => concat_batches(&self.decode_schema, &batches).map_err(|e| self.error("", e)),
+        }
     }
 
     /// Moves the batch onto the output schema, refusing records without an id.
-    fn finish(&self, batch: RecordBatch) -> Result<RecordBatch, DecodeError> {
+    fn finish(&self, batch: RecordBatch, page: &str) -> Result<RecordBatch, DecodeError> {
         if let Ok(index) = self.output_schema.index_of("id") {
             let missing = batch.column(index).null_count();
             if missing > 0 {
-                return Err(DecodeError::MissingId { count: missing });
+                return Err(DecodeError::MissingId { count: missing, page: page.to_string() });
             }
         }
-        RecordBatch::try_new(self.output_schema.clone(), batch.columns().to_vec()).map_err(|e| self.error(e))
+        RecordBatch::try_new(self.output_schema.clone(), batch.columns().to_vec()).map_err(|e| self.error(page, e))
     }
 
-    fn error(&self, error: arrow::error::ArrowError) -> DecodeError {
-        self.message(&error.to_string())
+    fn error(&self, page: &str, error: arrow::error::ArrowError) -> DecodeError {
+        self.message(page, &error.to_string())
     }
 
-    fn message(&self, message: &str) -> DecodeError {
-        DecodeError::Json { schema: self.name, message: message.to_string() }
+    fn message(&self, page: &str, message: &str) -> DecodeError {
+        DecodeError::Json { schema: self.name, page: page.to_string(), message: message.to_string() }
     }
+}
+
+/// How deep the JSON text `json` nests objects and lists (strings skipped).
+fn nesting(json: &[u8]) -> u32 {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0u32, 0u32, false, false);
+    for &b in json {
+        match (in_string, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') => in_string = false,
+            (true, _) => {}
+            (false, b'"') => in_string = true,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// `{"key":value,...}`: an object of the given fields (values as JSON text).
+fn object_text<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::from("{");
+    for (n, (key, value)) in fields.into_iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        super::decoders::write_json_string(key, &mut out);
+        out.push(':');
+        out.push_str(value);
+    }
+    out.push('}');
+    out
 }
 
 /// Builds a shape's schema: with typed custom attribute columns; `decode` for all-nullable.
@@ -137,6 +292,10 @@ fn build(schema: &SchemaRef, batch_rows: usize, misfits: &Arc<AtomicU64>) -> Dec
     ReaderBuilder::new(schema.clone())
         .with_batch_size(batch_rows.max(1))
         .with_flatten(true)
+        // A key a nested object's schema does not know fails the record's fast path, so that the
+        // slow path keeps the whole field, as it came, in `_extra` (the root keeps unknown
+        // top-level keys itself).
+        .with_strict_mode(true)
         .with_decoder_factory(factory(misfits.clone()))
         .build_decoder()
         .expect("the schemas of this crate are all decodable")
@@ -165,6 +324,7 @@ mod tests {
         let mut decoder = PageDecoder::contacts_v2(4_096);
         let batch = decoder.decode(pages.iter().map(Vec::as_slice)).unwrap();
         assert_eq!(batch.num_rows(), 600);
+        assert_eq!(decoder.take_repairs(), Repairs::default(), "the fast path decodes the simulator's pages");
         let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
         assert_eq!(ids.value(151), ws.contact_id(151));
         let created = batch.column_by_name("created_at").unwrap().as_any().downcast_ref::<TimestampSecondArray>().unwrap();
@@ -284,9 +444,13 @@ mod tests {
         let cut = br#"[{"id":"a","type":"contact"},{"id":"b","#;
         assert!(matches!(decoder.decode([cut.as_slice()]), Err(DecodeError::Json { .. })));
         let no_id = br#"[{"type":"contact","email":"x@y.z"}]"#;
-        assert_eq!(decoder.decode([no_id.as_slice()]).unwrap_err(), DecodeError::MissingId { count: 1 });
+        assert_eq!(decoder.decode([no_id.as_slice()]).unwrap_err(), DecodeError::MissingId { count: 1, page: "page 1".into() });
+        // An owner_id that is no integer costs its column, not the page: kept as it came in _extra.
         let wrong = br#"[{"id":"a","owner_id":"abc"}]"#;
-        assert!(decoder.decode([wrong.as_slice()]).is_err());
+        let batch = decoder.decode([wrong.as_slice()]).unwrap();
+        assert!(batch.column_by_name("owner_id").unwrap().is_null(0));
+        assert_eq!(batch.column_by_name(EXTRA_COLUMN).unwrap().as_string::<i32>().value(0), r#"{"owner_id":"abc"}"#);
+        assert_eq!(decoder.take_repairs().fields.get("owner_id"), Some(&1));
         let fine = br#"[{"id":"a","owner_id":"12"},{"id":"b","owner_id":7,"custom_attributes":{"x":[1,"two",null]}}]"#;
         let batch = decoder.decode([fine.as_slice()]).unwrap();
         assert_eq!(batch.num_rows(), 2);

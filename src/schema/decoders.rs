@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::{
     ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, NullBufferBuilder, StringBuilder, StructArray, TimestampSecondBuilder,
 };
-use arrow::datatypes::{DataType, FieldRef, Fields};
+use arrow::datatypes::{DataType, FieldRef, Fields, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, TapeElement};
 
@@ -60,6 +60,9 @@ impl DecoderFactory for IntercomDecoders {
         }
         if metadata.get(DECODE_KEY).map(String::as_str) == Some(INT_OR_STRING) && field.data_type() == &DataType::Int64 {
             return Ok(Some(Box::new(IntOrStringDecoder)));
+        }
+        if let DataType::Timestamp(TimeUnit::Second, zone) = field.data_type() {
+            return Ok(Some(Box::new(UnixSecondsDecoder { zone: zone.clone() })));
         }
         Ok(None)
     }
@@ -542,6 +545,42 @@ impl ArrayDecoder for IntOrStringDecoder {
             builder.append_option(value);
         }
         Ok(Arc::new(builder.finish()))
+    }
+}
+
+/// The largest Unix time, in seconds, that every output can hold: Parquet parts store
+/// milliseconds in an `i64`, so seconds past `i64::MAX / 1000` (the year 292 million) would
+/// overflow there.
+pub const MAX_UNIX_SECONDS: i64 = i64::MAX / 1_000;
+
+/// Intercom's timestamps: whole Unix seconds, as JSON integers. Anything else (a fraction, a
+/// string, a number past [`MAX_UNIX_SECONDS`]) is an error rather than a value quietly
+/// truncated, parsed or dropped: the record's slow path then keeps it, as it came, in `_extra`.
+struct UnixSecondsDecoder {
+    zone: Option<Arc<str>>,
+}
+
+impl ArrayDecoder for UnixSecondsDecoder {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let mut builder = TimestampSecondBuilder::with_capacity(pos.len());
+        let expected = "whole Unix seconds";
+        for &p in pos {
+            let seconds = match tape.get(p) {
+                TapeElement::Null => None,
+                TapeElement::Number(s) => Some(tape.get_string(s).parse::<i64>().map_err(|_| tape.error(p, expected))?),
+                TapeElement::I32(v) => Some(i64::from(v)),
+                TapeElement::I64(high) => match tape.get(p + 1) {
+                    TapeElement::I32(low) => Some(((high as i64) << 32) | (low as u32) as i64),
+                    _ => return Err(tape.error(p, expected)),
+                },
+                _ => return Err(tape.error(p, expected)),
+            };
+            if seconds.is_some_and(|s| s.unsigned_abs() > MAX_UNIX_SECONDS as u64) {
+                return Err(tape.error(p, "Unix seconds within the range Parquet's milliseconds hold"));
+            }
+            builder.append_option(seconds);
+        }
+        Ok(Arc::new(builder.finish().with_timezone_opt(self.zone.clone())))
     }
 }
 

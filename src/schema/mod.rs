@@ -6,16 +6,18 @@ pub mod contact;
 pub mod custom;
 pub mod decode;
 pub mod decoders;
+pub mod repair;
 pub mod v1;
 
 pub use custom::{AttributeType, DeclaredAttribute};
 pub use decode::PageDecoder;
+pub use repair::Repairs;
 
 /// Why page JSON could not become a batch.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum DecodeError {
-    #[error("a page's records do not fit the {schema} schema: {message}; re-run with RUST_LOG=debug and report it")]
-    Json { schema: &'static str, message: String },
-    #[error("{count} record(s) in a page have no id: the API answered records that cannot be told apart; report it to Intercom")]
-    MissingId { count: usize },
+    #[error("{page}: the records do not fit the {schema} schema: {message}; re-run with RUST_LOG=debug and report it")]
+    Json { schema: &'static str, page: String, message: String },
+    #[error("{page}: {count} record(s) have no id: the API answered records that cannot be told apart; report it to Intercom")]
+    MissingId { count: usize, page: String },
 }

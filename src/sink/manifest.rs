@@ -30,6 +30,8 @@ pub struct Manifest {
     pub complete: bool,
     /// Records the API served more than once, written once.
     pub duplicates_dropped: u64,
+    /// Values kept in `_extra` because they did not fit their column, by field; text replaced.
+    pub repairs: crate::schema::Repairs,
     pub files: Vec<ManifestFile>,
     pub schema: Vec<ManifestField>,
 }

@@ -6,6 +6,7 @@ mod cli;
 mod dump_v1;
 mod dump_v2;
 mod faults;
+mod fuzz_values;
 mod helpers;
 mod hostile_server;
 mod output;

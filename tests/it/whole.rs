@@ -367,3 +367,58 @@ fn sigint_and_sigterm_stop_cleanly() {
     signal_mid_run("INT", 130);
     signal_mid_run("TERM", 143);
 }
+
+#[test]
+fn odd_values_cost_their_field_not_the_run() {
+    // Wrong types for every kind of column, an id sent as a number, and text that is not UTF-8
+    // or holds half a surrogate pair, in known fields, custom attributes and unknown fields.
+    let records = [
+        r#"{"type":"contact","id":"c01","role":"user","unsubscribed_from_emails":"true"}"#,
+        r#"{"type":"contact","id":"c02","role":"user","has_hard_bounced":1}"#,
+        r#"{"type":"contact","id":"c03","role":"user","created_at":"1700000000"}"#,
+        r#"{"type":"contact","id":"c04","role":"user","owner_id":"abc"}"#,
+        r#"{"type":"contact","id":"c05","role":"user","owner_id":1180591620717411303424}"#,
+        r#"{"type":"contact","id":6,"role":"lead"}"#,
+        r#"{"type":"contact","id":"c07","role":"user","location":"Dublin"}"#,
+        r#"{"type":"contact","id":"c08","role":"user","name":"a\ud800b"}"#,
+        r#"{"type":"contact","id":"c09","role":"user","custom_attributes":{"note":"x\udfffy"}}"#,
+        r#"{"type":"contact","id":"c10","role":"user","name":"Zo~"}"#,
+        r#"{"type":"contact","id":"c11","role":"user","brand_new":"\ud800"}"#,
+        r#"{"type":"contact","id":"c12","role":"user","email":"a@b.c"}"#,
+    ];
+    let mut body = format!(r#"{{"type":"list","total_count":12,"pages":{{}},"data":[{}]}}"#, records.join(",")).into_bytes();
+    // One byte that is not UTF-8 in c10's name, where the `~` stands.
+    let at = body.windows(3).position(|w| w == b"Zo~").unwrap() + 2;
+    body[at] = 0xff;
+    let server = HostileServer::start(move |_| Reply::bytes(200, body.clone()));
+    let out = tempfile::tempdir().unwrap();
+    let summary_path = out.path().join("summary.json");
+    let dump_out = out.path().join("dump");
+    let output = dump_cli(&server.url(), &dump_out, &[NO_ATTRIBUTES, "--summary-json", summary_path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let batch = read_parquet(&parquet_files(&dump_out.join("contacts")));
+    assert_eq!(batch.num_rows(), 12);
+    // Every record rebuilds from its row as it was served, the odd values included.
+    // Half a surrogate pair, or a byte that is not UTF-8, reads as U+FFFD.
+    let served: Vec<Value> = records
+        .iter()
+        .map(|r| serde_json::from_str(&r.replace("\\ud800", "\\ufffd").replace("\\udfff", "\\ufffd")).unwrap())
+        .collect();
+    for (row, expected) in served.iter().enumerate() {
+        let mut expected = expected.clone();
+        if row == 9 {
+            expected["name"] = json!("Zo\u{FFFD}");
+        }
+        assert_eq!(without_nulls(rebuild_row(&batch, row)), without_nulls(expected), "record {}", row + 1);
+    }
+    let ids = arrow::array::AsArray::as_string::<i32>(batch.column_by_name("id").unwrap().as_ref()).value(5).to_string();
+    assert_eq!(ids, "6", "an id sent as a number is written as its text");
+    let summary: Value = serde_json::from_slice(&std::fs::read(summary_path).unwrap()).unwrap();
+    let fields = &summary["repairs"]["fields"];
+    for (field, count) in
+        [("unsubscribed_from_emails", 1), ("has_hard_bounced", 1), ("created_at", 1), ("owner_id", 2), ("id", 1), ("location", 1)]
+    {
+        assert_eq!(fields[field].as_u64(), Some(count), "{field}: {summary}");
+    }
+    assert_eq!(summary["repairs"]["replaced_text"].as_u64(), Some(4), "{summary}");
+}
