@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use super::custom::{DeclaredAttribute, typed_field};
+use super::custom::{DeclaredAttribute, typed_fields};
 use super::decoders::{DECODE_KEY, EXTRA_COLUMN, INT_OR_STRING, JSON_EXTENSION, json_text_metadata};
 
 /// The schema's name in messages and file metadata.
@@ -26,7 +26,8 @@ pub fn contact_v2_schema_with(declared: &[DeclaredAttribute], decode: bool) -> S
 /// Inserts the typed custom attribute columns before `_extra`, the last column.
 pub(super) fn with_typed(mut fields: Vec<Field>, declared: &[DeclaredAttribute]) -> Vec<Field> {
     let extra = fields.pop().expect("every schema ends with _extra");
-    fields.extend(declared.iter().map(typed_field));
+    let typed = typed_fields(declared, fields.iter().map(|f| f.name().as_str()).chain([extra.name().as_str()]));
+    fields.extend(typed);
     fields.push(extra);
     fields
 }

@@ -16,11 +16,11 @@ fn python() -> Option<PathBuf> {
     let candidate = std::env::var_os("INTERCOM_DUMP_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python"));
-    let works = Command::new(&candidate).args(["-c", "import pyarrow, duckdb"]).output().is_ok_and(|o| o.status.success());
+    let works = Command::new(&candidate).args(["-c", "import pyarrow, duckdb, polars"]).output().is_ok_and(|o| o.status.success());
     if works {
         return Some(candidate);
     }
-    let why = format!("no Python with pyarrow and duckdb at {} (run .ci/run, or set INTERCOM_DUMP_PYTHON)", candidate.display());
+    let why = format!("no Python with pyarrow, duckdb and polars at {} (run .ci/run, or set INTERCOM_DUMP_PYTHON)", candidate.display());
     assert!(std::env::var_os("INTERCOM_DUMP_REQUIRE_PYTHON").is_none(), "{why}");
     eprintln!("skipping the pyarrow/DuckDB checks: {why}");
     None
@@ -75,4 +75,50 @@ fn pyarrow_and_duckdb_read_every_source_in_both_formats() {
         let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         assert!(output.status.success(), "{}: {stdout}{stderr}", source.name());
     }
+}
+
+#[test]
+fn colliding_custom_attribute_names_read_apart_in_pyarrow_duckdb_and_polars() {
+    use serde_json::json;
+
+    use crate::hostile_server::{HostileServer, Reply, cursor_page};
+    // Names that collide by case, with a column of the schema, by spelling, and declared twice.
+    let declared = [("plan", "string"), ("Plan", "string"), ("attributes", "integer"), ("Plan Name", "string"), ("plan", "string")];
+    let server = HostileServer::start(move |request| match request.path.as_str() {
+        "/data_attributes" => {
+            let data: Vec<_> = declared
+                .iter()
+                .map(|(name, kind)| json!({"type": "data_attribute", "name": name, "data_type": kind, "custom": true, "model": "contact"}))
+                .collect();
+            Reply::json(200, &json!({"type": "list", "data": data}))
+        }
+        _ => {
+            let mut page = cursor_page(&["a".to_string(), "b".to_string()], 2, None);
+            page["data"][0]["custom_attributes"] = json!({"plan": "pro", "Plan": "PRO", "attributes": 7, "Plan Name": "Pro"});
+            page["data"][1]["custom_attributes"] = json!({"plan": "free"});
+            Reply::json(200, &page)
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
+    let names: Vec<String> = batch.schema().fields().iter().map(|f| f.name().to_lowercase()).collect();
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    let expect = json!({
+        "ids": ["a", "b"],
+        "columns": {
+            "custom_plan": ["PRO", null],
+            "custom_plan_2": ["pro", "free"],
+            "custom_plan_name": ["Pro", null],
+            "custom_attributes_2": [7, null],
+        }
+    });
+    let Some(python) = python() else { return };
+    let expect_path = out.path().join("expect.json");
+    std::fs::write(&expect_path, expect.to_string()).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_columns.py");
+    let result = Command::new(python).arg(script).arg(out.path().join("contacts")).arg(&expect_path).output().unwrap();
+    assert!(result.status.success(), "{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));
 }
