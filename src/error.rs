@@ -41,6 +41,8 @@ pub enum ConfigError {
         "--email, --phone, --sort, --order and --created-since need the page list: use --source users|leads with --mode pages or auto"
     )]
     QueryNeedsPages,
+    #[error("cannot write --summary-json {path}: give a file in a writable directory")]
+    SummaryPath { path: std::path::PathBuf },
     /// A `--fault-plan` file that cannot be read or says something the simulator cannot do.
     #[error("{0}")]
     FaultPlan(String),
@@ -71,6 +73,15 @@ pub enum DumpError {
     TooManyRestarts { restarts: u32, last: ApiError },
     #[error(transparent)]
     Loop(#[from] LoopError),
+    /// A page could not be had; `page` names it.
+    #[error("{page}: {error}")]
+    Fetch { page: String, error: ApiError },
+    #[error(
+        "cannot read the workspace's custom attribute types (GET /data_attributes): {0}; pass --no-typed-custom-attributes to dump without typed columns"
+    )]
+    DataAttributes(ApiError),
+    #[error("the API refused the cursor the interrupted run stopped at ({0}): it may have expired; drop --resume to start over")]
+    ResumeRefused(ApiError),
     #[error(
         "stopped by {}: nothing was published and the run's staging directory was removed; run the same command again to start over",
         crate::interrupt::name(*.signal)

@@ -432,7 +432,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
     if let Some(error) = error.downcast_ref::<DumpError>() {
         return match error {
             DumpError::Config(_) => 2,
-            DumpError::Api(api) if api.is_auth() => 3,
+            DumpError::Api(api) | DumpError::Fetch { error: api, .. } | DumpError::DataAttributes(api) if api.is_auth() => 3,
+            DumpError::Fetch { .. } | DumpError::DataAttributes(_) | DumpError::ResumeRefused(_) => 4,
             DumpError::Api(_) => 4,
             DumpError::Sink(_) => 5,
             DumpError::Decode(_) => 6,
@@ -458,13 +459,10 @@ fn one_line(error: &anyhow::Error) -> String {
 
 fn dump(args: DumpArgs) -> anyhow::Result<()> {
     let token = match &args.token_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError::TokenFile { path: path.clone(), reason: e.to_string() })?;
-            Token::new(text.lines().next().unwrap_or_default())?
-        }
+        Some(path) => token_from_file(path)?,
         None => Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?,
     };
+    check_summary_path(&args.output)?;
     let base_url = args.base_url.clone().unwrap_or_else(|| region(args.region).base_url().to_string());
     let api = api_config(&base_url, token, args.allow_insecure_http, &args.api, &args.listing)?;
     let config = config(api, args.out, &args.listing, &args.api, &args.output, &args.pipeline)?;
@@ -493,9 +491,45 @@ fn report(summary: &Summary, output: &OutputArgs) -> anyhow::Result<()> {
     print_summary(summary);
     if let Some(path) = &output.summary_json {
         let json = serde_json::to_vec_pretty(summary).context("cannot serialise the summary")?;
-        std::fs::write(path, json).with_context(|| format!("cannot write --summary-json {}", path.display()))?;
+        // The dump is whole and published: a summary that cannot be written is worth a warning,
+        // not a failed run (its place was checked before the run started).
+        if let Err(error) = std::fs::write(path, json) {
+            tracing::warn!("the dump is published, but --summary-json {} could not be written: {error}", path.display());
+        }
     }
     Ok(())
+}
+
+/// Refuses, before anything is fetched, a `--summary-json` that could not be written.
+fn check_summary_path(output: &OutputArgs) -> Result<(), ConfigError> {
+    let Some(path) = &output.summary_json else { return Ok(()) };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let probe = dir.join(format!(".intercom-dump-summary-probe-{}", std::process::id()));
+    let writable = std::fs::write(&probe, b"").is_ok() && !path.is_dir();
+    let _ = std::fs::remove_file(&probe);
+    if writable {
+        return Ok(());
+    }
+    Err(ConfigError::SummaryPath { path: path.clone() })
+}
+
+/// The token from `--token-file`: the first line that is not blank, without a byte-order mark;
+/// its errors name the file, not `INTERCOM_TOKEN`.
+fn token_from_file(path: &std::path::Path) -> Result<Token, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::TokenFile { path: path.to_path_buf(), reason: e.to_string() })?;
+    let line = text.trim_start_matches('\u{feff}').lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    Token::new(line).map_err(|e| {
+        let reason = match e {
+            ConfigError::MissingToken => "it holds no token".to_string(),
+            ConfigError::MalformedToken => "its first line has spaces or control characters besides the token".to_string(),
+            other => other.to_string(),
+        };
+        ConfigError::TokenFile { path: path.to_path_buf(), reason }
+    })
 }
 
 /// Adds a `--fault-plan` file's faults to a simulator's configuration.
@@ -678,7 +712,7 @@ fn parse_compression(text: &str) -> Result<Compression, ConfigError> {
         None if text == "zstd" => Ok(Compression::Zstd(1)),
         None if text == "snappy" => Ok(Compression::Snappy),
         None if text == "none" => Ok(Compression::None),
-        Some(("zstd", level)) => level.parse().map(Compression::Zstd).map_err(|_| ConfigError::ZstdLevel(0)),
+        Some(("zstd", level)) => level.parse().map(Compression::Zstd).map_err(|_| ConfigError::Compression(text.to_string())),
         _ => Err(ConfigError::Compression(text.to_string())),
     }
 }

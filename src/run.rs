@@ -19,6 +19,7 @@ use crate::config::{Config, Mode, Source};
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
+use crate::sink::checkpoint::Layout;
 use crate::sink::manifest::{self, Announced, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
 use crate::sink::{OutputLock, Partitioning, Sink, Staging, WrittenFile};
@@ -88,8 +89,15 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let run_id = new_run_id();
     let source = config.source.name();
     let lock = OutputLock::acquire(&config.output.dir, &run_id)?;
+    let data_source = config.source;
+    let stats = Arc::new(ApiStats::default());
+    let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
+    let declared = if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats)? } else { Vec::new() };
+    let schema = PageDecoder::output_schema(data_source, &declared);
+    let layout = layout(&config, &schema);
     let resumable = config.output.resume && config.mode() == Mode::Cursor;
-    let adopted = if resumable { Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id)? } else { None };
+    let adopted =
+        if resumable { Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id, &layout)? } else { None };
     let (staging, checkpoint) = match adopted {
         Some((staging, checkpoint)) => {
             tracing::warn!(records = checkpoint.records, "resuming a run that did not finish, from its last checkpoint");
@@ -103,11 +111,6 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         }
     };
     let decoder_batch_rows = config.decoder_batch_rows();
-    let data_source = config.source;
-    let stats = Arc::new(ApiStats::default());
-    let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
-    let declared = if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats)? } else { Vec::new() };
-    let schema = PageDecoder::output_schema(data_source, &declared);
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
     let partitioning = match (config.output.partition_by_role, config.source) {
         (false, _) => Partitioning::None,
@@ -130,6 +133,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         every_rows: config.output.checkpoint_rows.max(1),
         records: resumed_records,
         rows_since: 0,
+        layout,
     });
     let started_at = unix_now();
     let (done, verdict) = std::sync::mpsc::channel();
@@ -243,15 +247,33 @@ pub(crate) fn declared_attributes(
         .enable_all()
         .build()
         .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
-    let attributes = runtime.block_on(async {
-        let client = crate::api::ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
-        client.data_attributes("contact").await
-    })?;
+    let attributes = runtime
+        .block_on(async {
+            let client = crate::api::ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
+            client.data_attributes("contact").await
+        })
+        .map_err(|error| match error {
+            // A refused token is the token's fault, whatever it was reading.
+            error @ crate::api::ApiError::Unauthorized { .. } => DumpError::Api(error),
+            error => DumpError::DataAttributes(error),
+        })?;
     Ok(attributes
         .into_iter()
         .filter(|a| a.custom && !a.archived && a.model.as_deref().is_none_or(|m| m == "contact"))
         .filter_map(|a| Some(DeclaredAttribute { kind: AttributeType::parse(&a.data_type)?, name: a.name }))
         .collect())
+}
+
+/// What shapes this run's files, for its checkpoints.
+fn layout(config: &Config, schema: &arrow::datatypes::Schema) -> Layout {
+    Layout {
+        base_url: crate::config::redact_url(&config.api.base_url),
+        api_version: config.api.version.to_string(),
+        format: format!("{:?}", config.output.format).to_lowercase(),
+        compression: format!("{:?}", config.output.compression).to_lowercase(),
+        partition_by: config.output.partition_by_role.then(|| "role".to_string()),
+        schema: manifest::describe_schema(schema).into_iter().map(|f| format!("{} {}", f.name, f.data_type)).collect(),
+    }
 }
 
 fn unix_now() -> i64 {

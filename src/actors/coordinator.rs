@@ -135,6 +135,8 @@ pub struct Coordinator {
     /// Where the listing goes on after each dispatched group (v2 cursor), by sequence number.
     resume_by_seq: BTreeMap<u64, Option<String>>,
     resume_cursor: Option<String>,
+    /// The page in flight is a resumed run's first: its cursor is the checkpoint's.
+    resumed_at_first_page: bool,
 }
 
 const WRITES_IN_FLIGHT: usize = 2;
@@ -176,6 +178,7 @@ impl Coordinator {
             repairs: Default::default(),
             resume_by_seq: BTreeMap::new(),
             resume_cursor: None,
+            resumed_at_first_page: false,
         }
     }
 
@@ -203,6 +206,7 @@ impl Coordinator {
     }
 
     fn fetch_cursor(&mut self, starting_after: Option<String>, ctx: &mut Context<Self>) {
+        self.resumed_at_first_page = self.progress.pages.load(Ordering::Relaxed) == 0 && starting_after.is_some();
         self.state = ListingState::Fetching;
         self.request(PageRequest::ContactsCursor { starting_after }, ctx);
     }
@@ -570,7 +574,16 @@ impl Handler<PageFetched> for Coordinator {
                 self.pages.in_flight -= 1;
                 self.on_list_page(number, page, ctx)
             }
-            (_, Err(error)) => Err(error.into()),
+            // The first request of a resumed run asks for the checkpoint's cursor.
+            (PageRequest::ContactsCursor { starting_after: Some(_) }, Err(error))
+                if self.resumed_at_first_page && matches!(error.status(), Some(400 | 404)) =>
+            {
+                Err(DumpError::ResumeRefused(error))
+            }
+            (request, Err(error)) => {
+                let page = origin(self.progress.pages.load(Ordering::Relaxed) + 1, &request);
+                Err(DumpError::Fetch { page: format!("fetching {page}"), error })
+            }
         };
         match result {
             Ok(()) => self.advance(ctx),

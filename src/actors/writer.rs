@@ -59,6 +59,8 @@ pub struct Checkpoints {
     /// Rows already in the output (a resumed run starts past zero).
     pub records: u64,
     pub rows_since: u64,
+    /// What shapes the files, recorded so that a resume can check it has the same.
+    pub layout: crate::sink::checkpoint::Layout,
 }
 
 impl Writer {
@@ -76,7 +78,7 @@ impl Writer {
             return Ok(());
         }
         let files = sink.checkpoint()?;
-        Checkpoint { source: plan.source.clone(), resume_at, records: plan.records, files }
+        Checkpoint { source: plan.source.clone(), resume_at, records: plan.records, files, layout: Some(plan.layout.clone()) }
             .save(&plan.staging_root, &plan.staged_dir)?;
         plan.rows_since = 0;
         Ok(())

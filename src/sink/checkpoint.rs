@@ -3,6 +3,11 @@
 //! directory, the parts finished so far and the cursor of the page after the last row in them.
 //! A resumed run adopts that staging directory, drops any part not in the checkpoint, and lists
 //! from the cursor: nothing written twice, nothing skipped.
+//!
+//! A checkpoint records the run's [`Layout`] too: where it listed from and everything that shapes
+//! its files. A resume whose layout differs (other `--format`, `--partition-by`, typed-attribute
+//! options, another workspace, or custom attributes declared since) is refused before anything
+//! is touched, with what differs: one dump never mixes two layouts.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +26,50 @@ pub struct Checkpoint {
     pub records: u64,
     /// Paths relative to the staged source directory.
     pub files: Vec<WrittenFile>,
+    /// What shaped the files; `None` in checkpoints of versions before it was recorded.
+    #[serde(default)]
+    pub layout: Option<Layout>,
+}
+
+/// Everything that shapes a dump's files: a resumed run must have the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    /// Without credentials.
+    pub base_url: String,
+    pub api_version: String,
+    pub format: String,
+    pub compression: String,
+    pub partition_by: Option<String>,
+    /// Column names and types, the typed custom attribute columns included.
+    pub schema: Vec<String>,
+}
+
+impl Layout {
+    /// What differs from `earlier`, one phrase each (`--format was parquet, now both`).
+    pub fn differences(&self, earlier: &Layout) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut compare = |what: &str, before: &str, now: &str| {
+            if before != now {
+                out.push(format!("{what} was {before}, now {now}"));
+            }
+        };
+        compare("--base-url", &earlier.base_url, &self.base_url);
+        compare("--api-version", &earlier.api_version, &self.api_version);
+        compare("--format", &earlier.format, &self.format);
+        compare("--compression", &earlier.compression, &self.compression);
+        let none = "none".to_string();
+        compare("--partition-by", earlier.partition_by.as_ref().unwrap_or(&none), self.partition_by.as_ref().unwrap_or(&none));
+        let added: Vec<&str> = self.schema.iter().filter(|c| !earlier.schema.contains(c)).map(String::as_str).collect();
+        let gone: Vec<&str> = earlier.schema.iter().filter(|c| !self.schema.contains(c)).map(String::as_str).collect();
+        if !added.is_empty() || !gone.is_empty() {
+            out.push(format!(
+                "the columns differ (now also: {}; no longer: {}): the workspace's custom attributes or --typed-custom-attributes changed",
+                if added.is_empty() { "-".into() } else { added.join(", ") },
+                if gone.is_empty() { "-".into() } else { gone.join(", ") }
+            ));
+        }
+        out
+    }
 }
 
 impl Checkpoint {

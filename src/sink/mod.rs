@@ -34,6 +34,11 @@ pub enum SinkError {
     Publish { path: PathBuf, reason: String },
     #[error("another intercom-dump run is writing into {path} ({holder}): wait for it to finish, or choose another --out")]
     Locked { path: PathBuf, holder: String },
+    #[error(
+        "cannot resume the run in {path}: {}; give the options it ran with, or drop --resume to start over (its staging is then removed)",
+        .differences.join("; ")
+    )]
+    ResumeMismatch { path: PathBuf, differences: Vec<String> },
 }
 
 impl SinkError {

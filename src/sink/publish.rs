@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::SinkError;
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, Layout};
 
 const STAGING_PREFIX: &str = ".intercom-dump-staging-";
 
@@ -41,7 +41,14 @@ impl Staging {
     /// Like [`Staging::prepare`], but adopting the staging directory of a run that did not
     /// finish and left a checkpoint for `source`: the one with the most records. Its stray files
     /// (written after the checkpoint, or unfinished) are removed. `None` when there is none.
-    pub fn adopt(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Option<(Staging, Checkpoint)>, SinkError> {
+    /// A checkpoint whose layout is not `layout` is refused before anything moves.
+    pub fn adopt(
+        out: &Path,
+        source: &str,
+        overwrite: bool,
+        run_id: &str,
+        layout: &Layout,
+    ) -> Result<Option<(Staging, Checkpoint)>, SinkError> {
         refuse_earlier_dump(&out.join(source), overwrite)?;
         let Ok(entries) = std::fs::read_dir(out) else { return Ok(None) };
         let best = entries
@@ -51,6 +58,13 @@ impl Staging {
             .filter(|(_, checkpoint)| checkpoint.source == source)
             .max_by_key(|(_, checkpoint)| checkpoint.records);
         let Some((old_root, checkpoint)) = best else { return Ok(None) };
+        let differences = match &checkpoint.layout {
+            Some(earlier) => layout.differences(earlier),
+            None => vec!["its checkpoint was written by an older intercom-dump that did not record its options".into()],
+        };
+        if !differences.is_empty() {
+            return Err(SinkError::ResumeMismatch { path: out.to_path_buf(), differences });
+        }
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
         std::fs::rename(&old_root, &root).map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
         let staged = root.join(source);
@@ -262,6 +276,43 @@ mod tests {
         let names: Vec<String> =
             std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 3, "no staging left: {names:?}");
+    }
+
+    #[test]
+    fn a_resume_with_another_layout_is_refused_and_touches_nothing() {
+        let out = tempfile::tempdir().unwrap();
+        // The staging of a killed run (no such pid), with a checkpoint.
+        let old = out.path().join(format!("{STAGING_PREFIX}1-999999999"));
+        std::fs::create_dir_all(old.join("contacts")).unwrap();
+        let layout = Layout {
+            base_url: "https://api.intercom.io/".into(),
+            api_version: "2.16".into(),
+            format: "parquet".into(),
+            compression: "zstd(1)".into(),
+            partition_by: None,
+            schema: vec!["id Utf8".into(), "custom_plan Utf8".into()],
+        };
+        let checkpoint = Checkpoint {
+            source: "contacts".into(),
+            resume_at: "c1".into(),
+            records: 10,
+            files: vec![],
+            layout: Some(layout.clone()),
+        };
+        checkpoint.save(&old, &old.join("contacts")).unwrap();
+        let mut now = layout.clone();
+        now.format = "both".into();
+        now.schema.push("custom_seats Int64".into());
+        let Err(SinkError::ResumeMismatch { differences, .. }) = Staging::adopt(out.path(), "contacts", false, "r9", &now) else {
+            panic!("refused")
+        };
+        assert_eq!(differences.len(), 2, "{differences:?}");
+        assert!(differences[0].contains("--format was parquet, now both"), "{differences:?}");
+        assert!(differences[1].contains("custom_seats Int64"), "{differences:?}");
+        assert!(old.join(super::super::checkpoint::CHECKPOINT).exists(), "the staging to resume is left as it was");
+        let (_, resumed) =
+            Staging::adopt(out.path(), "contacts", false, "r10", &layout).unwrap().expect("the same layout resumes");
+        assert_eq!(resumed.records, 10);
     }
 
     #[test]

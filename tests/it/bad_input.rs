@@ -102,3 +102,85 @@ fn refusals_that_retrying_cannot_fix_stop_at_once() {
         assert_eq!(sim.requests() + sim.state().faults_injected(), 1, "{rule}: one request, no retry");
     }
 }
+
+#[test]
+fn a_token_file_with_a_byte_order_mark_or_blank_lines_is_read() {
+    let sim = simulator(94, 200);
+    let dir = tempfile::tempdir().unwrap();
+    for body in [format!("\u{feff}{TOKEN}\n"), format!("\n\n  {TOKEN}  \r\n")] {
+        let file = dir.path().join("token");
+        std::fs::write(&file, body).unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["dump", "--no-progress", "--base-url", &sim.base_url(), "--token-file"])
+            .arg(&file)
+            .arg("--out")
+            .arg(out.path())
+            .env_remove("INTERCOM_TOKEN")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    // An empty file is blamed on the file, not on INTERCOM_TOKEN.
+    let file = dir.path().join("empty");
+    std::fs::write(&file, "\u{feff}\n\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", "--base-url", &sim.base_url(), "--token-file"])
+        .arg(&file)
+        .arg("--out")
+        .arg(out.path())
+        .env_remove("INTERCOM_TOKEN")
+        .output()
+        .unwrap();
+    assert_refused(&output, 2, &["--token-file", "holds no token"], out.path());
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("INTERCOM_TOKEN"));
+}
+
+#[test]
+fn a_403_on_the_declared_attributes_says_how_to_do_without_them() {
+    let server = crate::hostile_server::HostileServer::start(|_| {
+        crate::hostile_server::Reply::json(
+            403,
+            &crate::hostile_server::error_body("api_plan_restricted", "Active subscription needed."),
+        )
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[]);
+    assert_refused(&output, 3, &["/data_attributes", "--no-typed-custom-attributes"], out.path());
+}
+
+#[test]
+fn an_unwritable_summary_path_is_refused_before_the_run() {
+    let sim = simulator(95, 200);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&sim.base_url(), out.path(), &["--summary-json", "/proc/no-such-dir/summary.json"]);
+    assert_refused(&output, 2, &["--summary-json"], out.path());
+    assert_eq!(sim.requests(), 0, "nothing was fetched");
+}
+
+#[test]
+fn a_failed_page_is_named() {
+    let sim = sim_with(&["500:1"]);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&sim.base_url(), out.path(), &["--max-retries", "1", "--no-typed-custom-attributes"]);
+    assert_refused(&output, 4, &["fetching page 1 (the first)", "HTTP 500"], out.path());
+}
+
+#[test]
+fn a_file_size_limit_is_reported_even_where_sigxfsz_is_not_ignored() {
+    let sim = simulator(96, 20_000);
+    let out = tempfile::tempdir().unwrap();
+    // No `trap '' XFSZ` here: the process itself turns the signal into a write error.
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 200; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", "--format", "arrow", "--base-url", &sim.base_url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_refused(&output, 5, &["cannot write", "free space"], out.path());
+    assert!(walk(out.path()).is_empty(), "the failed run removed its staging");
+}

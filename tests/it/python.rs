@@ -16,11 +16,15 @@ fn python() -> Option<PathBuf> {
     let candidate = std::env::var_os("INTERCOM_DUMP_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python"));
-    let works = Command::new(&candidate).args(["-c", "import pyarrow, duckdb, polars"]).output().is_ok_and(|o| o.status.success());
+    let works =
+        Command::new(&candidate).args(["-c", "import pyarrow, duckdb, polars"]).output().is_ok_and(|o| o.status.success());
     if works {
         return Some(candidate);
     }
-    let why = format!("no Python with pyarrow, duckdb and polars at {} (run .ci/run, or set INTERCOM_DUMP_PYTHON)", candidate.display());
+    let why = format!(
+        "no Python with pyarrow, duckdb and polars at {} (run .ci/run, or set INTERCOM_DUMP_PYTHON)",
+        candidate.display()
+    );
     assert!(std::env::var_os("INTERCOM_DUMP_REQUIRE_PYTHON").is_none(), "{why}");
     eprintln!("skipping the pyarrow/DuckDB checks: {why}");
     None
@@ -83,7 +87,8 @@ fn colliding_custom_attribute_names_read_apart_in_pyarrow_duckdb_and_polars() {
 
     use crate::hostile_server::{HostileServer, Reply, cursor_page};
     // Names that collide by case, with a column of the schema, by spelling, and declared twice.
-    let declared = [("plan", "string"), ("Plan", "string"), ("attributes", "integer"), ("Plan Name", "string"), ("plan", "string")];
+    let declared =
+        [("plan", "string"), ("Plan", "string"), ("attributes", "integer"), ("Plan Name", "string"), ("plan", "string")];
     let server = HostileServer::start(move |request| match request.path.as_str() {
         "/data_attributes" => {
             let data: Vec<_> = declared
