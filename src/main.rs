@@ -203,6 +203,9 @@ struct SimArgs {
     /// Declare this custom attribute with a type its values do not have.
     #[arg(long)]
     misdeclare_attribute: Option<String>,
+    /// Do not compress answers, even for clients that ask for gzip (Intercom compresses them).
+    #[arg(long)]
+    no_gzip: bool,
     /// Render every record (v2 and v1 shapes) into this directory before serving, and serve
     /// pages from there: much faster than generating them (about 5 KB of disk a contact).
     #[arg(long, value_name = "DIR")]
@@ -559,6 +562,7 @@ fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
     apply_fault_plan(args.fault_plan.as_deref(), &mut config)?;
     config.misdeclared_attribute = args.misdeclare_attribute;
+    config.gzip = !args.no_gzip;
     config.prerender = args.prerender_dir.map(|dir| Prerender::new(dir, vec![RecordShape::ContactV2, RecordShape::V1]));
     config.past_cap = match args.past_cap {
         PastCapArg::Error => PastCap::Error,

@@ -65,6 +65,9 @@ pub struct SimConfig {
     pub faults: FaultPlan,
     /// Render these record shapes to disk before serving, and serve pages from there.
     pub prerender: Option<Prerender>,
+    /// Compress answers with gzip for clients that ask, as Intercom does. Off in process (the
+    /// demo, the bench, the tests): compressing on loopback only spends the cores both sides share.
+    pub gzip: bool,
 }
 
 /// Records rendered before the simulator serves: pages cost a read instead of generation.
@@ -100,6 +103,7 @@ impl std::fmt::Debug for SimConfig {
             .field("misdeclared_attribute", &self.misdeclared_attribute)
             .field("faults", &self.faults)
             .field("prerender", &self.prerender)
+            .field("gzip", &self.gzip)
             .finish()
     }
 }
@@ -120,6 +124,7 @@ impl SimConfig {
             misdeclared_attribute: None,
             faults: FaultPlan::default(),
             prerender: None,
+            gzip: false,
         }
     }
 

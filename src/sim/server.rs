@@ -118,15 +118,18 @@ impl SimState {
 }
 
 pub fn router(state: Arc<SimState>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/contacts", get(list_contacts))
         .route("/users", get(list_users))
         .route("/users/scroll", get(scroll_users))
         .route("/contacts/scroll", get(scroll_leads))
         .route("/data_attributes", get(data_attributes))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), inject_faults))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), inject_faults));
+    // gzip for clients that ask (`Accept-Encoding: gzip`), as Intercom answers them; outside the
+    // fault layer, so a truncated or cut answer is cut in its compressed form, as on the wire.
+    let router = if state.config.gzip { router.layer(tower_http::compression::CompressionLayer::new()) } else { router };
+    router.with_state(state)
 }
 
 /// A pre-rendered page that could not be read back: the simulator's own failure.

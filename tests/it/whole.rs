@@ -422,3 +422,31 @@ fn odd_values_cost_their_field_not_the_run() {
     }
     assert_eq!(summary["repairs"]["replaced_text"].as_u64(), Some(4), "{summary}");
 }
+
+#[test]
+fn the_simulator_answers_gzip_when_asked_and_the_dump_reads_it() {
+    let mut config = intercom_dump::sim::SimConfig::new(97, 2_000, TOKEN);
+    config.gzip = true;
+    let sim = simulator_with(config);
+    // A client that asks gets gzip; one that does not, plain JSON.
+    let ask = |encoding: Option<&str>| {
+        use std::io::{Read, Write};
+        let address = sim.base_url().trim_start_matches("http://").trim_end_matches('/').to_string();
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        let encoding = encoding.map(|e| format!("Accept-Encoding: {e}\r\n")).unwrap_or_default();
+        let request = format!(
+            "GET /contacts?per_page=150 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nAccept: application/json\r\n{encoding}Connection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        let head = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        String::from_utf8_lossy(&answer[..head]).to_ascii_lowercase()
+    };
+    assert!(ask(Some("gzip")).contains("content-encoding: gzip"));
+    assert!(!ask(None).contains("content-encoding"));
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&sim.base_url(), out.path(), &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output_ids(out.path(), "contacts").len(), 2_000);
+}
