@@ -20,17 +20,38 @@ pub struct SeenIds {
     other: HashSet<Box<str>>,
     other_bytes: usize,
     dropped: u64,
+    /// Ids the listing announced: the first table used is sized for them at once, so it never
+    /// grows (a growing table holds its old and new buckets together: half as much again).
+    expected: Option<usize>,
 }
+
+/// The most ids a table is sized for ahead of time, whatever a listing announces: a count
+/// a server made up must not allocate the machine away.
+const MAX_EXPECTED: usize = 20_000_000;
 
 impl SeenIds {
     pub fn new() -> SeenIds {
         SeenIds::default()
     }
 
+    /// Sizes the table for `count` ids, once, on the first id (a count no listing should pass is
+    /// capped).
+    pub fn expect(&mut self, count: u64) {
+        if self.is_empty() && self.expected.is_none() {
+            self.expected = Some((count as usize).min(MAX_EXPECTED));
+        }
+    }
+
     /// Remembers `id`; false when it was seen before.
     pub fn insert(&mut self, id: &str) -> bool {
         if let Some(key) = pack24(id) {
+            if let Some(expected) = self.expected.take() {
+                let _ = self.hex24.try_reserve(expected);
+            }
             return self.hex24.insert(key);
+        }
+        if let Some(expected) = self.expected.take() {
+            let _ = self.packed.try_reserve(expected);
         }
         match pack(id) {
             Some(key) => self.packed.insert(key),
@@ -136,7 +157,10 @@ mod tests {
         assert!(pack("5f9b5e8e6f1b2c0012345678").is_some());
         assert_eq!(pack("ABC"), None);
         assert_eq!(pack24("5F9B5E8E6F1B2C0012345678"), None, "upper case is another id");
-        assert_eq!(pack24("5f9b5e8e6f1b2c0012345678"), Some([0x5f, 0x9b, 0x5e, 0x8e, 0x6f, 0x1b, 0x2c, 0x00, 0x12, 0x34, 0x56, 0x78]));
+        assert_eq!(
+            pack24("5f9b5e8e6f1b2c0012345678"),
+            Some([0x5f, 0x9b, 0x5e, 0x8e, 0x6f, 0x1b, 0x2c, 0x00, 0x12, 0x34, 0x56, 0x78])
+        );
         let mut seen = SeenIds::new();
         for id in ["5f9b5e8e6f1b2c0012345678", "530370b477ad7120001d", "usr_Ω", "ABC"] {
             assert!(seen.insert(id));

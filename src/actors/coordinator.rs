@@ -560,6 +560,7 @@ impl Handler<PageFetched> for Coordinator {
                 self.repairs.replaced_text += page.replaced_text;
             }
             if let Some(total) = page.total_count {
+                self.seen.expect(total);
                 self.total_count = Some(total);
                 self.progress.total.store(total, Ordering::Relaxed);
             }

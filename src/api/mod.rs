@@ -1,6 +1,8 @@
 //! The Intercom API client layer: HTTP through one rate limiter ([`client`]), the wire
-//! format of pages and error envelopes ([`wire`]), and which failures are worth another try
-//! ([`retry`]). Plain async Rust: the Fetcher actor owns an [`ApiClient`]; tests use it alone.
+//! format of pages and error envelopes ([`wire`]), which failures are worth another try
+//! ([`retry`]), the token kept out of every answer (`scrub`), and text that is not text
+//! replaced ([`sanitize`]). Plain async Rust: the Fetcher actor owns an [`ApiClient`]; tests use
+//! it alone.
 
 pub mod client;
 pub mod retry;

@@ -1,6 +1,7 @@
 //! Arrow schemas of the objects the API lists ([`contact`]), the custom decoders that give
 //! Intercom's loose JSON its types ([`decoders`]), and the page decoder that turns page bodies
-//! into `RecordBatch`es in one pass ([`decode`]).
+//! into `RecordBatch`es in one pass ([`decode`]), falling back record by record for the pages
+//! that do not, and keeping what does not fit in `_extra` ([`repair`]).
 
 pub mod contact;
 pub mod custom;

@@ -1,6 +1,7 @@
 //! Where batches become files: the rolling Parquet and Arrow IPC writers ([`rolling`]), the
-//! staging directory a run writes into and publishes from in one step ([`publish`]), and the
-//! manifest that says what a published dump holds ([`manifest`]).
+//! staging directory a run writes into and publishes from in one step, and the lock that keeps
+//! one run at a time in an output ([`publish`]), the manifest that says what a published dump
+//! holds ([`manifest`]), and the checkpoints a v2 cursor dump resumes from ([`checkpoint`]).
 
 pub mod checkpoint;
 pub mod manifest;

@@ -1,7 +1,8 @@
 //! A small HTTP/1.1 server on loopback whose every answer a test scripts: cut or repeated
 //! cursors, wrong types, bodies that never end, absurd headers. Plain std threads, keep-alive,
 //! Content-Length answers (or an endless chunked body, bounded in bytes and time so a broken
-//! client cannot keep it going). It stops when dropped.
+//! client cannot keep it going); over TLS too, with a certificate of a test CA ([`TestCa`]). It
+//! stops when dropped.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -59,35 +60,89 @@ type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
 pub struct HostileServer {
     port: u16,
+    tls: bool,
     requests: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+}
+
+/// A certificate authority of the test's own, and a certificate for 127.0.0.1 it signed.
+pub struct TestCa {
+    /// The CA's certificate, PEM: what `SSL_CERT_FILE` points at to trust the server.
+    pub ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&key, &ca).unwrap();
+        let private = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let server = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![leaf.der().clone(), ca.der().clone()], private)
+            .unwrap();
+        TestCa { ca_pem: ca.pem(), server: Arc::new(server) }
+    }
 }
 
 impl HostileServer {
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HostileServer {
+        HostileServer::listen(None, handler)
+    }
+
+    /// The same server behind TLS with `ca`'s certificate.
+    pub fn start_tls(ca: &TestCa, handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HostileServer {
+        HostileServer::listen(Some(ca.server.clone()), handler)
+    }
+
+    fn listen(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> HostileServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
+        let secure = tls.is_some();
         {
-            let (requests, stop) = (requests.clone(), stop.clone());
+            let (requests, connections, stop) = (requests.clone(), connections.clone(), stop.clone());
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (handler, requests, stop) = (handler.clone(), requests.clone(), stop.clone());
-                    std::thread::spawn(move || serve(stream, &*handler, &requests, &stop));
+                    connections.fetch_add(1, Ordering::SeqCst);
+                    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                    let (handler, requests, stop, tls) = (handler.clone(), requests.clone(), stop.clone(), tls.clone());
+                    std::thread::spawn(move || match tls {
+                        None => serve(stream, &*handler, &requests, &stop),
+                        Some(config) => {
+                            let Ok(connection) = rustls::ServerConnection::new(config) else { return };
+                            serve(rustls::StreamOwned::new(connection, stream), &*handler, &requests, &stop)
+                        }
+                    });
                 }
             });
         }
-        HostileServer { port, requests, stop }
+        HostileServer { port, tls: secure, requests, connections, stop }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", if self.tls { "https" } else { "http" }, self.port)
+    }
+
+    /// Connections accepted so far (a TLS handshake that fails makes no request).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     /// Requests answered so far.
@@ -103,9 +158,7 @@ impl Drop for HostileServer {
     }
 }
 
-fn serve(stream: TcpStream, handler: &Handler, requests: &AtomicUsize, stop: &AtomicBool) {
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
-    let mut writer = stream.try_clone().unwrap();
+fn serve(stream: impl Read + Write, handler: &Handler, requests: &AtomicUsize, stop: &AtomicBool) {
     let mut reader = BufReader::new(stream);
     while !stop.load(Ordering::SeqCst) {
         let mut line = String::new();
@@ -137,6 +190,7 @@ fn serve(stream: TcpStream, handler: &Handler, requests: &AtomicUsize, stop: &At
         let query = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         let request = Request { method, path: url.path().to_string(), query, headers };
         requests.fetch_add(1, Ordering::SeqCst);
+        let writer = reader.get_mut();
         let written = match handler(&request) {
             Reply::Full { status, headers, body } => {
                 let mut head = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", body.len());
@@ -144,7 +198,7 @@ fn serve(stream: TcpStream, handler: &Handler, requests: &AtomicUsize, stop: &At
                     head.push_str(&format!("{name}: {value}\r\n"));
                 }
                 head.push_str("\r\n");
-                writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body))
+                writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body)).and_then(|()| writer.flush())
             }
             Reply::Endless => {
                 let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";

@@ -450,3 +450,56 @@ fn the_simulator_answers_gzip_when_asked_and_the_dump_reads_it() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(output_ids(out.path(), "contacts").len(), 2_000);
 }
+
+#[test]
+fn an_untrusted_certificate_stops_at_once_and_says_what_to_trust() {
+    let ca = TestCa::new();
+    let server = HostileServer::start_tls(&ca, |_| Reply::json(200, &cursor_page(&ids(0..3), 3, None)));
+    let out = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", TOKEN)
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .unwrap();
+    assert_refused(&output, 4, &["certificate", "SSL_CERT_FILE"], out.path());
+    assert!(started.elapsed() < Duration::from_secs(10), "not retried: {:?}", started.elapsed());
+    assert_eq!(server.connections(), 1, "one handshake, no retries");
+
+    // Trusted through SSL_CERT_FILE, the same server serves the dump.
+    let bundle = out.path().join("ca.pem");
+    std::fs::write(&bundle, &ca.ca_pem).unwrap();
+    let dump_out = out.path().join("dump");
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
+        .arg(&dump_out)
+        .env("INTERCOM_TOKEN", TOKEN)
+        .env("SSL_CERT_FILE", &bundle)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(written(&dump_out), ids(0..3));
+}
+
+#[test]
+fn a_redirect_from_https_to_plain_http_is_refused() {
+    let plain = HostileServer::start(|_| Reply::json(200, &cursor_page(&ids(0..3), 3, None)));
+    let target = format!("{}/contacts?per_page=150", plain.url());
+    let ca = TestCa::new();
+    let server = HostileServer::start_tls(&ca, move |_| Reply::bytes(302, Vec::new()).with_header("Location", &target));
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("ca.pem");
+    std::fs::write(&bundle, &ca.ca_pem).unwrap();
+    let dump_out = out.path().join("dump");
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
+        .arg(&dump_out)
+        .env("INTERCOM_TOKEN", TOKEN)
+        .env("SSL_CERT_FILE", &bundle)
+        .output()
+        .unwrap();
+    assert_refused(&output, 4, &["redirected to plain http", "unencrypted"], &dump_out);
+    assert_eq!(plain.requests(), 0, "nothing was read over plain http");
+}
