@@ -98,9 +98,9 @@ impl ApiClient {
             let downgrade = attempt.url().scheme() == "http"
                 && attempt.previous().last().is_some_and(|previous| previous.scheme() == "https");
             if downgrade {
-                attempt.error(InsecureRedirect)
+                attempt.error(RedirectRefused::Insecure)
             } else if attempt.previous().len() >= 10 {
-                attempt.error(TooManyRedirects)
+                attempt.error(RedirectRefused::TooMany)
             } else {
                 attempt.follow()
             }
@@ -378,34 +378,22 @@ fn header_number(headers: &HeaderMap, name: &str) -> Option<u64> {
     headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
-/// A redirect from https to plain http, refused.
-#[derive(Debug)]
-struct InsecureRedirect;
-
-impl std::fmt::Display for InsecureRedirect {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("redirected from https to plain http")
-    }
+/// Why a redirect was not followed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum RedirectRefused {
+    #[error("redirected from https to plain http")]
+    Insecure,
+    #[error("more than 10 redirects")]
+    TooMany,
 }
-
-impl std::error::Error for InsecureRedirect {}
-
-#[derive(Debug)]
-struct TooManyRedirects;
-
-impl std::fmt::Display for TooManyRedirects {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("more than 10 redirects")
-    }
-}
-
-impl std::error::Error for TooManyRedirects {}
 
 fn transport_error(error: reqwest::Error) -> ApiError {
     let (timeout, connect) = (error.is_timeout(), error.is_connect());
     if error.is_redirect() {
         let to = error.url().map(|u| format!("{}://{}", u.scheme(), u.host_str().unwrap_or(""))).unwrap_or_default();
-        let insecure = std::error::Error::source(&error).is_some_and(|s| s.is::<InsecureRedirect>());
+        let insecure = std::error::Error::source(&error)
+            .and_then(|s| s.downcast_ref::<RedirectRefused>())
+            .is_some_and(|r| *r == RedirectRefused::Insecure);
         return ApiError::Redirect { to, insecure };
     }
     let reason = error_chain(&error.without_url());

@@ -215,10 +215,15 @@ fn the_token_never_leaves_whatever_the_server_echoes() {
             assert!(stderr.contains("your header was Bearer [REDACTED]"), "{status}: the echo shows, redacted: {stderr}");
         }
         assert!(!stderr.contains(TOKEN) && !String::from_utf8_lossy(&output.stdout).contains(TOKEN), "{status}: {stderr}");
-        for file in walk(out.path()) {
-            let bytes = std::fs::read(&file).unwrap();
-            assert!(memchr::memmem::find(&bytes, TOKEN.as_bytes()).is_none(), "{status}: {}", file.display());
-        }
+        assert_no_token_under(out.path());
+    }
+}
+
+/// No file under `dir` holds the token, in any form of its bytes.
+fn assert_no_token_under(dir: &Path) {
+    for file in walk(dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(memchr::memmem::find(&bytes, TOKEN.as_bytes()).is_none(), "{}", file.display());
     }
 }
 
@@ -237,10 +242,7 @@ fn records_that_echo_the_token_are_written_without_it() {
     let names = batch.column_by_name("name").unwrap();
     let names = arrow::array::AsArray::as_string::<i32>(names.as_ref());
     assert_eq!(names.value(0), "Bearer [REDACTED]");
-    for file in walk(out.path()) {
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(memchr::memmem::find(&bytes, TOKEN.as_bytes()).is_none(), "{}", file.display());
-    }
+    assert_no_token_under(out.path());
 }
 
 #[test]
@@ -451,19 +453,25 @@ fn the_simulator_answers_gzip_when_asked_and_the_dump_reads_it() {
     assert_eq!(output_ids(out.path(), "contacts").len(), 2_000);
 }
 
+/// `intercom-dump dump` from `url` into `out`, trusting the CA in `bundle` (`SSL_CERT_FILE`), or
+/// only the system's store without one.
+fn dump_trusting(url: &str, out: &Path, bundle: Option<&Path>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_intercom-dump"));
+    command.args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", url, "--out"]).arg(out).env("INTERCOM_TOKEN", TOKEN);
+    match bundle {
+        Some(bundle) => command.env("SSL_CERT_FILE", bundle),
+        None => command.env_remove("SSL_CERT_FILE"),
+    };
+    command.output().unwrap()
+}
+
 #[test]
 fn an_untrusted_certificate_stops_at_once_and_says_what_to_trust() {
     let ca = TestCa::new();
     let server = HostileServer::start_tls(&ca, |_| Reply::json(200, &cursor_page(&ids(0..3), 3, None)));
     let out = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
-        .arg(out.path())
-        .env("INTERCOM_TOKEN", TOKEN)
-        .env_remove("SSL_CERT_FILE")
-        .output()
-        .unwrap();
+    let output = dump_trusting(&server.url(), out.path(), None);
     assert_refused(&output, 4, &["certificate", "SSL_CERT_FILE"], out.path());
     assert!(started.elapsed() < Duration::from_secs(10), "not retried: {:?}", started.elapsed());
     assert_eq!(server.connections(), 1, "one handshake, no retries");
@@ -472,13 +480,7 @@ fn an_untrusted_certificate_stops_at_once_and_says_what_to_trust() {
     let bundle = out.path().join("ca.pem");
     std::fs::write(&bundle, &ca.ca_pem).unwrap();
     let dump_out = out.path().join("dump");
-    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
-        .arg(&dump_out)
-        .env("INTERCOM_TOKEN", TOKEN)
-        .env("SSL_CERT_FILE", &bundle)
-        .output()
-        .unwrap();
+    let output = dump_trusting(&server.url(), &dump_out, Some(&bundle));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(written(&dump_out), ids(0..3));
 }
@@ -493,13 +495,7 @@ fn a_redirect_from_https_to_plain_http_is_refused() {
     let bundle = out.path().join("ca.pem");
     std::fs::write(&bundle, &ca.ca_pem).unwrap();
     let dump_out = out.path().join("dump");
-    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
-        .arg(&dump_out)
-        .env("INTERCOM_TOKEN", TOKEN)
-        .env("SSL_CERT_FILE", &bundle)
-        .output()
-        .unwrap();
+    let output = dump_trusting(&server.url(), &dump_out, Some(&bundle));
     assert_refused(&output, 4, &["redirected to plain http", "unencrypted"], &dump_out);
     assert_eq!(plain.requests(), 0, "nothing was read over plain http");
 }
