@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::retry::{MAX_HEADER_WAIT, RetryAction, backoff, certainly_unserved, classify};
+use super::retry::{MAX_HEADER_WAIT, RetryAction, backoff, certainly_unserved, classify, pause_until};
 use super::scrub::Scrubber;
 use super::wire::{self, ErrorEnvelope, ListedPage, V1Key};
 use super::{ApiError, ScrollBreak};
@@ -358,18 +358,7 @@ impl ApiClient {
         if remaining <= rate_limit_reserve(limit) {
             // A little past the reset: the server's clock and ours may differ by a hair. A reset
             // further off than any window is a server's mistake: wait at most MAX_HEADER_WAIT.
-            let now = unix_millis();
-            let mut until = reset.saturating_mul(1_000).saturating_add(50);
-            if until > now + MAX_HEADER_WAIT.as_millis() as u64 {
-                tracing::warn!(
-                    reset,
-                    "X-RateLimit-Reset is {} s away, longer than any rate-limit window: waiting {} s instead",
-                    (until - now) / 1_000,
-                    MAX_HEADER_WAIT.as_secs()
-                );
-                until = now + MAX_HEADER_WAIT.as_millis() as u64;
-            }
-            self.paused_until_ms.fetch_max(until, Ordering::Relaxed);
+            self.paused_until_ms.fetch_max(pause_until(unix_millis(), reset), Ordering::Relaxed);
         }
     }
 }

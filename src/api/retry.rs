@@ -61,6 +61,24 @@ pub fn certainly_unserved(error: &ApiError) -> bool {
     matches!(error, ApiError::Connect { .. } | ApiError::RateLimited { .. } | ApiError::Status { status: 503 | 408, .. })
 }
 
+/// Unix milliseconds until which requests wait, at `now_ms`, for a window that resets at `reset`
+/// (Unix seconds, `X-RateLimit-Reset`): a little past it (the server's clock and ours may differ by
+/// a hair), and never more than [`MAX_HEADER_WAIT`] away, whatever the header says.
+pub fn pause_until(now_ms: u64, reset: u64) -> u64 {
+    let until = reset.saturating_mul(1_000).saturating_add(50);
+    let cap = now_ms + MAX_HEADER_WAIT.as_millis() as u64;
+    if until > cap {
+        tracing::warn!(
+            reset,
+            "X-RateLimit-Reset is {} s away, longer than any rate-limit window: waiting {} s instead",
+            (until - now_ms) / 1_000,
+            MAX_HEADER_WAIT.as_secs()
+        );
+        return cap;
+    }
+    until
+}
+
 /// How long a 429 waits: `Retry-After` when the server sent one, else until the window's reset,
 /// plus up to a second of jitter so that concurrent requests do not all return at once.
 pub fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duration>) -> Duration {
@@ -116,6 +134,16 @@ mod tests {
         assert_eq!(classify(&version), RetryAction::Fatal);
         assert_eq!(classify(&ApiError::BadPage { reason: "cut".into() }), RetryAction::Retry);
         assert_eq!(classify(&ApiError::Connect { reason: "refused".into() }), RetryAction::Retry);
+    }
+
+    #[test]
+    fn a_reset_far_off_waits_a_minute_at_most() {
+        let now_ms = 1_700_000_000_000;
+        assert_eq!(pause_until(now_ms, 1_700_000_005), 1_700_000_005_050);
+        assert_eq!(pause_until(now_ms, 99_999_999_999), now_ms + 60_000);
+        assert_eq!(pause_until(now_ms, u64::MAX), now_ms + 60_000);
+        let far = rate_limit_wait(None, Some(Duration::from_secs(99_999_999)));
+        assert!(far <= MAX_HEADER_WAIT + Duration::from_secs(1), "{far:?}");
     }
 
     #[test]

@@ -45,7 +45,12 @@ fn a_listing_that_ends_before_its_count_publishes_nothing() {
     // The second page has no `pages` at all, the shape of a proxy's truncated answer.
     let mut cut = cursor_page(&ids(150..200), 1_000, None);
     cut.as_object_mut().unwrap().remove("pages");
-    for (name, second) in [("next null", cursor_page(&ids(150..200), 1_000, None)), ("no pages", cut)] {
+    // `next` with a page number but no cursor: nothing to follow it with.
+    let mut no_cursor = cursor_page(&ids(150..200), 1_000, None);
+    no_cursor["pages"]["next"] = json!({"page": 2});
+    for (name, second) in
+        [("next null", cursor_page(&ids(150..200), 1_000, None)), ("no pages", cut), ("next without a cursor", no_cursor)]
+    {
         let server = cursor_listing(vec![("", cursor_page(&ids(0..150), 1_000, Some("p2"))), ("p2", second)]);
         let out = tempfile::tempdir().unwrap();
         let output = dump_cli(&server.url(), out.path(), &[NO_ATTRIBUTES]);
@@ -498,4 +503,57 @@ fn a_redirect_from_https_to_plain_http_is_refused() {
     let output = dump_trusting(&server.url(), &dump_out, Some(&bundle));
     assert_refused(&output, 4, &["redirected to plain http", "unencrypted"], &dump_out);
     assert_eq!(plain.requests(), 0, "nothing was read over plain http");
+}
+
+#[test]
+fn a_resume_checks_its_options_and_the_cursor_it_goes_on_from() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Slow pages of a long listing; later, a server that no longer takes the cursors it gave.
+    let refuse = Arc::new(AtomicBool::new(false));
+    let server = {
+        let refuse = refuse.clone();
+        HostileServer::start(move |request| {
+            let n: usize = request.param("starting_after").map_or(0, |c| c.parse().unwrap());
+            if n > 0 && refuse.load(Ordering::SeqCst) {
+                return Reply::json(400, &error_body("client_error", "invalid starting_after"));
+            }
+            std::thread::sleep(Duration::from_millis(30));
+            Reply::json(200, &cursor_page(&ids(n * 150..n * 150 + 150), 150_000, Some(&(n + 1).to_string())))
+        })
+    };
+    let out = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_intercom-dump"));
+        command
+            .args(["dump", "--no-progress", NO_ATTRIBUTES, "--checkpoint-rows", "300", "--max-file-rows", "300"])
+            .args(["--base-url", &server.url(), "--out"])
+            .arg(out.path())
+            .args(extra)
+            .env("INTERCOM_TOKEN", TOKEN);
+        command
+    };
+    let mut child = run(&[]).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !walk(out.path()).iter().any(|p| p.ends_with("checkpoint.json")) {
+        assert!(Instant::now() < deadline, "no checkpoint came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The killed run's files, but for the note naming the lock's holder (the next run replaces it).
+    let staging = |dir: &Path| -> Vec<std::path::PathBuf> {
+        walk(dir).into_iter().filter(|p| !p.ends_with(".intercom-dump.lock")).collect()
+    };
+    let staged = staging(out.path());
+
+    // Other options than the run it resumes: refused, saying what differs, the staging untouched.
+    let output = run(&["--resume", "--format", "both"]).output().unwrap();
+    assert_refused(&output, 5, &["cannot resume", "--format was parquet, now both", "drop --resume"], out.path());
+    assert_eq!(staging(out.path()), staged, "the staging to resume is left as it was");
+
+    // The same options, but the API no longer takes the cursor: say to start over.
+    refuse.store(true, Ordering::SeqCst);
+    let output = run(&["--resume"]).output().unwrap();
+    assert_refused(&output, 4, &["refused the cursor", "drop --resume"], out.path());
 }
