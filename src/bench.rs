@@ -113,6 +113,8 @@ pub struct BenchOptions {
     pub out: PathBuf,
     /// Serve pre-rendered records (else generate each page as it is asked for).
     pub prerender: bool,
+    /// The simulator compresses its answers (gzip, which the client asks for), as Intercom does.
+    pub gzip: bool,
     /// Records of each listing decoded and written on one thread for the comparison.
     pub sample_records: u64,
     pub format: FileFormat,
@@ -129,6 +131,7 @@ impl BenchOptions {
             latency_pages: 100,
             out: out.into(),
             prerender: true,
+            gzip: false,
             sample_records: 30_000,
             format: FileFormat::Parquet,
             pipeline: PipelineConfig::default(),
@@ -143,6 +146,8 @@ pub struct ModeReport {
     pub records: u64,
     pub pages: u64,
     pub json_bytes: u64,
+    /// Bytes that crossed the wire for the dump: the JSON, or less with `--gzip`.
+    pub wire_bytes: u64,
     pub seconds: f64,
     pub records_per_second: f64,
     pub mb_per_second: f64,
@@ -222,6 +227,7 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
     let mut sim_config = simulator_config(options.seed, options.contacts);
     // The page list is measured over the whole workspace, not just the 10,000 the API reaches.
     sim_config.page_cap = u64::MAX;
+    sim_config.gzip = options.gzip;
     if options.prerender {
         let shapes = [RecordShape::ContactV2, RecordShape::V1]
             .into_iter()
@@ -241,7 +247,10 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
     for &mode in &options.modes {
         let expected = mode.expected_records(&workspace);
         let config = dump_config(&sim.base_url(), mode, options, &options.out.join(mode.name()))?;
-        dumps.push(measure_dump(mode, expected, config)?);
+        let sent = sim.state().sent_bytes();
+        let mut dump = measure_dump(mode, expected, config)?;
+        dump.wire_bytes = sim.state().sent_bytes() - sent;
+        dumps.push(dump);
     }
     peak = peak.max(dumps.iter().filter_map(|d| d.peak_rss_bytes).max());
     let mut modes = Vec::new();
@@ -276,6 +285,7 @@ struct MeasuredDump {
     rss_at_start_bytes: Option<u64>,
     peak_rss_bytes: Option<u64>,
     rss_halves_bytes: Option<(u64, u64)>,
+    wire_bytes: u64,
 }
 
 /// Dumps one listing, measuring CPU and memory around it, and checks it holds every record.
@@ -292,7 +302,17 @@ fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<Measur
     if summary.records != expected {
         return Err(DumpError::Aborted(format!("the dump wrote {} records of {expected}", summary.records)));
     }
-    Ok(MeasuredDump { mode, expected, config, summary, cores_busy, rss_at_start_bytes, peak_rss_bytes, rss_halves_bytes })
+    Ok(MeasuredDump {
+        mode,
+        expected,
+        config,
+        summary,
+        cores_busy,
+        rss_at_start_bytes,
+        peak_rss_bytes,
+        rss_halves_bytes,
+        wire_bytes: 0,
+    })
 }
 
 /// Measures what a dump is compared with: the simulator's own rate over the same listing, and one
@@ -327,6 +347,7 @@ fn measure_beside(
         records: summary.records,
         pages: summary.pages,
         json_bytes: summary.page_bytes,
+        wire_bytes: dump.wire_bytes,
         seconds: summary.seconds,
         records_per_second: rate,
         mb_per_second: summary.page_bytes as f64 / 1e6 / summary.seconds.max(1e-9),
@@ -418,6 +439,11 @@ impl BenchReport {
             if let Some((first, second)) = m.rss_halves_bytes {
                 out.push_str(&format!(" {} {} / {};", m.mode, mib(first), mib(second)));
             }
+        }
+        out.push('\n');
+        out.push_str("bytes on the wire against the JSON they carried:");
+        for m in &self.modes {
+            out.push_str(&format!(" {} {:.0} of {:.0} MB;", m.mode, m.wire_bytes as f64 / 1e6, m.json_bytes as f64 / 1e6));
         }
         out.push('\n');
         out.push_str("page bytes spilled to disk (a scroll that outruns the parsers cannot pause):");

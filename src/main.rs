@@ -76,6 +76,10 @@ struct BenchArgs {
     /// Generate every page as it is asked for instead of pre-rendering the records to disk first.
     #[arg(long)]
     live_sim: bool,
+    /// The simulator compresses its answers (gzip, which the client asks for), as Intercom does:
+    /// the table then shows the bytes on the wire against the JSON they carried.
+    #[arg(long)]
+    gzip: bool,
     /// Where the dumps and the pre-rendered records go (replaced on each run).
     #[arg(long, default_value = "intercom-dump-bench")]
     out: PathBuf,
@@ -585,6 +589,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     options.latency_pages = args.latency_pages;
     options.sample_records = args.sample_records;
     options.prerender = !args.live_sim;
+    options.gzip = args.gzip;
     options.format = file_format(args.format);
     options.pipeline = pipeline_config(&args.pipeline);
     let report = run_bench(&options)?;

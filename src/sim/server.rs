@@ -43,6 +43,8 @@ pub struct SimState {
     /// Requests seen by the fault plan, and faults it injected.
     fault_requests: AtomicU64,
     faults_injected: AtomicU64,
+    /// Body bytes sent, as they went on the wire (compressed, when they were).
+    sent_bytes: AtomicU64,
     /// Records rendered before serving, a store a shape, when asked: pages of those shapes are
     /// read instead of generated.
     rendered: Vec<RenderedRecords>,
@@ -58,6 +60,7 @@ impl SimState {
             scrolls: Scrolls::new(config.scroll.clone(), std::time::Instant::now()),
             page_lists: PageLists::new(config.page_cap, config.past_cap),
             requests: AtomicU64::new(0),
+            sent_bytes: AtomicU64::new(0),
             fault_requests: AtomicU64::new(0),
             faults_injected: AtomicU64::new(0),
             rendered: Vec::new(),
@@ -106,6 +109,11 @@ impl SimState {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Body bytes sent so far, as they went on the wire (compressed, when they were).
+    pub fn sent_bytes(&self) -> u64 {
+        self.sent_bytes.load(Ordering::Relaxed)
+    }
+
     /// Faults the plan has injected so far (latency not counted).
     pub fn faults_injected(&self) -> u64 {
         self.faults_injected.load(Ordering::Relaxed)
@@ -129,7 +137,25 @@ pub fn router(state: Arc<SimState>) -> Router {
     // gzip for clients that ask (`Accept-Encoding: gzip`), as Intercom answers them; outside the
     // fault layer, so a truncated or cut answer is cut in its compressed form, as on the wire.
     let router = if state.config.gzip { router.layer(tower_http::compression::CompressionLayer::new()) } else { router };
-    router.with_state(state)
+    router.layer(axum::middleware::from_fn_with_state(state.clone(), count_sent)).with_state(state)
+}
+
+/// Counts the body bytes of every answer as they leave: outside compression, so what is counted
+/// is what crossed the wire.
+async fn count_sent(
+    State(state): State<Arc<SimState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use http_body_util::BodyExt;
+    let (parts, body) = next.run(request).await.into_parts();
+    let body = body.map_frame(move |frame| {
+        if let Some(data) = frame.data_ref() {
+            state.sent_bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        frame
+    });
+    Response::from_parts(parts, Body::new(body))
 }
 
 /// A pre-rendered page that could not be read back: the simulator's own failure.

@@ -74,3 +74,26 @@ fn bench_prints_a_table_and_refuses_bad_options_at_once() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--parsers"));
     assert!(!out.path().join(".bench-scratch").exists());
 }
+
+#[test]
+fn bench_reports_the_bytes_on_the_wire_with_and_without_gzip() {
+    let mut wire = Vec::new();
+    for gzip in [false, true] {
+        let out = tempfile::tempdir().unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["bench", "--contacts", "1500", "--modes", "contacts-cursor", "--sample-records", "300", "--json", "--out"])
+            .arg(out.path())
+            .args(gzip.then_some("--gzip"))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let mode = &report["modes"][0];
+        assert_eq!(mode["records"], 1_500);
+        wire.push((mode["wire_bytes"].as_u64().unwrap(), mode["json_bytes"].as_u64().unwrap()));
+    }
+    let ((plain, json), (gzipped, json_again)) = (wire[0], wire[1]);
+    assert_eq!(json, json_again);
+    assert!(plain >= json, "without gzip the wire carries the JSON and its envelopes: {plain} of {json}");
+    assert!(gzipped * 4 < json, "gzip sends a fraction of the JSON: {gzipped} of {json}");
+}
