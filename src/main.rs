@@ -784,14 +784,29 @@ fn print_summary(summary: &Summary) {
             summary.custom_attribute_misfits
         );
     }
-    if summary.mode != "cursor" {
+    let whole = match (summary.announced, summary.complete) {
+        (Some(a), true) if a.min == a.max => format!("{} written of {} announced", summary.records, a.min),
+        (Some(a), true) => format!("{} written, {} to {} announced", summary.records, a.min, a.max),
+        (Some(a), false) => {
+            format!("INCOMPLETE: {} written, {} to {} announced (--allow-incomplete)", summary.records, a.min, a.max)
+        }
+        (None, _) => format!("{} written to the listing's end (it announces no count)", summary.records),
+    };
+    println!("  whole:   {whole}");
+    println!(
+        "  exactly-once: {} repeats dropped, {} ids remembered ({:.1} MB), {} scroll restarts, {:.1} MB spilled to disk",
+        summary.duplicates_dropped,
+        summary.ids_remembered,
+        mb(summary.dedupe_bytes),
+        summary.restarts,
+        mb(summary.spilled_bytes)
+    );
+    if !summary.repairs.is_empty() {
+        let fields: Vec<String> = summary.repairs.fields.iter().map(|(field, n)| format!("{field} {n}")).collect();
         println!(
-            "  exactly-once: {} restarts, {} repeats dropped, {} ids remembered ({:.1} MB), {:.1} MB spilled to disk",
-            summary.restarts,
-            summary.duplicates_dropped,
-            summary.ids_remembered,
-            mb(summary.dedupe_bytes),
-            mb(summary.spilled_bytes)
+            "  repairs: values kept in _extra (not fitting their column): {}; text replaced by U+FFFD: {}",
+            if fields.is_empty() { "none".to_string() } else { fields.join(", ") },
+            summary.repairs.replaced_text
         );
     }
 }

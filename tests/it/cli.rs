@@ -52,6 +52,7 @@ fn demo_dumps_the_embedded_simulator() {
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let stdout = String::from_utf8(output.stdout).unwrap();
         assert!(stdout.contains("dumped 3000 contacts") && stdout.contains("records/s"), "{stdout}");
+        assert!(stdout.contains("whole:   3000 written of 3000 announced"), "{stdout}");
     }
     let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
     assert_eq!(batch.num_rows(), 3000);
