@@ -25,8 +25,9 @@ impl Staging {
     /// Checks `out` can take a dump of `source`, and makes the run's staging directory.
     pub fn prepare(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Staging, SinkError> {
         std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
-        refuse_earlier_dump(&out.join(source), overwrite)?;
+        // First: a run killed while publishing may have left the earlier dump aside in its staging.
         remove_abandoned_staging(out);
+        refuse_earlier_dump(&out.join(source), overwrite)?;
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
         std::fs::create_dir_all(root.join(source))
             .map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
@@ -198,8 +199,32 @@ fn remove_abandoned_staging(out: &Path) {
             continue;
         }
         if !is_live(&name) {
+            restore_earlier_dump(out, &entry.path());
             tracing::info!(path = %entry.path().display(), "removing the staging directory of a run that did not finish");
             let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A run killed while publishing left the earlier dump (data and markers) aside in its staging's
+/// `.previous`: put it back, with the killed run's unpublished output out of its way, unless that
+/// run had finished publishing. Publication moves the manifest aside first, then `_SUCCESS`, then the
+/// data, and writes the new markers last; so `_SUCCESS` in `out` with anything but the manifest
+/// aside means the new dump was published whole, and the earlier one is rightly gone.
+fn restore_earlier_dump(out: &Path, root: &Path) {
+    let aside = root.join(".previous");
+    let Ok(entries) = std::fs::read_dir(&aside) else { return };
+    let names: Vec<std::ffi::OsString> = entries.flatten().map(|e| e.file_name()).collect();
+    let published = out.join(super::manifest::SUCCESS).exists() && names.iter().any(|n| n != super::manifest::MANIFEST);
+    if published || names.is_empty() {
+        return;
+    }
+    tracing::warn!(path = %out.display(), "a run was stopped while publishing: putting the earlier dump back");
+    for name in names {
+        let target = out.join(&name);
+        let _ = std::fs::remove_dir_all(&target).or_else(|_| std::fs::remove_file(&target));
+        if let Err(e) = std::fs::rename(aside.join(&name), &target) {
+            tracing::error!(path = %target.display(), "cannot put the earlier dump back: {e}");
         }
     }
 }
@@ -276,6 +301,36 @@ mod tests {
         let names: Vec<String> =
             std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert_eq!(names.len(), 3, "no staging left: {names:?}");
+    }
+
+    #[test]
+    fn an_earlier_dump_left_aside_by_a_killed_publish_is_put_back() {
+        // Killed after the new data went in and before its markers: the old dump waits aside.
+        let out = tempfile::tempdir().unwrap();
+        let dead = out.path().join(format!("{STAGING_PREFIX}1-999999998"));
+        let aside = dead.join(".previous");
+        std::fs::create_dir_all(aside.join("contacts")).unwrap();
+        std::fs::write(aside.join("contacts/part-00000.parquet"), b"old").unwrap();
+        std::fs::write(aside.join("_manifest.json"), b"old manifest").unwrap();
+        std::fs::write(aside.join("_SUCCESS"), b"").unwrap();
+        std::fs::create_dir_all(out.path().join("contacts")).unwrap();
+        std::fs::write(out.path().join("contacts/part-00000.parquet"), b"new, unpublished").unwrap();
+        // Without --overwrite: the earlier dump is back, so the run is refused, having put it back.
+        assert!(matches!(Staging::prepare(out.path(), "contacts", false, "r10"), Err(SinkError::Exists { .. })));
+        let staging = Staging::prepare(out.path(), "contacts", true, "r11").unwrap();
+        assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"old");
+        assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), b"old manifest");
+        assert!(out.path().join("_SUCCESS").exists() && !dead.exists());
+        drop(staging);
+
+        // Killed after the new markers: the new dump stands, the old one goes with the staging.
+        let dead = out.path().join(format!("{STAGING_PREFIX}2-999999998"));
+        std::fs::create_dir_all(dead.join(".previous/contacts")).unwrap();
+        std::fs::write(dead.join(".previous/_SUCCESS"), b"").unwrap();
+        std::fs::write(out.path().join("contacts/part-00000.parquet"), b"new").unwrap();
+        drop(Staging::prepare(out.path(), "contacts", true, "r12").unwrap());
+        assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"new");
+        assert!(!dead.exists());
     }
 
     #[test]
