@@ -92,24 +92,30 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let data_source = config.source;
     let stats = Arc::new(ApiStats::default());
     let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
-    let declared = if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats)? } else { Vec::new() };
+    let fetch_declared =
+        || if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats) } else { Ok(Vec::new()) };
+    let layout_of = |declared: &[DeclaredAttribute]| layout(&config, &PageDecoder::output_schema(data_source, declared));
+    let prepare = || Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id);
+    // What the output directory refuses is found before anything is asked of the API; only a
+    // resume needs the declared attributes first, to compare its layout with the checkpoint's.
+    let (staging, checkpoint, declared) = if config.output.resume && config.mode() == Mode::Cursor {
+        let declared = fetch_declared()?;
+        match Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id, &layout_of(&declared))? {
+            Some((staging, checkpoint)) => {
+                tracing::warn!(records = checkpoint.records, "resuming a run that did not finish, from its last checkpoint");
+                (staging, Some(checkpoint), declared)
+            }
+            None => {
+                tracing::warn!("no checkpoint to resume from here: starting from the beginning");
+                (prepare()?, None, declared)
+            }
+        }
+    } else {
+        let staging = prepare()?;
+        (staging, None, fetch_declared()?)
+    };
     let schema = PageDecoder::output_schema(data_source, &declared);
     let layout = layout(&config, &schema);
-    let resumable = config.output.resume && config.mode() == Mode::Cursor;
-    let adopted =
-        if resumable { Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id, &layout)? } else { None };
-    let (staging, checkpoint) = match adopted {
-        Some((staging, checkpoint)) => {
-            tracing::warn!(records = checkpoint.records, "resuming a run that did not finish, from its last checkpoint");
-            (staging, Some(checkpoint))
-        }
-        None => {
-            if resumable {
-                tracing::warn!("no checkpoint to resume from here: starting from the beginning");
-            }
-            (Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id)?, None)
-        }
-    };
     let decoder_batch_rows = config.decoder_batch_rows();
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
     let partitioning = match (config.output.partition_by_role, config.source) {

@@ -135,8 +135,6 @@ pub struct Coordinator {
     /// Where the listing goes on after each dispatched group (v2 cursor), by sequence number.
     resume_by_seq: BTreeMap<u64, Option<String>>,
     resume_cursor: Option<String>,
-    /// The page in flight is a resumed run's first: its cursor is the checkpoint's.
-    resumed_at_first_page: bool,
 }
 
 const WRITES_IN_FLIGHT: usize = 2;
@@ -178,7 +176,6 @@ impl Coordinator {
             repairs: Default::default(),
             resume_by_seq: BTreeMap::new(),
             resume_cursor: None,
-            resumed_at_first_page: false,
         }
     }
 
@@ -206,7 +203,6 @@ impl Coordinator {
     }
 
     fn fetch_cursor(&mut self, starting_after: Option<String>, ctx: &mut Context<Self>) {
-        self.resumed_at_first_page = self.progress.pages.load(Ordering::Relaxed) == 0 && starting_after.is_some();
         self.state = ListingState::Fetching;
         self.request(PageRequest::ContactsCursor { starting_after }, ctx);
     }
@@ -548,11 +544,10 @@ impl Actor for Coordinator {
 impl Handler<PageFetched> for Coordinator {
     type Result = ();
 
-    fn handle(&mut self, msg: PageFetched, ctx: &mut Self::Context) {
+    fn handle(&mut self, mut msg: PageFetched, ctx: &mut Self::Context) {
         if self.state == ListingState::Done {
             return;
         }
-        let mut msg = msg;
         if let Ok(page) = &mut msg.result {
             page.page.origin = origin(self.progress.pages.load(Ordering::Relaxed) + 1, &msg.request).into();
             if page.replaced_text > 0 {
@@ -575,9 +570,9 @@ impl Handler<PageFetched> for Coordinator {
                 self.pages.in_flight -= 1;
                 self.on_list_page(number, page, ctx)
             }
-            // The first request of a resumed run asks for the checkpoint's cursor.
+            // A cursor on the run's first page is a resumed run's checkpoint.
             (PageRequest::ContactsCursor { starting_after: Some(_) }, Err(error))
-                if self.resumed_at_first_page && matches!(error.status(), Some(400 | 404)) =>
+                if self.progress.pages.load(Ordering::Relaxed) == 0 && matches!(error.status(), Some(400 | 404)) =>
             {
                 Err(DumpError::ResumeRefused(error))
             }

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
-use super::retry::{MAX_HEADER_WAIT, RetryAction, backoff, certainly_unserved, classify, pause_until};
+use super::retry::{RetryAction, backoff, certainly_unserved, classify, pause_until};
 use super::scrub::Scrubber;
 use super::wire::{self, ErrorEnvelope, ListedPage, V1Key};
 use super::{ApiError, ScrollBreak};
@@ -232,7 +232,8 @@ impl ApiClient {
                 Err(Some(error)) => error,
             };
             let wait = match classify(&error) {
-                RetryAction::WaitForWindow(wait) if may_retry(&error) || matches!(error, ApiError::RateLimited { .. }) => {
+                // Refused at the door (a 429): safe to ask again, whatever the request.
+                RetryAction::WaitForWindow(wait) => {
                     self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(?wait, "rate limited; waiting for the window to reset");
                     wait
@@ -263,7 +264,7 @@ impl ApiClient {
         let paused_until = self.paused_until_ms.load(Ordering::Relaxed);
         let now = unix_millis();
         if paused_until > now {
-            let wait = Duration::from_millis(paused_until - now).min(MAX_HEADER_WAIT);
+            let wait = Duration::from_millis(paused_until - now);
             self.stats.waited_ms.fetch_add(wait.as_millis() as u64, Ordering::Relaxed);
             tracing::debug!(?wait, "the rate-limit window is nearly used up; waiting for the next");
             tokio::time::sleep(wait).await;
@@ -356,8 +357,6 @@ impl ApiClient {
             return;
         };
         if remaining <= rate_limit_reserve(limit) {
-            // A little past the reset: the server's clock and ours may differ by a hair. A reset
-            // further off than any window is a server's mistake: wait at most MAX_HEADER_WAIT.
             self.paused_until_ms.fetch_max(pause_until(unix_millis(), reset), Ordering::Relaxed);
         }
     }

@@ -13,7 +13,6 @@
 //! fingerprint a cursor followed (a million pages, 150 million contacts: about 16 MB).
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
 
 /// Consecutive pages without a single record, while the listing still hands out a next page,
 /// after which it is taken as looping.
@@ -61,7 +60,7 @@ impl Verdict {
 
 #[derive(Debug)]
 pub struct ListingGuard {
-    cursors: HashSet<u64, FixedState>,
+    cursors: HashSet<u64>,
     empty_pages: u32,
     /// Lowest and highest `total_count` announced.
     totals: Option<(u64, u64)>,
@@ -78,7 +77,7 @@ impl ListingGuard {
     /// `max_repeat_run`: rows of nothing but repeats that mean a loop (a few batches' worth).
     pub fn new(max_repeat_run: u64) -> ListingGuard {
         ListingGuard {
-            cursors: HashSet::with_hasher(FixedState),
+            cursors: HashSet::new(),
             empty_pages: 0,
             totals: None,
             repeat_run: 0,
@@ -101,7 +100,11 @@ impl ListingGuard {
             });
         }
         let Some(next) = next else { return Ok(()) };
-        if !self.cursors.insert(fingerprint(next)) {
+        // A 64-bit fingerprint, from the set's own seeded SipHash: two distinct cursors of one
+        // listing colliding (about n^2 / 2^65: 10^-10 for a million pages) would stop a run that
+        // was fine, never lose a record.
+        let fingerprint = std::hash::BuildHasher::hash_one(self.cursors.hasher(), next);
+        if !self.cursors.insert(fingerprint) {
             return Err(LoopError::RepeatedCursor { cursor: shorten(next) });
         }
         if !has_records {
@@ -175,44 +178,6 @@ fn shorten(cursor: &str) -> String {
         Some((at, _)) => format!("{}...", &cursor[..at]),
         None => cursor.to_string(),
     }
-}
-
-/// SipHash with fixed keys: 64-bit fingerprints of cursors. Two distinct cursors of one listing
-/// colliding (about n^2 / 2^65: 10^-10 for a million pages) would stop a run that was fine,
-/// never lose a record.
-#[derive(Debug, Clone, Copy, Default)]
-struct FixedState;
-
-impl BuildHasher for FixedState {
-    type Hasher = IdentityHasher;
-    fn build_hasher(&self) -> IdentityHasher {
-        IdentityHasher(0)
-    }
-}
-
-/// The keys are fingerprints already: the table uses them as they are.
-#[derive(Debug, Default)]
-struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-fn fingerprint(text: &str) -> u64 {
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new_with_keys(0x7f4a_7c15_9e37_79b9, 0x94d0_49bb_1331_11eb);
-    hasher.write(text.as_bytes());
-    hasher.finish()
 }
 
 #[cfg(test)]

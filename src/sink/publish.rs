@@ -103,12 +103,11 @@ impl Staging {
         refuse_earlier_dump(&target, self.overwrite)?;
         let aside = self.root.join(".previous");
         std::fs::create_dir_all(&aside).map_err(|e| SinkError::write(&aside, e))?;
-        let mut moved: Vec<(PathBuf, PathBuf)> = Vec::new();
         let result = (|| {
             for name in markers.iter().copied().chain([source]) {
-                let (from, to) = (self.out.join(name), aside.join(name));
-                match std::fs::rename(&from, &to) {
-                    Ok(()) => moved.push((from, to)),
+                let from = self.out.join(name);
+                match std::fs::rename(&from, aside.join(name)) {
+                    Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(SinkError::Publish { path: from, reason: e.to_string() }),
                 }
@@ -124,12 +123,9 @@ impl Staging {
             if !staged.exists() {
                 let _ = std::fs::rename(&target, &staged);
             }
-            for (from, to) in moved.iter().rev() {
-                if let Err(e) = std::fs::rename(to, from) {
-                    tracing::error!(path = %from.display(), kept = %to.display(), "cannot put the earlier dump back: {e}");
-                    // Keep the staging directory: it holds the earlier dump.
-                    self.published = true;
-                }
+            if !put_back(&aside, &self.out) {
+                // Keep the staging directory: it holds what could not go back.
+                self.published = true;
             }
             return Err(error);
         }
@@ -220,13 +216,23 @@ fn restore_earlier_dump(out: &Path, root: &Path) {
         return;
     }
     tracing::warn!(path = %out.display(), "a run was stopped while publishing: putting the earlier dump back");
-    for name in names {
-        let target = out.join(&name);
+    put_back(&aside, out);
+}
+
+/// Moves everything in `aside` back into `out`, over what stands there under the same name (a
+/// publication's unfinished output); false when something could not go back.
+fn put_back(aside: &Path, out: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(aside) else { return true };
+    let mut whole = true;
+    for entry in entries.flatten() {
+        let target = out.join(entry.file_name());
         let _ = std::fs::remove_dir_all(&target).or_else(|_| std::fs::remove_file(&target));
-        if let Err(e) = std::fs::rename(aside.join(&name), &target) {
-            tracing::error!(path = %target.display(), "cannot put the earlier dump back: {e}");
+        if let Err(e) = std::fs::rename(entry.path(), &target) {
+            tracing::error!(path = %target.display(), kept = %entry.path().display(), "cannot put the earlier dump back: {e}");
+            whole = false;
         }
     }
+    whole
 }
 
 /// Whether the run that owns the staging directory `name` is still running: run ids end in the
