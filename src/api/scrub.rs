@@ -47,23 +47,33 @@ impl Scrubber {
     }
 
     /// `body` with every spelling of the token replaced; the same bytes, not copied, when it holds
-    /// none.
+    /// none. Only a whole occurrence counts, one not inside a longer run of letters and digits: a
+    /// token that is part of another word is not the token, and replacing it would change data
+    /// (a test token `x` would otherwise rewrite every `next` key of a page).
     pub(crate) fn scrub(&self, body: Bytes) -> Bytes {
         if self.telltale.as_ref().is_some_and(|telltale| telltale.find(&body).is_none()) {
             return body;
         }
         let mut body = body;
         for finder in &self.finders {
-            if finder.find(&body).is_none() {
+            let needle = finder.needle();
+            let whole = |at: &usize| {
+                let joins = |a: Option<&u8>, b: Option<&u8>| {
+                    a.zip(b).is_some_and(|(a, b)| a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric())
+                };
+                !joins(at.checked_sub(1).and_then(|i| body.get(i)), needle.first())
+                    && !joins(needle.last(), body.get(at + needle.len()))
+            };
+            let found: Vec<usize> = finder.find_iter(&body).filter(whole).collect();
+            if found.is_empty() {
                 continue;
             }
-            let needle = finder.needle().len();
             let mut out = Vec::with_capacity(body.len());
             let mut at = 0;
-            for found in finder.find_iter(&body) {
-                out.extend_from_slice(&body[at..found]);
+            for start in found {
+                out.extend_from_slice(&body[at..start]);
                 out.extend_from_slice(REDACTED);
-                at = found + needle;
+                at = start + needle.len();
             }
             out.extend_from_slice(&body[at..]);
             body = Bytes::from(out);
@@ -95,6 +105,14 @@ mod tests {
         let text = String::from_utf8(scrubber.scrub(Bytes::from_static(body)).to_vec()).unwrap();
         assert!(!text.contains("dG9rZW4xMjM0NTY3"), "{text}");
         assert_eq!(text.matches("[REDACTED]").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn only_whole_occurrences_are_the_token() {
+        let scrubber = Scrubber::new("x");
+        let body = br#"{"pages":{"next":{"starting_after":"x"}},"note":"x-ray x"}"#;
+        let text = String::from_utf8(scrubber.scrub(Bytes::from_static(body)).to_vec()).unwrap();
+        assert_eq!(text, r#"{"pages":{"next":{"starting_after":"[REDACTED]"}},"note":"[REDACTED]-ray [REDACTED]"}"#);
     }
 
     #[test]

@@ -557,3 +557,19 @@ fn a_resume_checks_its_options_and_the_cursor_it_goes_on_from() {
     let output = run(&["--resume"]).output().unwrap();
     assert_refused(&output, 4, &["refused the cursor", "drop --resume"], out.path());
 }
+
+#[test]
+fn a_token_that_is_part_of_other_words_leaves_the_data_alone() {
+    // `ext` stands inside `next` and `text`: not the token there, so the pages stay as served.
+    let server =
+        cursor_listing(vec![("", cursor_page(&ids(0..150), 300, Some("p2"))), ("p2", cursor_page(&ids(150..300), 300, None))]);
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", NO_ATTRIBUTES, "--base-url", &server.url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", "ext")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(written(out.path()), ids(0..300));
+}
