@@ -66,7 +66,7 @@ impl BenchMode {
     }
 
     fn shape(self) -> RecordShape {
-        if self.source().is_v1() { RecordShape::V1 } else { RecordShape::ContactV2 }
+        if self.source() == Source::Contacts { RecordShape::ContactV2 } else { RecordShape::V1 }
     }
 
     /// Records a page of this listing holds.
@@ -177,6 +177,11 @@ pub struct ModeReport {
     /// Page bytes that waited on disk: a scroll cannot pause, so when it outruns the parsers
     /// its pages past the memory budget go to the spill file (a cursor and a page list pause).
     pub spilled_bytes: u64,
+    /// The most page bytes in memory at once, against the memory budget, and the largest page:
+    /// a listing that pauses passes the budget by at most the pages it had in flight.
+    pub peak_buffered_bytes: u64,
+    pub max_buffer_bytes: u64,
+    pub largest_page_bytes: u64,
 }
 
 /// One cursor behind a fixed latency.
@@ -255,7 +260,7 @@ pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
     peak = peak.max(dumps.iter().filter_map(|d| d.peak_rss_bytes).max());
     let mut modes = Vec::new();
     for dump in dumps {
-        modes.push(measure_beside(dump, &sim.base_url(), options, &scratch.join("single-thread"), cores)?);
+        modes.push(measure_beside(dump, options, &scratch.join("single-thread"), cores)?);
         peak = peak.max(peak_rss());
     }
     drop(sim);
@@ -320,13 +325,12 @@ fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<Measur
 /// the mercy of a noisy machine).
 fn measure_beside(
     dump: MeasuredDump,
-    base_url: &str,
     options: &BenchOptions,
     sample_dir: &Path,
     cores: usize,
 ) -> Result<ModeReport, DumpError> {
     let MeasuredDump { mode, expected, config, summary, .. } = &dump;
-    let drained = drain(base_url, *mode, *expected, options.sample_records, config.listing.page_concurrency)?;
+    let drained = drain(config, *expected, options.sample_records)?;
     let declared = if config.typed_custom_attributes() {
         let stats = Arc::new(ApiStats::default());
         crate::run::declared_attributes(config, &new_rate_limiter(config.api.rate_limit_per_minute), &stats)?
@@ -362,6 +366,9 @@ fn measure_beside(
         peak_rss_bytes: dump.peak_rss_bytes,
         rss_halves_bytes: dump.rss_halves_bytes,
         spilled_bytes: dump.summary.spilled_bytes,
+        peak_buffered_bytes: dump.summary.peak_buffered_bytes,
+        max_buffer_bytes: config.pipeline.max_buffer_bytes as u64,
+        largest_page_bytes: dump.summary.largest_page_bytes,
     })
 }
 
@@ -494,116 +501,24 @@ fn dump_config(base_url: &str, mode: BenchMode, options: &BenchOptions, out: &Pa
     Ok(config.validate()?)
 }
 
-/// A listing drained by a bare client.
+/// A listing drained by the dump's own listing and client, nothing decoded or written.
 struct Drained {
     records_per_second: f64,
     /// The first pages' bodies, as they arrived.
     sample: Vec<Bytes>,
 }
 
-/// Walks the listing as the dump does (one request at a time, or `concurrency` pages of a page
-/// list at once), reading each body and only the few bytes that say where the listing goes
-/// next, keeping the bodies of the first `keep` records.
-fn drain(base_url: &str, mode: BenchMode, expected: u64, keep: u64, concurrency: usize) -> Result<Drained, DumpError> {
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| aborted("cannot start a runtime", e))?;
-    runtime.block_on(async {
-        crate::api::client::install_crypto_provider();
-        let http = reqwest::Client::new();
-        let version = mode.source().default_version().to_string();
-        let get = |url: url::Url| {
-            let request = http
-                .get(url)
-                .bearer_auth(TOKEN)
-                .header("accept", "application/json")
-                .header("intercom-version", version.as_str());
-            async move {
-                let response = request.send().await.map_err(|e| aborted("the simulator did not answer", e))?;
-                if !response.status().is_success() {
-                    return Err(aborted("the simulator refused a page", response.status()));
-                }
-                response.bytes().await.map_err(|e| aborted("the simulator's answer was cut", e))
-            }
-        };
-        let base = url::Url::parse(base_url).map_err(|e| aborted("the simulator's address", e))?;
-        let path = match mode {
-            BenchMode::ContactsCursor => "contacts",
-            BenchMode::UsersScroll => "users/scroll",
-            BenchMode::LeadsScroll => "contacts/scroll",
-            BenchMode::UsersPages => "users",
-        };
-        let per_page = mode.per_page();
-        let url_for = |page: u64, next: Option<&str>| {
-            let mut url = base.join(path).expect("a relative path joins");
-            {
-                let mut query = url.query_pairs_mut();
-                match mode {
-                    BenchMode::ContactsCursor => {
-                        query.append_pair("per_page", &per_page.to_string());
-                        if let Some(cursor) = next {
-                            query.append_pair("starting_after", cursor);
-                        }
-                    }
-                    BenchMode::UsersScroll | BenchMode::LeadsScroll => {
-                        if let Some(param) = next {
-                            query.append_pair("scroll_param", param);
-                        }
-                    }
-                    BenchMode::UsersPages => {
-                        query.append_pair("per_page", &per_page.to_string()).append_pair("page", &page.to_string());
-                    }
-                }
-            }
-            url
-        };
-        // Page numbers are known ahead: a page list is asked as the dump asks it, several at once.
-        let window = if mode == BenchMode::UsersPages { concurrency.max(1) as u64 } else { 1 };
-        let started = Instant::now();
-        let (mut records, mut sample, mut page) = (0u64, Vec::new(), 1u64);
-        let mut next: Option<String> = None;
-        'listing: loop {
-            let urls: Vec<url::Url> = (page..page + window).map(|p| url_for(p, next.as_deref())).collect();
-            let bodies = futures_util::future::try_join_all(urls.into_iter().map(&get)).await?;
-            for body in bodies {
-                // The dump checks every id; here a full page counts as full, so that the bare
-                // client does no more than a client must to go on.
-                let full = per_page.min(expected - records.min(expected));
-                let (in_page, more) = match mode {
-                    BenchMode::ContactsCursor => {
-                        next = tail_string(&body, "\"starting_after\":\"");
-                        (full, next.is_some())
-                    }
-                    BenchMode::UsersScroll | BenchMode::LeadsScroll => {
-                        next = tail_string(&body, "\"scroll_param\":\"");
-                        let empty = body.windows(4).take(64).any(|w| w == b"\":[]");
-                        if empty { (0, false) } else { (full, true) }
-                    }
-                    BenchMode::UsersPages => {
-                        page += 1;
-                        (full, tail_string(&body, "\"next\":\"").is_some())
-                    }
-                };
-                records += in_page;
-                if records <= keep.max(per_page) && in_page > 0 {
-                    sample.push(body);
-                }
-                if !more {
-                    break 'listing;
-                }
-            }
+/// Walks the listing as the dump does (one request at a time, or several pages of a page list
+/// at once), keeping the bodies of the first `keep` records.
+fn drain(config: &Config, expected: u64, keep: u64) -> Result<Drained, DumpError> {
+    let per_page = crate::listing::open(config, None).records_per_page() as u64;
+    let mut sample = Vec::new();
+    let walked = crate::walk::walk(config, |page| {
+        if (sample.len() as u64) * per_page < keep.max(per_page) {
+            sample.push(page.body.clone());
         }
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(Drained { records_per_second: records as f64 / seconds.max(1e-9), sample })
-    })
-}
-
-/// The string value after the last `marker` near the end of `body` (where envelopes put their
-/// paging fields).
-fn tail_string(body: &[u8], marker: &str) -> Option<String> {
-    let tail = &body[body.len().saturating_sub(1_024)..];
-    let at = tail.windows(marker.len()).rposition(|w| w == marker.as_bytes())? + marker.len();
-    let end = tail[at..].iter().position(|&b| b == b'"')?;
-    Some(String::from_utf8_lossy(&tail[at..at + end]).into_owned())
+    })?;
+    Ok(Drained { records_per_second: expected as f64 / walked.seconds.max(1e-9), sample })
 }
 
 /// Where one thread's decode+write time goes, in seconds.
@@ -641,7 +556,7 @@ fn decode_and_write(
     for group in bodies.chunks(per_group) {
         let started = Instant::now();
         let pages =
-            group.iter().map(|body| wire::parse_page(source, body.clone())).collect::<Result<Vec<ListedPage>, ApiError>>()?;
+            group.iter().map(|body| wire::parse_page(source.spec().envelope, body.clone())).collect::<Result<Vec<ListedPage>, ApiError>>()?;
         let parsed = Instant::now();
         let batch = decoder.decode(pages.iter().map(|p| p.page.records_json()))?;
         let decoded = Instant::now();
@@ -753,14 +668,6 @@ fn status_bytes(key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_paging_fields_at_the_tail() {
-        let body =
-            br#"{"type":"list","data":[{"starting_after":"fake"}],"pages":{"next":{"page":2,"starting_after":"YWJj+/="}}}"#;
-        assert_eq!(tail_string(body, "\"starting_after\":\"").as_deref(), Some("YWJj+/="));
-        assert_eq!(tail_string(br#"{"pages":{"next":null}}"#, "\"next\":\""), None);
-    }
 
     #[test]
     fn modes_parse_by_name() {

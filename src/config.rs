@@ -70,21 +70,12 @@ pub enum Source {
 impl Source {
     /// The output directory's name for this source.
     pub fn name(self) -> &'static str {
-        match self {
-            Source::Contacts => "contacts",
-            Source::Users => "users",
-            Source::Leads => "leads",
-        }
-    }
-
-    /// Users and leads are listed by the v1 API.
-    pub fn is_v1(self) -> bool {
-        self != Source::Contacts
+        self.spec().name
     }
 
     /// The Intercom-Version sent when none is asked for.
     pub fn default_version(self) -> ApiVersion {
-        if self.is_v1() { ApiVersion::LATEST_V1 } else { ApiVersion::LATEST_V2 }
+        self.spec().default_version
     }
 }
 
@@ -384,17 +375,18 @@ impl Config {
 
     /// Whether custom attributes get typed columns.
     pub fn typed_custom_attributes(&self) -> bool {
-        self.output.typed_custom_attributes.unwrap_or(self.source == Source::Contacts)
+        self.output.typed_custom_attributes.unwrap_or(self.source.spec().typed_custom_attributes)
     }
 
     /// The listing this run walks first. `Auto` stays `Auto` for users and leads: it is settled
     /// by the first page list's `total_count`.
     pub fn mode(&self) -> Mode {
-        match (self.source, self.listing.mode) {
-            (Source::Contacts, None | Some(Mode::Auto)) => Mode::Cursor,
-            (_, None) if self.listing.query != PageQuery::default() => Mode::Pages,
-            (_, None) => Mode::Scroll,
-            (_, Some(mode)) => mode,
+        let spec = self.source.spec();
+        match self.listing.mode {
+            Some(Mode::Auto) | None if !spec.serves(Mode::Auto) => spec.modes[0],
+            None if self.listing.query != PageQuery::default() && spec.serves(Mode::Pages) => Mode::Pages,
+            None => spec.modes[0],
+            Some(mode) => mode,
         }
     }
 
@@ -413,24 +405,22 @@ impl Config {
         positive("--max-buffer-bytes", self.pipeline.max_buffer_bytes)?;
         positive("--page-concurrency", self.listing.page_concurrency)?;
         let mode = self.mode();
-        let mode_fits = match self.source {
-            Source::Contacts => mode == Mode::Cursor,
-            Source::Users | Source::Leads => mode != Mode::Cursor,
-        };
-        if !mode_fits {
+        let spec = self.source.spec();
+        if !spec.serves(mode) {
             return Err(ConfigError::ModeForSource { mode: mode.name(), listing: self.source.name() });
         }
-        if self.api.version.is_v1() != self.source.is_v1() {
+        if self.api.version.is_v1() != spec.default_version.is_v1() {
             return Err(ConfigError::VersionForSource {
                 version: self.api.version,
                 listing: self.source.name(),
                 needed: self.source.default_version(),
             });
         }
-        if self.source.is_v1() && mode != Mode::Scroll && !(1..=MAX_PER_PAGE_V1).contains(&self.listing.page_size) {
+        let pages = mode == Mode::Pages || mode == Mode::Auto;
+        if pages && !(1..=MAX_PER_PAGE_V1).contains(&self.listing.page_size) {
             return Err(ConfigError::PerPage { per_page: self.listing.page_size, max: MAX_PER_PAGE_V1 });
         }
-        if self.listing.query != PageQuery::default() && !(self.source.is_v1() && mode != Mode::Scroll) {
+        if self.listing.query != PageQuery::default() && !pages {
             return Err(ConfigError::QueryNeedsPages);
         }
         if let Compression::Zstd(level) = self.output.compression

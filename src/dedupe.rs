@@ -76,14 +76,14 @@ impl SeenIds {
         self.dropped
     }
 
-    /// The rows of `batch` whose `id` column holds an id not seen before (repeats within the
+    /// The rows of `batch` whose `key` column holds a key not seen before (repeats within the
     /// batch included), remembering them.
-    pub fn retain_new(&mut self, batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    pub fn retain_new(&mut self, batch: RecordBatch, key: &str) -> Result<RecordBatch, ArrowError> {
         let ids = batch
-            .column_by_name("id")
-            .ok_or_else(|| ArrowError::SchemaError("a batch to deduplicate has no id column".into()))?
+            .column_by_name(key)
+            .ok_or_else(|| ArrowError::SchemaError(format!("a batch to deduplicate has no {key} column")))?
             .as_string_opt::<i32>()
-            .ok_or_else(|| ArrowError::SchemaError("the id column is not text".into()))?;
+            .ok_or_else(|| ArrowError::SchemaError(format!("the {key} column is not text")))?;
         let keep: BooleanArray = (0..ids.len()).map(|row| Some(ids.is_null(row) || self.insert(ids.value(row)))).collect();
         let fresh = keep.true_count();
         if fresh == batch.num_rows() {
@@ -177,8 +177,8 @@ mod tests {
             RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(ids.to_vec())), Arc::new(n)]).unwrap()
         };
         let mut seen = SeenIds::new();
-        assert_eq!(seen.retain_new(batch(&["a1", "b2", "a1"])).unwrap().num_rows(), 2);
-        let second = seen.retain_new(batch(&["b2", "c3"])).unwrap();
+        assert_eq!(seen.retain_new(batch(&["a1", "b2", "a1"]), "id").unwrap().num_rows(), 2);
+        let second = seen.retain_new(batch(&["b2", "c3"]), "id").unwrap();
         assert_eq!(second.column(0).as_string::<i32>().value(0), "c3");
         assert_eq!(second.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 1);
         assert_eq!(seen.dropped(), 2);

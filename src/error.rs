@@ -27,6 +27,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("--compression zstd level {0} is out of range: use 1 to 22")]
     ZstdLevel(i32),
+    #[error("--compression zstd level {0:?} is not a number: use zstd:LEVEL with LEVEL from 1 to 22")]
+    ZstdLevelText(String),
     #[error("unknown --compression {0:?}: use zstd, zstd:LEVEL, snappy or none")]
     Compression(String),
     #[error("unknown --api-version {0:?}: use 1.0 to 1.4, 2.0 to 2.16, or Preview")]

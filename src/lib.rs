@@ -61,7 +61,9 @@ pub mod run;
 pub mod schema;
 pub mod sim;
 pub mod sink;
+mod source;
 pub mod version;
+pub mod walk;
 
 pub use config::Config;
 pub use error::DumpError;

@@ -721,7 +721,10 @@ fn parse_compression(text: &str) -> Result<Compression, ConfigError> {
         None if text == "zstd" => Ok(Compression::Zstd(1)),
         None if text == "snappy" => Ok(Compression::Snappy),
         None if text == "none" => Ok(Compression::None),
-        Some(("zstd", level)) => level.parse().map(Compression::Zstd).map_err(|_| ConfigError::Compression(text.to_string())),
+        Some(("zstd", level)) => match level.parse() {
+            Ok(level) => Ok(Compression::Zstd(level)),
+            Err(_) => Err(ConfigError::ZstdLevelText(level.to_string())),
+        },
         _ => Err(ConfigError::Compression(text.to_string())),
     }
 }

@@ -15,7 +15,8 @@ use crate::actors::writer::{Checkpoints, WriteBatch, Writer};
 use crate::api::client::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
-use crate::config::{Config, Mode, Source};
+use crate::config::Config;
+use crate::source::RolePartition;
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
@@ -58,6 +59,10 @@ pub struct Summary {
     pub dedupe_bytes: u64,
     /// Page bytes that waited on disk because the memory budget was full.
     pub spilled_bytes: u64,
+    /// The most page bytes held in memory at once (waiting or being parsed): the memory budget,
+    /// passed by at most the pages already in flight when it filled.
+    pub peak_buffered_bytes: u64,
+    pub largest_page_bytes: u64,
     /// Custom attributes given typed columns, and values that did not fit their declared type
     /// (left out of the typed column, kept in `custom_attributes`).
     pub typed_custom_attributes: Vec<String>,
@@ -98,7 +103,8 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let prepare = || Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id);
     // What the output directory refuses is found before anything is asked of the API; only a
     // resume needs the declared attributes first, to compare its layout with the checkpoint's.
-    let (staging, checkpoint, declared) = if config.output.resume && config.mode() == Mode::Cursor {
+    let resumable = crate::listing::open(&config, None).resumable();
+    let (staging, checkpoint, declared) = if config.output.resume && resumable {
         let declared = fetch_declared()?;
         match Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id, &layout_of(&declared))? {
             Some((staging, checkpoint)) => {
@@ -118,21 +124,20 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let layout = layout(&config, &schema);
     let decoder_batch_rows = config.decoder_batch_rows();
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
-    let partitioning = match (config.output.partition_by_role, config.source) {
+    let partitioning = match (config.output.partition_by_role, data_source.spec().role_partition) {
         (false, _) => Partitioning::None,
-        (true, Source::Contacts) => Partitioning::ByColumn("role".into()),
-        (true, Source::Users) => Partitioning::Fixed { name: "role".into(), value: "user".into() },
-        (true, Source::Leads) => Partitioning::Fixed { name: "role".into(), value: "lead".into() },
+        (true, RolePartition::Column) => Partitioning::ByColumn("role".into()),
+        (true, RolePartition::Fixed(role)) => Partitioning::Fixed { name: "role".into(), value: role.into() },
     };
     let staged_dir = staging.dir_for(source);
     let mut sink = Sink::new(&staged_dir, schema.clone(), &config.output, partitioning)?;
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
-    let resume_cursor = checkpoint.as_ref().map(|c| c.resume_at.clone());
+    let listing = crate::listing::open(&config, checkpoint.as_ref().map(|c| c.resume_at.clone()));
     if let Some(checkpoint) = checkpoint {
         sink.resume(checkpoint.files);
     }
-    let checkpoints = (config.mode() == Mode::Cursor).then(|| Checkpoints {
+    let checkpoints = listing.resumable().then(|| Checkpoints {
         source: source.to_string(),
         staging_root: staging.root().to_path_buf(),
         staged_dir: staged_dir.clone(),
@@ -163,7 +168,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
             }
             let peers =
                 Peers { fetcher: fetcher.recipient(), parsers: parsers.recipient(), writer: write, finisher: writer.recipient() };
-            Coordinator::new(config, peers, buffer, progress, done).resume_from(resume_cursor).start();
+            Coordinator::new(config, listing, peers, buffer, progress, done).start();
         }
     });
     if let Some(signal) = crate::interrupt::received() {
@@ -216,6 +221,8 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         ids_remembered: outcome.ids_remembered,
         dedupe_bytes: outcome.dedupe_bytes,
         spilled_bytes: outcome.spilled_bytes,
+        peak_buffered_bytes: outcome.peak_buffered_bytes,
+        largest_page_bytes: outcome.largest_page_bytes,
         typed_custom_attributes: declared.iter().map(|d| d.name.clone()).collect(),
         custom_attribute_misfits: outcome.custom_attribute_misfits,
         repairs: outcome.repairs,
@@ -249,6 +256,7 @@ pub(crate) fn declared_attributes(
     limiter: &Arc<crate::api::RateLimiter>,
     stats: &Arc<ApiStats>,
 ) -> Result<Vec<DeclaredAttribute>, DumpError> {
+    let model = config.source.spec().attribute_model;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -256,7 +264,7 @@ pub(crate) fn declared_attributes(
     let attributes = runtime
         .block_on(async {
             let client = crate::api::ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
-            client.data_attributes("contact").await
+            client.data_attributes(model).await
         })
         .map_err(|error| match error {
             // A refused token is the token's fault, whatever it was reading.
@@ -265,7 +273,7 @@ pub(crate) fn declared_attributes(
         })?;
     Ok(attributes
         .into_iter()
-        .filter(|a| a.custom && !a.archived && a.model.as_deref().is_none_or(|m| m == "contact"))
+        .filter(|a| a.custom && !a.archived && a.model.as_deref().is_none_or(|m| m == model))
         .filter_map(|a| Some(DeclaredAttribute { kind: AttributeType::parse(&a.data_type)?, name: a.name }))
         .collect())
 }

@@ -1,69 +1,35 @@
-//! The Coordinator actor: alone holds the listing's position (the v2 cursor, the v1 scroll
-//! param, the page numbers of a v1 page list), asks the Fetcher for pages, groups them for the
-//! Parsers, hands batches to the Writer in listing order, and decides when the run is complete
-//! or has failed.
-//!
-//! A scroll expires when left idle, so it is never paused: the next page is asked for the
-//! moment the previous one arrives, and pages that do not fit the memory budget wait in the
-//! [`PageBuffer`]'s spill file. A cursor and a page list do not expire; they pause instead.
-//! A broken scroll is opened again from the start; [`SeenIds`] keeps the records it serves a
-//! second time out of the output, whatever the listing (a cursor can repeat records too).
-//! [`ListingGuard`] sees every page and every deduplicated batch: a repeated cursor, a run of
-//! empty pages or of nothing but repeats stops the run, and its announced counts are what the
-//! output is checked against at the end.
+//! The Coordinator actor: flow control. It alone holds the run's [`Listing`] (and so its
+//! cursors and scroll param), asks it what to request and tells it what arrived; keeps pages
+//! within the memory budget ([`PageBuffer`]: a listing that can pause waits for room, one that
+//! cannot, a scroll, has its extra pages spill to disk); groups pages for the Parsers; drops
+//! rows already written ([`SeenIds`]); and hands batches to the Writer in the order the listing
+//! delivered them, each with the listing's resume token after it. It knows nothing of any
+//! listing's style: what it needs to know, the listing says about itself.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::prelude::*;
 use arrow::array::RecordBatch;
 
-use super::fetcher::{FetchPage, PageFetched, PageRequest};
+use super::fetcher::{FetchPage, PageFetched};
 use super::parser::{PagesParsed, ParsePages};
 use super::writer::{BatchWritten, FilesFinished, FinishFiles, WriteBatch};
-use crate::api::{ApiError, FetchedPage, ListedPage};
+use crate::api::FetchedPage;
 use crate::buffer::{Overflow, PageBuffer};
-use crate::config::{Config, Mode, PageQuery};
+use crate::config::{Config, Mode};
 use crate::dedupe::SeenIds;
 use crate::error::DumpError;
-use crate::listing::ListingGuard;
+use crate::listing::{Call, Listing, ListingError, ListingGuard, Step};
 use crate::progress::Progress;
 use crate::sink::{SinkError, WrittenFile};
 
-/// Where the listing is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListingState {
-    /// Nothing asked yet.
-    Idle,
-    /// v1 page list: page 1 is in flight; its `total_count` says whether paging reaches every
-    /// record (else `auto` takes the scroll).
-    Probing,
-    /// v2 cursor: a page is in flight.
-    Fetching,
-    /// v2 cursor: the buffer is full; the next cursor waits here (a cursor does not expire).
-    Paused { next: String },
-    /// v1 scroll: the next page of the open scroll is in flight; `param` is `None` while the
-    /// scroll is being opened.
-    Scrolling { param: Option<String> },
-    /// v1 scroll: another scroll holds the workspace's lock; opening is tried again until
-    /// `deadline`.
-    WaitingForLock { deadline: Instant },
-    /// v1 scroll: the open scroll broke; a fresh one is being opened.
-    Restarting,
-    /// v1 page list: pages `next_page..=last_page` are still to be asked for.
-    Paging { next_page: u64, last_page: u64 },
-    /// The last page has arrived.
-    Exhausted,
-    /// The run has ended, well or not.
-    Done,
-}
-
 /// How a run's pipeline ended, when it ended well.
-#[derive(Debug, Clone)]
-pub struct PipelineOutcome {
+#[derive(Debug)]
+pub(crate) struct PipelineOutcome {
     pub files: Vec<WrittenFile>,
     pub total_count: Option<u64>,
     /// The listing walked (`auto` resolved).
@@ -76,153 +42,96 @@ pub struct PipelineOutcome {
     pub dedupe_bytes: u64,
     /// Page bytes that waited in the spill file.
     pub spilled_bytes: u64,
+    /// The most page bytes held in memory at once (buffered and being parsed), and the largest
+    /// page.
+    pub peak_buffered_bytes: u64,
+    pub largest_page_bytes: u64,
     /// Custom attribute values that did not fit their declared type (kept in the JSON column).
     pub custom_attribute_misfits: u64,
     /// The listing's announced counts and loop checks, for the completeness verdict.
-    pub guard: Arc<ListingGuard>,
+    pub guard: ListingGuard,
     /// Values kept in `_extra` because they did not fit their column, and text replaced.
     pub repairs: crate::schema::Repairs,
 }
 
 /// Where the Coordinator sends its work: recipients, so tests can stand in for any actor.
-pub struct Peers {
+pub(crate) struct Peers {
     pub fetcher: Recipient<FetchPage>,
     pub parsers: Recipient<ParsePages>,
     pub writer: Recipient<WriteBatch>,
     pub finisher: Recipient<FinishFiles>,
 }
 
-/// A v1 page list being fetched several pages at a time.
-#[derive(Default)]
-struct PageWindow {
-    in_flight: usize,
-    /// Pages that arrived ahead of their turn.
-    arrived: BTreeMap<u64, FetchedPage>,
-    /// The next page number to move into the buffer.
-    next_to_queue: u64,
-}
-
-pub struct Coordinator {
+pub(crate) struct Coordinator {
     config: Arc<Config>,
     peers: Peers,
     progress: Arc<Progress>,
     done: Option<Sender<Result<PipelineOutcome, DumpError>>>,
-    state: ListingState,
-    mode: Mode,
+    listing: Box<dyn Listing>,
+    /// The listing has delivered its last page.
+    exhausted: bool,
+    /// The run has ended, well or not: later messages are ignored.
+    ended: bool,
     total_count: Option<u64>,
     /// Pages fetched and not yet handed to a parser.
     buffer: PageBuffer,
     /// Groups of pages inside parsers, and their bytes.
     parsing: usize,
     parsing_bytes: usize,
+    peak_buffered_bytes: usize,
+    largest_page_bytes: usize,
     next_seq: u64,
     /// Parsed batches waiting for their turn to be written.
     parsed: BTreeMap<u64, RecordBatch>,
+    /// The listing's resume token after each dispatched group, by sequence number.
+    resume_by_seq: BTreeMap<u64, Option<String>>,
     next_write_seq: u64,
     writing: usize,
     finishing: bool,
     /// Ids written so far: any listing can serve a record twice.
     seen: SeenIds,
-    guard: ListingGuard,
-    restarts: u32,
-    /// The latest scroll param, and whether this scroll has changed it between pages.
-    last_param: Option<String>,
-    params_rotate: bool,
-    pages: PageWindow,
-    query: Arc<PageQuery>,
     misfits: u64,
     repairs: crate::schema::Repairs,
-    /// Where the listing goes on after each dispatched group (v2 cursor), by sequence number.
-    resume_by_seq: BTreeMap<u64, Option<String>>,
-    resume_cursor: Option<String>,
+    /// Reused for the pages a listing hands on.
+    ready: Vec<FetchedPage>,
 }
 
 const WRITES_IN_FLIGHT: usize = 2;
 
 impl Coordinator {
-    pub fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
+        listing: Box<dyn Listing>,
         peers: Peers,
         buffer: PageBuffer,
         progress: Arc<Progress>,
         done: Sender<Result<PipelineOutcome, DumpError>>,
     ) -> Coordinator {
-        let mode = config.mode();
-        let query = Arc::new(config.listing.query.clone());
         Coordinator {
             seen: SeenIds::new(),
-            guard: ListingGuard::new(repeat_run_limit(&config)),
             config,
             peers,
             progress,
             done: Some(done),
-            state: ListingState::Idle,
-            mode,
+            listing,
+            exhausted: false,
+            ended: false,
             total_count: None,
             buffer,
             parsing: 0,
             parsing_bytes: 0,
+            peak_buffered_bytes: 0,
+            largest_page_bytes: 0,
             next_seq: 0,
             parsed: BTreeMap::new(),
+            resume_by_seq: BTreeMap::new(),
             next_write_seq: 0,
             writing: 0,
             finishing: false,
-            restarts: 0,
-            last_param: None,
-            params_rotate: false,
-            pages: PageWindow::default(),
-            query,
             misfits: 0,
             repairs: Default::default(),
-            resume_by_seq: BTreeMap::new(),
-            resume_cursor: None,
+            ready: Vec::new(),
         }
-    }
-
-    /// Starts the v2 cursor at `cursor` (a resumed run) instead of the first page.
-    pub fn resume_from(mut self, cursor: Option<String>) -> Self {
-        self.resume_cursor = cursor;
-        self
-    }
-
-    pub fn state(&self) -> &ListingState {
-        &self.state
-    }
-
-    fn request(&mut self, request: PageRequest, ctx: &mut Context<Self>) {
-        self.request_after(request, None, ctx);
-    }
-
-    fn request_after(&mut self, request: PageRequest, after: Option<Duration>, ctx: &mut Context<Self>) {
-        self.peers.fetcher.do_send(FetchPage { request, after, reply_to: ctx.address().recipient() });
-    }
-
-    /// The request that opens a scroll.
-    fn opening(&self) -> PageRequest {
-        PageRequest::Scroll { source: self.config.source, scroll_param: None, params_rotate: false }
-    }
-
-    fn fetch_cursor(&mut self, starting_after: Option<String>, ctx: &mut Context<Self>) {
-        self.state = ListingState::Fetching;
-        self.request(PageRequest::ContactsCursor { starting_after }, ctx);
-    }
-
-    fn open_scroll(&mut self, ctx: &mut Context<Self>) {
-        self.state = if self.restarts > 0 { ListingState::Restarting } else { ListingState::Scrolling { param: None } };
-        self.last_param = None;
-        self.params_rotate = false;
-        self.request(self.opening(), ctx);
-    }
-
-    fn fetch_list_page(&mut self, page: u64, ctx: &mut Context<Self>) {
-        self.pages.in_flight += 1;
-        let request = PageRequest::ListPage {
-            source: self.config.source,
-            page,
-            per_page: self.config.listing.page_size,
-            query: self.query.clone(),
-        };
-        self.request(request, ctx);
     }
 
     fn buffered_bytes(&self) -> usize {
@@ -233,31 +142,31 @@ impl Coordinator {
         self.buffered_bytes() < self.config.pipeline.max_buffer_bytes
     }
 
-    fn records_per_page(&self) -> usize {
-        match self.mode {
-            Mode::Scroll => crate::sim::scroll::SCROLL_PAGE_SIZE,
-            Mode::Pages | Mode::Auto => self.config.listing.page_size as usize,
-            Mode::Cursor => self.config.api.per_page as usize,
+    /// Sends what the listing asks for, until it waits or is done.
+    fn request_pages(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            match self.listing.next(self.has_room(), Instant::now()) {
+                Step::Send { call, after } => {
+                    let after = (!after.is_zero()).then_some(after);
+                    self.peers.fetcher.do_send(FetchPage { call, after, reply_to: ctx.address().recipient() });
+                }
+                Step::Wait => return,
+                Step::Done => {
+                    self.exhausted = true;
+                    return;
+                }
+            }
         }
     }
 
     /// Hands full groups of pages to the parsers (and a partial one when no more can come soon).
     fn dispatch(&mut self, ctx: &mut Context<Self>) -> Result<(), DumpError> {
         let max_parsing = self.config.pipeline.parsers * 2;
-        let group = (self.config.pipeline.batch_rows / self.records_per_page().max(1)).max(1);
+        let group = (self.config.pipeline.batch_rows / self.listing.records_per_page().max(1)).max(1);
         // Parsed batches waiting on the writer count too: when it stalls, pages wait in the
         // buffer (and its spill file), not as batches in memory.
         while self.parsing + self.parsed.len() < max_parsing && !self.buffer.is_empty() {
-            let more_coming = self.has_room()
-                && matches!(
-                    self.state,
-                    ListingState::Probing
-                        | ListingState::Fetching
-                        | ListingState::Scrolling { .. }
-                        | ListingState::WaitingForLock { .. }
-                        | ListingState::Restarting
-                        | ListingState::Paging { .. }
-                );
+            let more_coming = self.has_room() && !self.exhausted;
             if self.buffer.len() < group && more_coming {
                 break;
             }
@@ -272,41 +181,12 @@ impl Coordinator {
             self.parsing_bytes += bytes;
             let seq = self.next_seq;
             self.next_seq += 1;
-            if self.mode == Mode::Cursor {
+            if self.listing.resumable() {
                 self.resume_by_seq.insert(seq, pages.last().and_then(|p| p.resume_at.clone()));
             }
             self.peers.parsers.do_send(ParsePages { seq, pages, reply_to: ctx.address().recipient() });
         }
-        self.resume_if_room(ctx);
         Ok(())
-    }
-
-    /// Restarts what pauses for memory: the cursor, and the page list's next requests.
-    fn resume_if_room(&mut self, ctx: &mut Context<Self>) {
-        if let ListingState::Paused { next } = &self.state
-            && self.has_room()
-        {
-            let next = next.clone();
-            self.fetch_cursor(Some(next), ctx);
-        }
-        self.pump_pages(ctx);
-    }
-
-    /// Keeps up to `page_concurrency` page-list requests in flight while memory allows.
-    fn pump_pages(&mut self, ctx: &mut Context<Self>) {
-        while let ListingState::Paging { next_page, last_page } = self.state {
-            if next_page > last_page {
-                if self.pages.in_flight == 0 && self.pages.arrived.is_empty() {
-                    self.state = ListingState::Exhausted;
-                }
-                return;
-            }
-            if self.pages.in_flight >= self.config.listing.page_concurrency || !self.has_room() {
-                return;
-            }
-            self.state = ListingState::Paging { next_page: next_page + 1, last_page };
-            self.fetch_list_page(next_page, ctx);
-        }
     }
 
     /// Sends parsed batches to the writer in sequence order, leaving out rows already written.
@@ -317,9 +197,9 @@ impl Coordinator {
             self.next_write_seq += 1;
             let resume_at = self.resume_by_seq.remove(&seq).flatten();
             let served = batch.num_rows() as u64;
-            let batch = self.seen.retain_new(batch).map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?;
+            let batch = self.seen.retain_new(batch, self.config.source.spec().key).map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?;
             let fresh = batch.num_rows() as u64;
-            self.guard.rows(fresh, served - fresh)?;
+            self.listing.guard_mut().rows(fresh, served - fresh)?;
             if batch.num_rows() == 0 {
                 continue;
             }
@@ -331,14 +211,16 @@ impl Coordinator {
 
     fn finish_if_complete(&mut self, ctx: &mut Context<Self>) {
         let drained = self.buffer.is_empty() && self.parsing == 0 && self.parsed.is_empty() && self.writing == 0;
-        if self.state == ListingState::Exhausted && drained && !self.finishing {
+        if self.exhausted && drained && !self.finishing {
             self.finishing = true;
             self.peers.finisher.do_send(FinishFiles { reply_to: ctx.address().recipient() });
         }
     }
 
-    /// After any change: feed the parsers and the writer, and finish when all is done.
+    /// After any change: ask for pages there is room for, feed the parsers and the writer, and
+    /// finish when all is done.
     fn advance(&mut self, ctx: &mut Context<Self>) {
+        self.request_pages(ctx);
         let result = self.dispatch(ctx).and_then(|()| self.write_ready(ctx));
         match result {
             Ok(()) => self.finish_if_complete(ctx),
@@ -346,18 +228,20 @@ impl Coordinator {
         }
     }
 
-    /// Queues a page for the parsers. Past the memory budget a scroll's page waits on disk;
-    /// the cursor's and the page list's stay in memory while their listing pauses.
-    fn queue(&mut self, page: FetchedPage, overflow: Overflow) -> Result<(), DumpError> {
-        if page.is_empty() {
-            return Ok(());
+    /// Queues the pages the listing handed on. Past the memory budget a listing that cannot
+    /// pause has its pages wait on disk; the others' stay in memory while they pause.
+    fn queue_ready(&mut self) -> Result<(), DumpError> {
+        let overflow = if self.listing.can_pause() { Overflow::Hold } else { Overflow::Spill };
+        for page in std::mem::take(&mut self.ready) {
+            let parsing = self.parsing_bytes;
+            self.buffer.push(page, parsing, overflow).map_err(|e| spill_error(&self.buffer, e))?;
         }
-        let parsing = self.parsing_bytes;
-        self.buffer.push(page, parsing, overflow).map_err(|e| spill_error(&self.buffer, e))
+        self.peak_buffered_bytes = self.peak_buffered_bytes.max(self.buffered_bytes());
+        Ok(())
     }
 
     fn end(&mut self, result: Result<PipelineOutcome, DumpError>, ctx: &mut Context<Self>) {
-        self.state = ListingState::Done;
+        self.ended = true;
         if let Err(error) = &result {
             tracing::debug!(%error, "the run failed");
         }
@@ -369,153 +253,71 @@ impl Coordinator {
         System::current().stop();
     }
 
-    fn on_cursor_page(&mut self, mut page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
-        self.guard.page(!page.page.is_empty(), page.total_count, page.next.as_deref())?;
-        page.page.resume_at = page.next.clone();
-        // Ask for the next page before anything else happens. An empty page that hands out a
-        // cursor is followed: only a page without one ends the listing (the guard stops a run of
-        // empty pages, and the count check catches an end that comes too early).
-        match page.next {
-            Some(next) if self.has_room() => self.fetch_cursor(Some(next), ctx),
-            Some(next) => self.state = ListingState::Paused { next },
-            None => self.state = ListingState::Exhausted,
-        }
-        self.queue(page.page, Overflow::Hold)
-    }
-
-    fn on_scroll_page(&mut self, page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
-        if page.page.is_empty() {
-            // The end: the API has let the scroll go.
-            self.state = ListingState::Exhausted;
-            return Ok(());
-        }
-        let param = page.next.clone().ok_or_else(|| ApiError::BadPage { reason: "a scroll page without scroll_param".into() })?;
-        if self.last_param.as_ref().is_some_and(|last| *last != param) {
-            self.params_rotate = true;
-        }
-        // A param that stays the same on every page is the API's way; one that rotates must not
-        // come back.
-        self.guard.page(true, None, self.params_rotate.then_some(param.as_str()))?;
-        self.last_param = Some(param.clone());
-        // Ask for the next page before anything else: the scroll must not idle.
-        self.state = ListingState::Scrolling { param: Some(param.clone()) };
-        let request =
-            PageRequest::Scroll { source: self.config.source, scroll_param: Some(param), params_rotate: self.params_rotate };
-        self.request(request, ctx);
-        self.queue(page.page, Overflow::Spill)
-    }
-
-    fn on_scroll_error(&mut self, error: ApiError, ctx: &mut Context<Self>) -> Result<(), DumpError> {
-        match error {
-            ApiError::ScrollExists { .. } => {
-                let now = Instant::now();
-                let deadline = match self.state {
-                    ListingState::WaitingForLock { deadline } => deadline,
-                    _ => now + self.config.listing.scroll_lock_wait,
-                };
-                if now >= deadline {
-                    let waited_secs = self.config.listing.scroll_lock_wait.as_secs();
-                    return Err(DumpError::ScrollLocked { waited_secs });
-                }
-                tracing::warn!(
-                    "another scroll holds this workspace's scroll lock; waiting for it to finish or expire (up to {} s more)",
-                    deadline.duration_since(now).as_secs()
-                );
-                self.state = ListingState::WaitingForLock { deadline };
-                let poll = self.config.listing.scroll_lock_poll.min(deadline.duration_since(now));
-                // The Fetcher waits out the poll interval in the request's own task: with a
-                // `run_later` here, the reply to the request it sent was seen to never wake this
-                // actor on a loaded machine (actix 0.13), hanging the run.
-                self.request_after(self.opening(), Some(poll), ctx);
-                Ok(())
+    /// A page (or a failure) for `call`: to the listing, and its ready pages to the buffer.
+    fn arrived(&mut self, msg: PageFetched, ctx: &mut Context<Self>) -> Result<(), DumpError> {
+        let number = self.progress.pages.load(Ordering::Relaxed) + 1;
+        let now = Instant::now();
+        let mut page = match msg.result {
+            Ok(page) => page,
+            Err(error) => {
+                return self.listing.request_failed(&msg.call, error, now).map_err(|e| listing_error(e, &msg.call, number, self.config.source.name()));
             }
-            ApiError::ScrollBroken { .. } => {
-                self.restarts += 1;
-                if self.restarts > self.config.listing.max_restarts {
-                    return Err(DumpError::TooManyRestarts { restarts: self.restarts - 1, last: error });
-                }
-                tracing::warn!(%error, restart = self.restarts, "opening a fresh scroll; records already written are skipped");
-                self.guard.restarted();
-                self.open_scroll(ctx);
-                Ok(())
-            }
-            error => Err(error.into()),
+        };
+        page.page.origin = msg.call.describe(number).into();
+        if page.replaced_text > 0 {
+            tracing::warn!(page = %page.page.origin, replaced = page.replaced_text, "text that was not UTF-8 (or half a surrogate pair) replaced by U+FFFD");
+            self.repairs.replaced_text += page.replaced_text;
         }
-    }
-
-    fn on_list_page(&mut self, number: u64, page: ListedPage, ctx: &mut Context<Self>) -> Result<(), DumpError> {
-        if self.state == ListingState::Probing {
-            let total = page.total_count.unwrap_or(0);
-            let cap = self.config.listing.page_cap;
-            if total > cap {
-                if self.config.listing.mode == Some(Mode::Auto) && !self.query.filters() {
-                    tracing::info!(total, cap, "the page list cannot reach every record; scrolling instead");
-                    self.mode = Mode::Scroll;
-                    self.open_scroll(ctx);
-                    return Ok(());
-                }
-                return Err(DumpError::PastPageCap { listing: self.config.source.name(), total, cap });
-            }
-            self.mode = Mode::Pages;
-            let per_page = u64::from(self.config.listing.page_size);
-            let last_page = page.total_pages.unwrap_or_else(|| total.div_ceil(per_page)).max(1);
-            self.pages.next_to_queue = 1;
-            self.state = ListingState::Paging { next_page: 2, last_page };
+        if let Some(total) = page.total_count {
+            self.seen.expect(total);
+            self.total_count = Some(total);
+            self.progress.total.store(total, Ordering::Relaxed);
         }
-        self.guard.page(!page.page.is_empty(), page.total_count, None)?;
-        // The last page the count announced still says there is a next one: follow it, page by
-        // page, as far as the page list reaches at all (its cap); the count check at the end
-        // says whether the count or the pages were wrong.
-        if let ListingState::Paging { next_page, last_page } = self.state
-            && number == last_page
-            && page.next.is_some()
-            && last_page < self.config.listing.page_cap.div_ceil(u64::from(self.config.listing.page_size))
-        {
-            tracing::warn!(page = number, "the page list goes on past the pages its count announced; following it");
-            self.state = ListingState::Paging { next_page, last_page: last_page + 1 };
+        self.progress.pages.fetch_add(1, Ordering::Relaxed);
+        self.progress.page_bytes.fetch_add(page.page.size() as u64, Ordering::Relaxed);
+        self.largest_page_bytes = self.largest_page_bytes.max(page.page.size());
+        let mut ready = std::mem::take(&mut self.ready);
+        let result = self.listing.page_arrived(&msg.call, page, now, &mut ready);
+        self.ready = ready;
+        result.map_err(|e| listing_error(e, &msg.call, number, self.config.source.name()))?;
+        // A scroll asks for its next page before anything else: it must not idle. A listing
+        // that pauses asks once its pages are counted against the budget (`advance`).
+        if !self.listing.can_pause() {
+            self.request_pages(ctx);
         }
-        self.pages.arrived.insert(number, page.page);
-        while let Some(page) = self.pages.arrived.remove(&self.pages.next_to_queue) {
-            self.pages.next_to_queue += 1;
-            self.queue(page, Overflow::Hold)?;
-        }
-        self.pump_pages(ctx);
-        Ok(())
+        self.queue_ready()
     }
 
     fn outcome(&mut self, files: Vec<WrittenFile>) -> PipelineOutcome {
         PipelineOutcome {
             files,
             total_count: self.total_count,
-            mode: self.mode,
-            restarts: self.restarts,
+            mode: self.listing.mode(),
+            restarts: self.listing.restarts(),
             duplicates_dropped: self.seen.dropped(),
             ids_remembered: self.seen.len() as u64,
             dedupe_bytes: self.seen.heap_bytes() as u64,
             spilled_bytes: self.buffer.spilled_bytes(),
+            peak_buffered_bytes: self.peak_buffered_bytes as u64,
+            largest_page_bytes: self.largest_page_bytes as u64,
             custom_attribute_misfits: self.misfits,
-            guard: Arc::new(std::mem::replace(&mut self.guard, ListingGuard::new(1))),
+            guard: std::mem::replace(self.listing.guard_mut(), ListingGuard::new(1)),
             repairs: std::mem::take(&mut self.repairs),
         }
     }
 }
 
-/// Names a page in messages: its number in the run and what asked for it.
-fn origin(number: u64, request: &PageRequest) -> String {
-    match request {
-        PageRequest::ContactsCursor { starting_after: None } => format!("page {number} (the first)"),
-        PageRequest::ContactsCursor { starting_after: Some(cursor) } => format!("page {number} (starting_after={cursor})"),
-        PageRequest::Scroll { scroll_param: None, .. } => format!("page {number} (a scroll's first)"),
-        PageRequest::Scroll { scroll_param: Some(param), .. } => format!("page {number} (scroll_param={param})"),
-        PageRequest::ListPage { page, .. } => format!("page {number} (page={page} of the page list)"),
+/// What a listing's failure means for the run; `call` (the run's `number`-th page) names the
+/// page a request failed for.
+fn listing_error(error: ListingError, call: &Call, number: u64, source: &'static str) -> DumpError {
+    match error {
+        ListingError::Failed(error) => DumpError::Fetch { page: format!("fetching {}", call.describe(number)), error },
+        ListingError::Loop(error) => DumpError::Loop(error),
+        ListingError::ResumeRefused(error) => DumpError::ResumeRefused(error),
+        ListingError::PastPageCap { total, cap } => DumpError::PastPageCap { listing: source, total, cap },
+        ListingError::ScrollLocked { waited_secs } => DumpError::ScrollLocked { waited_secs },
+        ListingError::TooManyRestarts { restarts, last } => DumpError::TooManyRestarts { restarts, last },
     }
-}
-
-/// Rows of nothing but repeats that mean the listing loops: a few batches' worth, and never fewer
-/// than ten pages.
-fn repeat_run_limit(config: &Config) -> u64 {
-    let page = u64::from(config.api.per_page.max(config.listing.page_size)).max(100);
-    (3 * config.pipeline.batch_rows as u64).max(10 * page)
 }
 
 fn spill_error(buffer: &PageBuffer, error: std::io::Error) -> DumpError {
@@ -526,17 +328,7 @@ impl Actor for Coordinator {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        match self.mode {
-            Mode::Cursor => {
-                let start = self.resume_cursor.take();
-                self.fetch_cursor(start, ctx)
-            }
-            Mode::Scroll => self.open_scroll(ctx),
-            Mode::Pages | Mode::Auto => {
-                self.state = ListingState::Probing;
-                self.fetch_list_page(1, ctx);
-            }
-        }
+        self.request_pages(ctx);
     }
 }
 
@@ -544,44 +336,11 @@ impl Actor for Coordinator {
 impl Handler<PageFetched> for Coordinator {
     type Result = ();
 
-    fn handle(&mut self, mut msg: PageFetched, ctx: &mut Self::Context) {
-        if self.state == ListingState::Done {
+    fn handle(&mut self, msg: PageFetched, ctx: &mut Self::Context) {
+        if self.ended {
             return;
         }
-        if let Ok(page) = &mut msg.result {
-            page.page.origin = origin(self.progress.pages.load(Ordering::Relaxed) + 1, &msg.request).into();
-            if page.replaced_text > 0 {
-                tracing::warn!(page = %page.page.origin, replaced = page.replaced_text, "text that was not UTF-8 (or half a surrogate pair) replaced by U+FFFD");
-                self.repairs.replaced_text += page.replaced_text;
-            }
-            if let Some(total) = page.total_count {
-                self.seen.expect(total);
-                self.total_count = Some(total);
-                self.progress.total.store(total, Ordering::Relaxed);
-            }
-            self.progress.pages.fetch_add(1, Ordering::Relaxed);
-            self.progress.page_bytes.fetch_add(page.page.size() as u64, Ordering::Relaxed);
-        }
-        let result = match (msg.request, msg.result) {
-            (PageRequest::ContactsCursor { .. }, Ok(page)) => self.on_cursor_page(page, ctx),
-            (PageRequest::Scroll { .. }, Ok(page)) => self.on_scroll_page(page, ctx),
-            (PageRequest::Scroll { .. }, Err(error)) => self.on_scroll_error(error, ctx),
-            (PageRequest::ListPage { page: number, .. }, Ok(page)) => {
-                self.pages.in_flight -= 1;
-                self.on_list_page(number, page, ctx)
-            }
-            // A cursor on the run's first page is a resumed run's checkpoint.
-            (PageRequest::ContactsCursor { starting_after: Some(_) }, Err(error))
-                if self.progress.pages.load(Ordering::Relaxed) == 0 && matches!(error.status(), Some(400 | 404)) =>
-            {
-                Err(DumpError::ResumeRefused(error))
-            }
-            (request, Err(error)) => {
-                let page = origin(self.progress.pages.load(Ordering::Relaxed) + 1, &request);
-                Err(DumpError::Fetch { page: format!("fetching {page}"), error })
-            }
-        };
-        match result {
+        match self.arrived(msg, ctx) {
             Ok(()) => self.advance(ctx),
             Err(error) => self.end(Err(error), ctx),
         }
@@ -593,7 +352,7 @@ impl Handler<PagesParsed> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: PagesParsed, ctx: &mut Self::Context) {
-        if self.state == ListingState::Done {
+        if self.ended {
             return;
         }
         self.parsing -= 1;
@@ -615,7 +374,7 @@ impl Handler<BatchWritten> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: BatchWritten, ctx: &mut Self::Context) {
-        if self.state == ListingState::Done {
+        if self.ended {
             return;
         }
         self.writing -= 1;

@@ -17,9 +17,25 @@ use reqwest::{StatusCode, Url};
 
 use super::retry::{RetryAction, backoff, certainly_unserved, classify, pause_until};
 use super::scrub::Scrubber;
-use super::wire::{self, ErrorEnvelope, ListedPage, V1Key};
+use super::wire::{self, ErrorEnvelope, ListedPage};
 use super::{ApiError, ScrollBreak};
-use crate::config::{ApiConfig, PageQuery, Source};
+use crate::config::{ApiConfig, Config, PageQuery};
+use crate::listing::Call;
+use crate::source::SourceSpec;
+
+/// Where a run's calls go: its source's endpoints, and the page list's size and query.
+#[derive(Debug)]
+pub(crate) struct Endpoints {
+    pub source: &'static SourceSpec,
+    pub page_size: u32,
+    pub query: PageQuery,
+}
+
+impl Endpoints {
+    pub(crate) fn new(config: &Config) -> Endpoints {
+        Endpoints { source: config.source.spec(), page_size: config.listing.page_size, query: config.listing.query.clone() }
+    }
+}
 
 /// The limiter every request of a run passes, whichever task sends it.
 pub type RateLimiter = governor::DefaultDirectRateLimiter;
@@ -123,34 +139,56 @@ impl ApiClient {
         Ok(ApiClient { http, config, headers, limiter, stats, paused_until_ms: AtomicU64::new(0), scrubber })
     }
 
-    pub fn stats(&self) -> &Arc<ApiStats> {
-        &self.stats
+    /// The page `call` asks for, from the endpoints of the run's source, retried until it
+    /// succeeds or cannot.
+    pub(crate) async fn fetch(&self, endpoints: &Endpoints, call: &Call) -> Result<ListedPage, ApiError> {
+        let source = endpoints.source;
+        match call {
+            Call::Cursor { starting_after } => self.cursor_page(source, starting_after.as_deref()).await,
+            Call::Scroll { param, params_rotate } => self.scroll(source, param.as_deref(), *params_rotate).await,
+            Call::Page { number } => self.list_page(source, *number, endpoints.page_size, &endpoints.query).await,
+        }
     }
 
-    /// One page of the v2 cursor list `GET /contacts`, retried until it succeeds or cannot.
-    pub async fn list_contacts(&self, starting_after: Option<&str>) -> Result<ListedPage, ApiError> {
-        let url = self.contacts_url(starting_after);
-        self.with_retries(|| async { wire::parse_cursor_page(self.get(&url).await?) }, retryable).await
+    /// One page of a v2 cursor list (`GET /contacts`).
+    async fn cursor_page(&self, source: &SourceSpec, starting_after: Option<&str>) -> Result<ListedPage, ApiError> {
+        let mut url = self.endpoint(source.list_path);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("per_page", &self.config.per_page.to_string());
+            if let Some(cursor) = starting_after {
+                // Percent-encoded here: cursors carry `+`, `/` and `=`.
+                query.append_pair("starting_after", cursor);
+            }
+        }
+        let envelope = source.envelope;
+        self.with_retries(|| async { wire::parse_page(envelope, self.get(&url).await?) }, retryable).await
     }
 
-    /// One page of a v1 scroll: `GET /users/scroll` or `GET /contacts/scroll` (leads), opening
+    /// One page of a v1 scroll (`GET /users/scroll`, or `/contacts/scroll` for leads), opening
     /// it when `scroll_param` is `None`.
     ///
     /// Every page served moves the scroll on, so a failure after which the server may have
     /// served the page is not retried with the same param: unless `params_rotate` (then a
     /// stale param answers 404 instead of skipping a page) it becomes
-    /// [`ApiError::ScrollBroken`] with [`ScrollBreak::Uncertain`], and the Coordinator opens a
+    /// [`ApiError::ScrollBroken`] with [`ScrollBreak::Uncertain`], and the listing opens a
     /// fresh scroll.
-    pub async fn scroll(&self, source: Source, scroll_param: Option<&str>, params_rotate: bool) -> Result<ListedPage, ApiError> {
-        let (path, key) = v1_path(source);
-        let mut url = self.endpoint(&[path, "scroll"]);
+    pub(crate) async fn scroll(
+        &self,
+        source: &SourceSpec,
+        scroll_param: Option<&str>,
+        params_rotate: bool,
+    ) -> Result<ListedPage, ApiError> {
+        let path = source.scroll_path.ok_or_else(|| ApiError::BadPage { reason: format!("{} have no scroll", source.name) })?;
+        let mut url = self.endpoint(path);
         if let Some(param) = scroll_param {
             url.query_pairs_mut().append_pair("scroll_param", param);
         }
         // Opening twice is harmless: the second open waits on the lock like any other.
         let repeat_is_safe = scroll_param.is_none() || params_rotate;
         let may_retry = |e: &ApiError| retryable(e) && (repeat_is_safe || certainly_unserved(e));
-        let attempt = || async { wire::parse_v1_page(self.get(&url).await.map_err(scroll_error)?, key) };
+        let envelope = source.envelope;
+        let attempt = || async { wire::parse_page(envelope, self.get(&url).await.map_err(scroll_error)?) };
         self.with_retries(attempt, may_retry).await.map_err(|error| match error {
             // Not retried, and maybe served: the scroll may have moved on past a lost page.
             error if scroll_param.is_some() && retryable(&error) => {
@@ -161,16 +199,15 @@ impl ApiClient {
     }
 
     /// The workspace's attributes of `model` (`contact`): `GET /data_attributes?model=`.
-    pub async fn data_attributes(&self, model: &str) -> Result<Vec<wire::DataAttribute>, ApiError> {
+    pub(crate) async fn data_attributes(&self, model: &str) -> Result<Vec<wire::DataAttribute>, ApiError> {
         let mut url = self.endpoint(&["data_attributes"]);
         url.query_pairs_mut().append_pair("model", model);
         self.with_retries(|| async { wire::parse_data_attributes(&self.get(&url).await?) }, retryable).await
     }
 
     /// Page `page` (from 1) of a v1 page list: `GET /users` or `GET /contacts` (leads).
-    pub async fn list_page(&self, source: Source, page: u64, per_page: u32, query: &PageQuery) -> Result<ListedPage, ApiError> {
-        let (path, key) = v1_path(source);
-        let mut url = self.endpoint(&[path]);
+    async fn list_page(&self, source: &SourceSpec, page: u64, per_page: u32, query: &PageQuery) -> Result<ListedPage, ApiError> {
+        let mut url = self.endpoint(source.list_path);
         {
             let mut pairs = url.query_pairs_mut();
             pairs.append_pair("page", &page.to_string()).append_pair("per_page", &per_page.to_string());
@@ -178,23 +215,11 @@ impl ApiClient {
                 pairs.append_pair(name, &value);
             }
         }
-        self.with_retries(|| async { wire::parse_v1_page(self.get(&url).await?, key) }, retryable).await
+        let envelope = source.envelope;
+        self.with_retries(|| async { wire::parse_page(envelope, self.get(&url).await?) }, retryable).await
     }
 
-    fn contacts_url(&self, starting_after: Option<&str>) -> Url {
-        let mut url = self.endpoint(&["contacts"]);
-        {
-            let mut query = url.query_pairs_mut();
-            query.append_pair("per_page", &self.config.per_page.to_string());
-            if let Some(cursor) = starting_after {
-                // Percent-encoded here: cursors carry `+`, `/` and `=`.
-                query.append_pair("starting_after", cursor);
-            }
-        }
-        url
-    }
-
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    fn endpoint(&self, segments: &[&'static str]) -> Url {
         let mut url = self.config.base_url.clone();
         url.path_segments_mut().expect("http(s) URLs have paths").pop_if_empty().extend(segments);
         url
@@ -320,14 +345,6 @@ impl ApiClient {
 
 fn retryable(error: &ApiError) -> bool {
     classify(error) == RetryAction::Retry
-}
-
-fn v1_path(source: Source) -> (&'static str, V1Key) {
-    let key = V1Key::of(source);
-    match key {
-        V1Key::Users => ("users", key),
-        V1Key::Contacts => ("contacts", key),
-    }
 }
 
 /// What a scroll's failures mean, decided on each attempt: an expired param (404), the documented

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ApiError;
-use crate::config::Source;
+use crate::source::Envelope;
 
 /// A fetched page: the body as it arrived, and where in it the records are.
 #[derive(Debug, Clone)]
@@ -121,22 +121,11 @@ pub enum V1Key {
     Contacts,
 }
 
-impl V1Key {
-    /// Where a v1 list of `source` keeps its records: leads are `contacts` in v1.
-    pub fn of(source: Source) -> V1Key {
-        match source {
-            Source::Users => V1Key::Users,
-            Source::Leads | Source::Contacts => V1Key::Contacts,
-        }
-    }
-}
-
-/// Reads a page of `source`'s own listing: the v2 cursor list for contacts, a v1 list (scroll or
-/// page list) for users and leads.
-pub fn parse_page(source: Source, body: Bytes) -> Result<ListedPage, ApiError> {
-    match source {
-        Source::Contacts => parse_cursor_page(body),
-        Source::Users | Source::Leads => parse_v1_page(body, V1Key::of(source)),
+/// Reads a page whose records sit where `envelope` says.
+pub(crate) fn parse_page(envelope: Envelope, body: Bytes) -> Result<ListedPage, ApiError> {
+    match envelope {
+        Envelope::Data => parse_cursor_page(body),
+        Envelope::V1(key) => parse_v1_page(body, key),
     }
 }
 

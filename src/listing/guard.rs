@@ -156,9 +156,6 @@ impl ListingGuard {
         self.totals
     }
 
-    pub fn duplicates(&self) -> u64 {
-        self.duplicates
-    }
 
     /// `written` rows against the counts announced.
     pub fn verdict(&self, written: u64) -> Verdict {
@@ -224,7 +221,7 @@ mod tests {
         guard.rows(0, 1_000).unwrap();
         guard.rows(0, 499).unwrap();
         assert!(guard.rows(0, 1).is_err());
-        assert_eq!(guard.duplicates(), 1_500);
+        assert_eq!(guard.duplicates, 1_500);
     }
 
     #[test]

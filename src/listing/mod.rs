@@ -1,6 +1,183 @@
-//! What every listing shares, whatever its style (cursor, scroll, page list): the checks that
-//! keep it finite and prove it whole ([`guard`]).
+//! The listings: how a source's records are walked, page by page. Each style (the v2 cursor,
+//! the v1 scroll, the v1 page list and `auto`'s choice between the last two) is a pure state
+//! machine: it is told what arrived, what failed and what time it is, and answers with the next
+//! request to send (or to wait, or that it is done) and with the pages to write, in order, each
+//! carrying the listing's resume token once it is written. No actix, no HTTP, no sleeps inside:
+//! the Coordinator drives a [`Listing`], unit tests drive one with an injected clock.
+//!
+//! A partitioned listing (many cursors walked at once) fits the same shape: its [`Call`]s carry
+//! the partition they belong to, it hands on pages as they arrive, and its resume token is the
+//! set of its children's.
+//!
+//! [`guard`] holds the checks every listing shares: it keeps a listing finite and proves it whole.
 
-pub mod guard;
+mod cursor;
+pub(crate) mod guard;
+mod page_list;
+mod scroll;
 
-pub use guard::{ListingGuard, LoopError, Verdict};
+use std::time::{Duration, Instant};
+
+pub(crate) use cursor::CursorListing;
+pub use guard::{LoopError, Verdict};
+pub(crate) use guard::ListingGuard;
+pub(crate) use page_list::PageListing;
+pub(crate) use scroll::ScrollListing;
+
+use crate::api::{ApiError, FetchedPage, ListedPage};
+use crate::config::{Config, Mode};
+
+/// One API call a listing asks for. The source says which endpoint serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Call {
+    /// A page of a v2 cursor list: the first when `starting_after` is `None`.
+    Cursor { starting_after: Option<String> },
+    /// A page of a v1 scroll; `None` opens one. `params_rotate`: this scroll has been seen to
+    /// hand out a new param every page (then a stale param answers 404 instead of skipping).
+    Scroll { param: Option<String>, params_rotate: bool },
+    /// Page `number` (from 1) of a v1 page list.
+    Page { number: u64 },
+}
+
+impl Call {
+    /// Names the `run_page`-th page of the run in messages, with what asked for it.
+    pub(crate) fn describe(&self, run_page: u64) -> String {
+        match self {
+            Call::Cursor { starting_after: None } => format!("page {run_page} (the first)"),
+            Call::Cursor { starting_after: Some(cursor) } => format!("page {run_page} (starting_after={cursor})"),
+            Call::Scroll { param: None, .. } => format!("page {run_page} (a scroll's first)"),
+            Call::Scroll { param: Some(param), .. } => format!("page {run_page} (scroll_param={param})"),
+            Call::Page { number } => format!("page {run_page} (page={number} of the page list)"),
+        }
+    }
+}
+
+/// What a listing wants next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Send this call, after `after` (zero: now). The wait runs in the request's own task.
+    Send { call: Call, after: Duration },
+    /// Nothing to send now: pages are in flight, or the listing pauses for room.
+    Wait,
+    /// Every page has arrived.
+    Done,
+}
+
+/// Why a listing cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListingError {
+    /// A request failed for good (the client has retried what can succeed).
+    #[error(transparent)]
+    Failed(ApiError),
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    /// The first page of a resumed listing refused its resume token.
+    #[error("the API refused the resume token: {0}")]
+    ResumeRefused(ApiError),
+    #[error("the page list reaches only {cap} of the {total} records")]
+    PastPageCap { total: u64, cap: u64 },
+    #[error("another scroll held the lock for {waited_secs} s")]
+    ScrollLocked { waited_secs: u64 },
+    #[error("the scroll broke {restarts} times: {last}")]
+    TooManyRestarts { restarts: u32, last: ApiError },
+}
+
+/// A way of walking a source's records, as a state machine. The Coordinator asks
+/// [`Listing::next`] after every event until it answers [`Step::Wait`] or [`Step::Done`].
+pub(crate) trait Listing: Send {
+    /// The next call to send. `room`: whether the memory budget takes more pages; a listing that
+    /// can pause does not ask for more without it.
+    fn next(&mut self, room: bool, now: Instant) -> Step;
+
+    /// `call` answered `page`. Pages ready to be written are pushed to `ready` in the order their
+    /// records are to be written, each with its `resume_at` set (where a resumed run goes on once
+    /// it is written; `None` where the listing cannot resume).
+    fn page_arrived(
+        &mut self,
+        call: &Call,
+        page: ListedPage,
+        now: Instant,
+        ready: &mut Vec<FetchedPage>,
+    ) -> Result<(), ListingError>;
+
+    /// `call` failed after the client's retries.
+    fn request_failed(&mut self, call: &Call, error: ApiError, now: Instant) -> Result<(), ListingError>;
+
+    /// False for a listing that expires when left idle (a scroll): its pages are never paused
+    /// for, they wait on disk instead.
+    fn can_pause(&self) -> bool;
+
+    /// Whether its pages carry resume tokens (checkpoints are worth taking).
+    fn resumable(&self) -> bool;
+
+    /// Records a page holds, to group pages into batches of thousands of rows.
+    fn records_per_page(&self) -> usize;
+
+    /// The listing being walked (`auto` resolved once it has chosen).
+    fn mode(&self) -> Mode;
+
+    /// Times the listing had to start over (a broken scroll).
+    fn restarts(&self) -> u32 {
+        0
+    }
+
+    /// Its loop checks and announced counts.
+    fn guard_mut(&mut self) -> &mut ListingGuard;
+}
+
+/// The listing `config` asks for, going on from `resume_at` (a checkpoint's token) when given.
+pub(crate) fn open(config: &Config, resume_at: Option<String>) -> Box<dyn Listing> {
+    let guard = ListingGuard::new(repeat_run_limit(config));
+    let listing = &config.listing;
+    match config.mode() {
+        Mode::Cursor => Box::new(CursorListing::new(config.api.per_page as usize, resume_at, guard)),
+        Mode::Scroll => Box::new(ScrollListing::new(scroll_rules(config), guard)),
+        mode @ (Mode::Pages | Mode::Auto) => {
+            let fallback = (mode == Mode::Auto && !listing.query.filters()).then(|| scroll_rules(config));
+            let rules = page_list::PageRules {
+                per_page: listing.page_size,
+                concurrency: listing.page_concurrency,
+                cap: listing.page_cap,
+            };
+            Box::new(PageListing::new(rules, fallback, guard))
+        }
+    }
+}
+
+fn scroll_rules(config: &Config) -> scroll::ScrollRules {
+    scroll::ScrollRules {
+        max_restarts: config.listing.max_restarts,
+        lock_wait: config.listing.scroll_lock_wait,
+        lock_poll: config.listing.scroll_lock_poll,
+    }
+}
+
+/// Rows of nothing but repeats that mean the listing loops: a few batches' worth, and never fewer
+/// than ten pages.
+fn repeat_run_limit(config: &Config) -> u64 {
+    let page = u64::from(config.api.per_page.max(config.listing.page_size)).max(100);
+    (3 * config.pipeline.batch_rows as u64).max(10 * page)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Pages made up for the listings' unit tests.
+
+    use bytes::Bytes;
+
+    use crate::api::{FetchedPage, ListedPage};
+
+    /// A page of `records` records, announcing `total`, handing out `next`.
+    pub(crate) fn page(records: usize, next: Option<&str>, total: Option<u64>) -> ListedPage {
+        let items: Vec<String> = (0..records).map(|i| format!("{{\"id\":\"{i}\"}}")).collect();
+        let body = format!("[{}]", items.join(","));
+        let len = body.len();
+        ListedPage {
+            page: FetchedPage { body: Bytes::from(body), records: 0..len, resume_at: None, origin: "".into() },
+            next: next.map(str::to_string),
+            total_count: total,
+            total_pages: None,
+            replaced_text: 0,
+        }
+    }
+}

@@ -276,16 +276,10 @@ fn object_text<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Stri
     out
 }
 
-/// Builds a shape's schema: with typed custom attribute columns; `decode` for all-nullable.
-type SchemaFn = fn(&[DeclaredAttribute], bool) -> SchemaRef;
-
 /// The object shape `source` lists: its name in messages, and its schema.
-fn shape(source: Source) -> (&'static str, SchemaFn) {
-    match source {
-        Source::Contacts => (super::contact::CONTACT_V2, super::contact::contact_v2_schema_with),
-        Source::Users => (super::v1::USER_V1, super::v1::v1_schema_with),
-        Source::Leads => (super::v1::LEAD_V1, super::v1::v1_schema_with),
-    }
+fn shape(source: Source) -> (&'static str, crate::source::SchemaFn) {
+    let spec = source.spec();
+    (spec.object, spec.schema)
 }
 
 fn build(schema: &SchemaRef, batch_rows: usize, misfits: &Arc<AtomicU64>) -> Decoder {

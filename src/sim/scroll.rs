@@ -85,6 +85,8 @@ pub struct Scrolls {
 struct ScrollState {
     open: Option<OpenScroll>,
     requests: u64,
+    /// Opens refused because another scroll held the lock.
+    refused_opens: u64,
     params_issued: u64,
 }
 
@@ -96,7 +98,7 @@ impl Scrolls {
             position: u64::MAX,
             last_used: now,
         });
-        Scrolls { settings, state: Mutex::new(ScrollState { open, requests: 0, params_issued: 0 }) }
+        Scrolls { settings, state: Mutex::new(ScrollState { open, requests: 0, refused_opens: 0, params_issued: 0 }) }
     }
 
     /// One `GET /users/scroll` (role user) or `GET /contacts/scroll` (role lead).
@@ -113,7 +115,10 @@ impl Scrolls {
             state.open = None;
         }
         match param {
-            None if state.open.is_some() => return ScrollAnswer::Exists,
+            None if state.open.is_some() => {
+                state.refused_opens += 1;
+                return ScrollAnswer::Exists;
+            }
             None => {
                 let param = self.new_param(&mut state);
                 state.open = Some(OpenScroll { role: Some(role), param, position: 0, last_used: now });
@@ -154,6 +159,11 @@ impl Scrolls {
     }
 
     /// Scroll requests received so far.
+    /// Opens refused so far because another scroll held the lock.
+    pub fn refused_opens(&self) -> u64 {
+        self.state.lock().expect("the scroll lock is never poisoned").refused_opens
+    }
+
     pub fn requests(&self) -> u64 {
         self.state.lock().expect("the scroll lock is never poisoned").requests
     }

@@ -123,6 +123,11 @@ impl SimState {
     pub fn scroll_requests(&self) -> u64 {
         self.scrolls.requests()
     }
+
+    /// Scroll opens refused so far because another scroll held the workspace's lock.
+    pub fn refused_scroll_opens(&self) -> u64 {
+        self.scrolls.refused_opens()
+    }
 }
 
 pub fn router(state: Arc<SimState>) -> Router {

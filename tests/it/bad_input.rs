@@ -82,6 +82,7 @@ fn bad_values_name_their_flag() {
     let out = tempfile::tempdir().unwrap();
     for (args, flag) in [
         (&["--compression", "zstd:99"][..], "--compression"),
+        (&["--compression", "zstd:abc"][..], "\"abc\" is not a number"),
         (&["--rate-limit", "0"][..], "--rate-limit"),
         (&["--max-file-rows", "0"][..], "--max-file-rows"),
         (&["--page-concurrency", "0"][..], "--page-concurrency"),

@@ -43,6 +43,10 @@ fn bench_measures_every_listing_and_dumps_each_whole() {
         assert!(mode["peak_rss_bytes"].as_u64().unwrap() > 0);
         if !name.ends_with("-scroll") {
             assert_eq!(mode["spilled_bytes"], 0, "{name} pauses instead of spilling: {mode}");
+            // The page list has up to 4 pages in flight when the budget fills, the cursor one.
+            let (peak, budget, page) = (&mode["peak_buffered_bytes"], &mode["max_buffer_bytes"], &mode["largest_page_bytes"]);
+            let in_flight = if name.ends_with("-pages") { 4 } else { 1 };
+            assert!(peak.as_u64().unwrap() <= budget.as_u64().unwrap() + in_flight * page.as_u64().unwrap(), "{name}: {mode}");
         }
         // The dump the figures come from is whole: every id once.
         assert_exact_ids(&output_ids(&out.path().join(name), source), ids);

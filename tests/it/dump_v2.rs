@@ -127,6 +127,15 @@ fn a_stalled_writer_pauses_the_cursor_instead_of_spilling() {
     config.pipeline.batch_rows = 300;
     let summary = run_dump_with(config, Arc::new(Progress::default()), stalled_writer(Duration::from_secs(2))).unwrap();
     assert_eq!(summary.spilled_bytes, 0, "a cursor does not expire: it pauses, nothing goes to disk");
+    // Asked for only while there is room, one page at a time: the budget is passed by one page
+    // at most. An unbounded buffer would hold most of the 20 MB.
+    assert!(summary.largest_page_bytes > 0);
+    assert!(
+        summary.peak_buffered_bytes <= 1024 * 1024 + summary.largest_page_bytes,
+        "held {} bytes of pages at once against a budget of 1 MiB and pages of at most {}",
+        summary.peak_buffered_bytes,
+        summary.largest_page_bytes
+    );
     assert_eq!(summary.api.requests, 1 + n.div_ceil(150), "every page asked for once");
     let ws = Workspace::new(seed, n);
     assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));

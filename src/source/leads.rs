@@ -1,0 +1,22 @@
+//! v1 leads (API 1.x): v1 calls them contacts, so `GET /contacts/scroll` and the page list
+//! `GET /contacts`, whose records sit under `contacts`.
+
+use super::{Envelope, V1Key, RolePartition, SourceSpec};
+use crate::config::Mode;
+use crate::schema::v1;
+use crate::version::ApiVersion;
+
+pub(super) static SPEC: SourceSpec = SourceSpec {
+    name: "leads",
+    default_version: ApiVersion::LATEST_V1,
+    list_path: &["contacts"],
+    scroll_path: Some(&["contacts", "scroll"]),
+    envelope: Envelope::V1(V1Key::Contacts),
+    modes: &[Mode::Scroll, Mode::Pages],
+    object: v1::LEAD_V1,
+    schema: v1::v1_schema_with,
+    key: "id",
+    role_partition: RolePartition::Fixed("lead"),
+    attribute_model: "contact",
+    typed_custom_attributes: false,
+};

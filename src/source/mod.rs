@@ -1,0 +1,98 @@
+//! What is dumped: one unit per source, holding everything about it that the rest of the code
+//! asks (its endpoints and where a page keeps its records, the listings that serve it, its schema,
+//! the key it is deduplicated on, its partition column and its custom-attribute model). The rest
+//! of the code asks [`Source::spec`] instead of matching on the source: adding one (companies) is
+//! one file here, one schema file and one simulator handler.
+
+mod contacts;
+mod leads;
+mod users;
+
+use arrow::datatypes::SchemaRef;
+
+pub(crate) use crate::api::wire::V1Key;
+use crate::config::{Mode, Source};
+use crate::schema::DeclaredAttribute;
+use crate::version::ApiVersion;
+
+/// Where a page's envelope keeps its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Envelope {
+    /// v2 lists: `data`, with `pages.next.starting_after`.
+    Data,
+    /// v1 lists: the named array, with `scroll_param` or `pages.next`.
+    V1(V1Key),
+}
+
+/// How the rows of a source are split into Hive-style directories with `--partition-by-role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RolePartition {
+    /// By the value of the `role` column.
+    Column,
+    /// Every row has the same role: one directory.
+    Fixed(&'static str),
+}
+
+/// Builds a source's schema: with a typed column per declared custom attribute; `decode` for
+/// the all-nullable schema the JSON decoder fills.
+pub(crate) type SchemaFn = fn(&[DeclaredAttribute], bool) -> SchemaRef;
+
+/// Everything about one source.
+#[derive(Debug)]
+pub(crate) struct SourceSpec {
+    /// The output directory's name, and the source's name in messages.
+    pub name: &'static str,
+    /// The API version sent when none is asked for; the source is listed only under its family.
+    pub default_version: ApiVersion,
+    /// The list endpoint's path segments (cursor or page list).
+    pub list_path: &'static [&'static str],
+    /// The scroll endpoint's path segments, for sources with one.
+    pub scroll_path: Option<&'static [&'static str]>,
+    pub envelope: Envelope,
+    /// The listings that serve this source; the first is the default.
+    pub modes: &'static [Mode],
+    /// The object's name in messages (`contact (v2)`), and its schema.
+    pub object: &'static str,
+    pub schema: SchemaFn,
+    /// The column that tells records apart (deduplication, completeness).
+    pub key: &'static str,
+    pub role_partition: RolePartition,
+    /// The `model` of `GET /data_attributes` its custom attributes are declared under.
+    pub attribute_model: &'static str,
+    /// Whether custom attributes get typed columns unless told otherwise.
+    pub typed_custom_attributes: bool,
+}
+
+impl Source {
+    /// Everything about this source.
+    pub(crate) fn spec(self) -> &'static SourceSpec {
+        match self {
+            Source::Contacts => &contacts::SPEC,
+            Source::Users => &users::SPEC,
+            Source::Leads => &leads::SPEC,
+        }
+    }
+}
+
+impl SourceSpec {
+    /// Whether `mode` lists this source (`auto` does wherever a choice exists).
+    pub(crate) fn serves(&self, mode: Mode) -> bool {
+        self.modes.contains(&mode) || (mode == Mode::Auto && self.modes.len() > 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_is_listed_under_its_own_family_and_has_a_default_listing() {
+        for source in [Source::Contacts, Source::Users, Source::Leads] {
+            let spec = source.spec();
+            assert_eq!(spec.name, source.name());
+            assert!(!spec.modes.is_empty(), "{}", spec.name);
+            assert_eq!(spec.scroll_path.is_some(), spec.modes.contains(&Mode::Scroll), "{}", spec.name);
+            assert!((spec.schema)(&[], false).field_with_name(spec.key).is_ok(), "{} has its key column", spec.name);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! v1 users (API 1.x): the scroll `GET /users/scroll`, or the page list `GET /users` when it
+//! reaches every record or a filter asks for it.
+
+use super::{Envelope, V1Key, RolePartition, SourceSpec};
+use crate::config::Mode;
+use crate::schema::v1;
+use crate::version::ApiVersion;
+
+pub(super) static SPEC: SourceSpec = SourceSpec {
+    name: "users",
+    default_version: ApiVersion::LATEST_V1,
+    list_path: &["users"],
+    scroll_path: Some(&["users", "scroll"]),
+    envelope: Envelope::V1(V1Key::Users),
+    modes: &[Mode::Scroll, Mode::Pages],
+    object: v1::USER_V1,
+    schema: v1::v1_schema_with,
+    key: "id",
+    role_partition: RolePartition::Fixed("user"),
+    attribute_model: "contact",
+    typed_custom_attributes: false,
+};

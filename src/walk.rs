@@ -1,0 +1,72 @@
+//! A listing walked without the pipeline: the run's own [`Listing`] and [`ApiClient`], every
+//! page fetched as the dump fetches it (one at a time, a page list several at once), nothing
+//! decoded or written. What the API serves, at the rate the dump would see it: the bench's
+//! baseline, and a check of a listing's reach.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::api::{ApiClient, ApiStats, Endpoints, FetchedPage, new_rate_limiter};
+use crate::config::Config;
+use crate::error::DumpError;
+use crate::listing::{self, Call, Step};
+
+/// What a walk saw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Walked {
+    /// Pages handed on by the listing (empty ones left out), and their bytes.
+    pub pages: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Walks `config`'s listing to its end, showing each page the dump would write to `each_page`.
+/// Blocks; runs its own single-thread runtime.
+pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<Walked, DumpError> {
+    let config = config.clone().validate()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
+    runtime.block_on(async {
+        let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
+        let client = ApiClient::new(config.api.clone(), limiter, Arc::new(ApiStats::default()))?;
+        let endpoints = Endpoints::new(&config);
+        let mut listing = listing::open(&config, None);
+        let (mut walked, mut ready, started) = (Walked::default(), Vec::new(), Instant::now());
+        loop {
+            let mut calls: Vec<(Call, std::time::Duration)> = Vec::new();
+            loop {
+                match listing.next(true, Instant::now()) {
+                    Step::Send { call, after } => calls.push((call, after)),
+                    Step::Wait => break,
+                    Step::Done => {
+                        walked.seconds = started.elapsed().as_secs_f64();
+                        return Ok(walked);
+                    }
+                }
+            }
+            if calls.is_empty() {
+                return Err(DumpError::Aborted("the listing waits with nothing in flight".into()));
+            }
+            let answers = futures_util::future::join_all(calls.iter().map(|(call, after)| async {
+                tokio::time::sleep(*after).await;
+                client.fetch(&endpoints, call).await
+            }))
+            .await;
+            for ((call, _), answer) in calls.iter().zip(answers) {
+                let number = walked.pages + 1;
+                let failed = |e| DumpError::Aborted(format!("{}: {e}", call.describe(number)));
+                match answer {
+                    Ok(page) => listing.page_arrived(call, page, Instant::now(), &mut ready).map_err(failed)?,
+                    Err(error) => listing.request_failed(call, error, Instant::now()).map_err(failed)?,
+                }
+                for page in ready.drain(..) {
+                    walked.pages += 1;
+                    walked.bytes += page.size() as u64;
+                    each_page(&page);
+                }
+            }
+        }
+    })
+}
