@@ -4,7 +4,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use intercom_dump::schema::PageDecoder;
-use intercom_dump::sim::Workspace;
+use intercom_sim::Workspace;
 
 /// One parse group: the pages that make a batch of about 4,096 rows.
 fn pages(ws: &Workspace, per_page: u64) -> Vec<Vec<u8>> {

@@ -9,7 +9,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use intercom_dump::config::{ApiConfig, Config, OutputConfig, Token};
 use intercom_dump::progress::Progress;
 use intercom_dump::run_dump;
-use intercom_dump::sim::{Prerender, RecordShape, SimConfig, SimHandle};
+use intercom_sim::{Prerender, RecordShape, SimConfig, SimHandle};
 
 const CONTACTS: u64 = 200_000;
 

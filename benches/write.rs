@@ -8,8 +8,8 @@ use std::sync::Arc;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use intercom_dump::config::{Compression, FileFormat, OutputConfig};
 use intercom_dump::schema::PageDecoder;
-use intercom_dump::sim::Workspace;
 use intercom_dump::sink::RollingWriter;
+use intercom_sim::Workspace;
 
 fn write(c: &mut Criterion) {
     let ws = Workspace::new(42, 40_960);

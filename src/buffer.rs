@@ -17,7 +17,7 @@ use crate::api::FetchedPage;
 
 /// What becomes of a page that does not fit the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Overflow {
+pub(crate) enum Overflow {
     /// Kept in memory: the caller pauses its listing while the budget is full, so the budget is
     /// passed by at most the pages that were already in flight.
     Hold,
@@ -30,7 +30,7 @@ enum Entry {
     Spilled { offset: u64, len: usize, records: Range<usize>, resume_at: Option<String>, origin: std::sync::Arc<str> },
 }
 
-pub struct PageBuffer {
+pub(crate) struct PageBuffer {
     entries: VecDeque<Entry>,
     memory_bytes: usize,
     budget: usize,
@@ -45,7 +45,7 @@ pub struct PageBuffer {
 impl PageBuffer {
     /// Pages beyond `budget` bytes in memory go to `spill_path`, created on first need and
     /// removed when the buffer is dropped.
-    pub fn new(budget: usize, spill_path: impl Into<PathBuf>) -> PageBuffer {
+    pub(crate) fn new(budget: usize, spill_path: impl Into<PathBuf>) -> PageBuffer {
         PageBuffer {
             entries: VecDeque::new(),
             memory_bytes: 0,
@@ -58,28 +58,28 @@ impl PageBuffer {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Page bytes held in memory.
-    pub fn memory_bytes(&self) -> usize {
+    pub(crate) fn memory_bytes(&self) -> usize {
         self.memory_bytes
     }
 
     /// Page bytes written to the spill file over the buffer's life.
-    pub fn spilled_bytes(&self) -> u64 {
+    pub(crate) fn spilled_bytes(&self) -> u64 {
         self.spilled_total
     }
 
     /// Queues a page at the back: in memory while `extra_in_memory` (bytes the caller holds
     /// elsewhere, e.g. inside parsers) plus the queue fit the budget; past it, as `overflow`
     /// says.
-    pub fn push(&mut self, page: FetchedPage, extra_in_memory: usize, overflow: Overflow) -> io::Result<()> {
+    pub(crate) fn push(&mut self, page: FetchedPage, extra_in_memory: usize, overflow: Overflow) -> io::Result<()> {
         let size = page.size();
         // Only what does not fit goes to disk: a page behind spilled ones still waits in memory
         // when there is room (the queue keeps the order either way).
@@ -109,7 +109,7 @@ impl PageBuffer {
     }
 
     /// Takes the page at the front, reading it back from the spill file if it went there.
-    pub fn pop(&mut self) -> io::Result<Option<FetchedPage>> {
+    pub(crate) fn pop(&mut self) -> io::Result<Option<FetchedPage>> {
         let Some(entry) = self.entries.pop_front() else { return Ok(None) };
         let page = match entry {
             Entry::Memory(page) => {
@@ -132,7 +132,7 @@ impl PageBuffer {
         Ok(Some(page))
     }
 
-    pub fn spill_path(&self) -> &Path {
+    pub(crate) fn spill_path(&self) -> &Path {
         &self.spill_path
     }
 }

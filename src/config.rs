@@ -302,6 +302,8 @@ pub const MAX_PER_PAGE_V2: u32 = 150;
 pub const MAX_PER_PAGE_V1: u32 = 60;
 /// The most records the v1 page lists reach.
 pub const V1_PAGE_CAP: u64 = 10_000;
+/// Records a v1 scroll page holds (fixed by the API).
+pub const SCROLL_PAGE_SIZE: usize = 100;
 /// Intercom's documented limit for a private app.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 10_000;
 

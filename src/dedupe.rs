@@ -13,7 +13,7 @@ use arrow::compute::filter_record_batch;
 use arrow::error::ArrowError;
 
 #[derive(Debug, Default)]
-pub struct SeenIds {
+pub(crate) struct SeenIds {
     /// 24 hex digits, as 12 bytes: the common case, a quarter smaller than a `u128` key.
     hex24: HashSet<[u8; 12]>,
     packed: HashSet<u128>,
@@ -30,20 +30,20 @@ pub struct SeenIds {
 const MAX_EXPECTED: usize = 20_000_000;
 
 impl SeenIds {
-    pub fn new() -> SeenIds {
+    pub(crate) fn new() -> SeenIds {
         SeenIds::default()
     }
 
     /// Sizes the table for `count` ids, once, on the first id (a count no listing should pass is
     /// capped).
-    pub fn expect(&mut self, count: u64) {
+    pub(crate) fn expect(&mut self, count: u64) {
         if self.is_empty() && self.expected.is_none() {
             self.expected = Some((count as usize).min(MAX_EXPECTED));
         }
     }
 
     /// Remembers `id`; false when it was seen before.
-    pub fn insert(&mut self, id: &str) -> bool {
+    pub(crate) fn insert(&mut self, id: &str) -> bool {
         if let Some(key) = pack24(id) {
             if let Some(expected) = self.expected.take() {
                 let _ = self.hex24.try_reserve(expected);
@@ -63,22 +63,22 @@ impl SeenIds {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.hex24.len() + self.packed.len() + self.other.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Rows dropped as repeats so far.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped
     }
 
     /// The rows of `batch` whose `key` column holds a key not seen before (repeats within the
     /// batch included), remembering them.
-    pub fn retain_new(&mut self, batch: RecordBatch, key: &str) -> Result<RecordBatch, ArrowError> {
+    pub(crate) fn retain_new(&mut self, batch: RecordBatch, key: &str) -> Result<RecordBatch, ArrowError> {
         let ids = batch
             .column_by_name(key)
             .ok_or_else(|| ArrowError::SchemaError(format!("a batch to deduplicate has no {key} column")))?
@@ -95,7 +95,7 @@ impl SeenIds {
 
     /// Heap bytes the remembered ids hold: the hash tables' buckets and control bytes, and the
     /// fallback strings.
-    pub fn heap_bytes(&self) -> usize {
+    pub(crate) fn heap_bytes(&self) -> usize {
         let table = |capacity: usize, slot: usize| {
             if capacity == 0 {
                 return 0;
@@ -188,7 +188,7 @@ mod tests {
     fn a_million_ids_cost_tens_of_megabytes() {
         let mut seen = SeenIds::new();
         for i in 0..1_000_000u64 {
-            seen.insert(&format!("{:08x}{:016x}", 1_500_000_000 + i, crate::sim::generator::mix64(i)));
+            seen.insert(&format!("{:08x}{:016x}", 1_500_000_000 + i, intercom_sim::generator::mix64(i)));
         }
         let per_id = seen.heap_bytes() as f64 / 1e6;
         assert!((17.0..=40.0).contains(&per_id), "{per_id} bytes an id");

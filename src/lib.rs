@@ -47,19 +47,17 @@
 //! The actors are thin: [`api`], [`schema`], [`sink`] and [`sim`] are plain Rust, usable and
 //! tested without actix. [`bench`] measures whole runs against the simulator, in process.
 
-pub mod actors;
+mod actors;
 pub mod api;
-pub mod bench;
-pub mod buffer;
+mod buffer;
 pub mod config;
-pub mod dedupe;
+mod dedupe;
 pub mod error;
 pub mod interrupt;
-pub mod listing;
+mod listing;
 pub mod progress;
 pub mod run;
 pub mod schema;
-pub mod sim;
 pub mod sink;
 mod source;
 pub mod version;
@@ -67,4 +65,5 @@ pub mod walk;
 
 pub use config::Config;
 pub use error::DumpError;
-pub use run::{RunHooks, Summary, run_dump, run_dump_with};
+pub use listing::{LoopError, Verdict};
+pub use run::{RunHooks, Summary, declared_attributes, run_dump, run_dump_with};

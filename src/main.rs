@@ -21,18 +21,20 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use intercom_dump::bench::{BenchMode, BenchOptions, run_bench};
+mod cli;
+
+use cli::bench::{BenchMode, BenchOptions, run_bench};
 use intercom_dump::config::{
     ApiConfig, Compression, Config, FileFormat, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PipelineConfig, Region,
     Source, Token,
 };
 use intercom_dump::error::ConfigError;
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{
-    FaultPlan, FaultPlanFile, FaultRule, NextShape, ParamStyle, PastCap, Prerender, RecordShape, SimConfig, SimHandle,
-};
 use intercom_dump::version::ApiVersion;
 use intercom_dump::{DumpError, Summary, run_dump};
+use intercom_sim::{
+    FaultPlan, FaultPlanFile, FaultRule, NextShape, ParamStyle, PastCap, Prerender, RecordShape, SimConfig, SimHandle,
+};
 
 #[derive(Parser)]
 #[command(name = "intercom-dump", version, about = "Dump every contact of an Intercom workspace into Parquet, fast and whole.")]
@@ -164,10 +166,10 @@ struct SimArgs {
     #[arg(long, default_value = "sim-token")]
     token: String,
     /// Requests allowed per 10-second window (Intercom's private-app limit is 1,666).
-    #[arg(long, default_value_t = intercom_dump::sim::DEFAULT_LIMIT_PER_WINDOW)]
+    #[arg(long, default_value_t = intercom_sim::DEFAULT_LIMIT_PER_WINDOW)]
     limit_per_window: u32,
     /// Intercom-Version applied to requests without the header.
-    #[arg(long, default_value = intercom_dump::sim::DEFAULT_API_VERSION)]
+    #[arg(long, default_value = intercom_sim::DEFAULT_API_VERSION)]
     default_version: String,
     /// Shape of `pages.next`: `page` (real answers) or `per-page` (the OpenAPI schema).
     #[arg(long, value_enum, default_value_t = NextShapeArg::Page)]
@@ -478,7 +480,7 @@ fn dump(args: DumpArgs) -> anyhow::Result<()> {
 }
 
 fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    let token = format!("demo-{:016x}", intercom_dump::sim::generator::mix64(std::process::id() as u64 ^ args.seed));
+    let token = format!("demo-{:016x}", intercom_sim::generator::mix64(std::process::id() as u64 ^ args.seed));
     let mut sim_config = SimConfig::new(args.seed, args.contacts, token.clone());
     // The simulator enforces the same limit the client keeps to.
     sim_config.limit_per_window = (args.api.rate_limit / 6).max(1);

@@ -11,12 +11,11 @@ use actix::prelude::*;
 use crate::actors::coordinator::{Coordinator, Peers};
 use crate::actors::fetcher::Fetcher;
 use crate::actors::parser::Parser;
-use crate::actors::writer::{Checkpoints, WriteBatch, Writer};
+use crate::actors::writer::{Checkpoints, Writer};
 use crate::api::client::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
 use crate::config::Config;
-use crate::source::RolePartition;
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
@@ -24,6 +23,7 @@ use crate::sink::checkpoint::Layout;
 use crate::sink::manifest::{self, Announced, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
 use crate::sink::{OutputLock, Partitioning, Sink, Staging, WrittenFile};
+use crate::source::RolePartition;
 
 /// What a finished run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -72,13 +72,14 @@ pub struct Summary {
     pub repairs: crate::schema::Repairs,
 }
 
-/// Ways for a caller (a test, a benchmark) to reach into a run.
+/// Ways for a caller to watch a run from inside.
 #[derive(Default)]
 pub struct RunHooks {
-    /// Replaces the Writer's `WriteBatch` recipient, e.g. with a proxy that stalls it. Called
-    /// inside the run's actor system.
+    /// Called on the Writer's thread before each batch is written, with its rows. Blocking here
+    /// stalls the writer: the tests do, to prove that a full memory budget pauses the listing
+    /// (or spills a scroll) instead of growing.
     #[allow(clippy::type_complexity)]
-    pub wrap_writer: Option<Box<dyn FnOnce(Recipient<WriteBatch>) -> Recipient<WriteBatch> + Send>>,
+    pub before_write: Option<Box<dyn FnMut(usize) + Send>>,
 }
 
 /// Dumps the configured listing into `config.output.dir`. Blocks until done; starts (and ends)
@@ -98,7 +99,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let stats = Arc::new(ApiStats::default());
     let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
     let fetch_declared =
-        || if config.typed_custom_attributes() { declared_attributes(&config, &limiter, &stats) } else { Ok(Vec::new()) };
+        || if config.typed_custom_attributes() { fetch_declared_attributes(&config, &limiter, &stats) } else { Ok(Vec::new()) };
     let layout_of = |declared: &[DeclaredAttribute]| layout(&config, &PageDecoder::output_schema(data_source, declared));
     let prepare = || Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id);
     // What the output directory refuses is found before anything is asked of the API; only a
@@ -161,13 +162,15 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
             let parsers = SyncArbiter::start(config.pipeline.parsers, move || {
                 Parser::new(PageDecoder::for_source(data_source, decoder_batch_rows, &parser_declared))
             });
-            let writer = Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink, checkpoints));
-            let mut write = writer.clone().recipient();
-            if let Some(wrap) = hooks.wrap_writer {
-                write = wrap(write);
-            }
-            let peers =
-                Peers { fetcher: fetcher.recipient(), parsers: parsers.recipient(), writer: write, finisher: writer.recipient() };
+            let before_write = hooks.before_write;
+            let writer =
+                Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink, checkpoints, before_write));
+            let peers = Peers {
+                fetcher: fetcher.recipient(),
+                parsers: parsers.recipient(),
+                writer: writer.clone().recipient(),
+                finisher: writer.recipient(),
+            };
             Coordinator::new(config, listing, peers, buffer, progress, done).start();
         }
     });
@@ -248,10 +251,17 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     Ok(summary)
 }
 
-/// The workspace's custom contact attributes and their declared types, asked once before the
-/// listing starts (on a runtime of its own: the Fetcher's client belongs to its arbiter). An
-/// attribute of a type without a column (an unknown `data_type`) stays in the JSON column only.
-pub(crate) fn declared_attributes(
+/// The custom attributes the workspace declares for `config`'s source, with their types: the
+/// typed columns a dump would add. Blocks; asks the API once.
+pub fn declared_attributes(config: &Config) -> Result<Vec<DeclaredAttribute>, DumpError> {
+    let stats = Arc::new(ApiStats::default());
+    fetch_declared_attributes(config, &new_rate_limiter(config.api.rate_limit_per_minute), &stats)
+}
+
+/// The workspace's custom attributes and their declared types, asked once before the listing
+/// starts (on a runtime of its own: the Fetcher's client belongs to its arbiter). An attribute
+/// of a type without a column (an unknown `data_type`) stays in the JSON column only.
+fn fetch_declared_attributes(
     config: &Config,
     limiter: &Arc<crate::api::RateLimiter>,
     stats: &Arc<ApiStats>,

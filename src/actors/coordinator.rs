@@ -193,18 +193,20 @@ impl Coordinator {
     fn write_ready(&mut self, ctx: &mut Context<Self>) -> Result<(), DumpError> {
         while self.writing < WRITES_IN_FLIGHT {
             let Some(batch) = self.parsed.remove(&self.next_write_seq) else { break };
-            let seq = self.next_write_seq;
+            let resume_at = self.resume_by_seq.remove(&self.next_write_seq).flatten();
             self.next_write_seq += 1;
-            let resume_at = self.resume_by_seq.remove(&seq).flatten();
             let served = batch.num_rows() as u64;
-            let batch = self.seen.retain_new(batch, self.config.source.spec().key).map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?;
+            let batch = self
+                .seen
+                .retain_new(batch, self.config.source.spec().key)
+                .map_err(|e| DumpError::Aborted(format!("deduplicating a batch: {e}")))?;
             let fresh = batch.num_rows() as u64;
             self.listing.guard_mut().rows(fresh, served - fresh)?;
             if batch.num_rows() == 0 {
                 continue;
             }
             self.writing += 1;
-            self.peers.writer.do_send(WriteBatch { seq, batch, resume_at, reply_to: ctx.address().recipient() });
+            self.peers.writer.do_send(WriteBatch { batch, resume_at, reply_to: ctx.address().recipient() });
         }
         Ok(())
     }
@@ -260,7 +262,10 @@ impl Coordinator {
         let mut page = match msg.result {
             Ok(page) => page,
             Err(error) => {
-                return self.listing.request_failed(&msg.call, error, now).map_err(|e| listing_error(e, &msg.call, number, self.config.source.name()));
+                return self
+                    .listing
+                    .request_failed(&msg.call, error, now)
+                    .map_err(|e| listing_error(e, &msg.call, number, self.config.source.name()));
             }
         };
         page.page.origin = msg.call.describe(number).into();

@@ -3,7 +3,7 @@
 //! [`writer`] (Arrow to files). They stay thin: the work is done by the plain types of `api`,
 //! `schema` and `sink`, which they own.
 
-pub mod coordinator;
-pub mod fetcher;
-pub mod parser;
-pub mod writer;
+pub(crate) mod coordinator;
+pub(crate) mod fetcher;
+pub(crate) mod parser;
+pub(crate) mod writer;

@@ -10,7 +10,7 @@ use crate::schema::{DecodeError, PageDecoder};
 /// Decode these pages, in order, into one batch.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ParsePages {
+pub(crate) struct ParsePages {
     /// The Coordinator's sequence number, so batches are written in API order.
     pub seq: u64,
     pub pages: Vec<FetchedPage>,
@@ -20,7 +20,7 @@ pub struct ParsePages {
 /// A group of pages was decoded, or could not be.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct PagesParsed {
+pub(crate) struct PagesParsed {
     pub seq: u64,
     /// The page bytes this group held, now released.
     pub bytes: usize,
@@ -31,12 +31,12 @@ pub struct PagesParsed {
     pub repairs: crate::schema::Repairs,
 }
 
-pub struct Parser {
+pub(crate) struct Parser {
     decoder: PageDecoder,
 }
 
 impl Parser {
-    pub fn new(decoder: PageDecoder) -> Parser {
+    pub(crate) fn new(decoder: PageDecoder) -> Parser {
         Parser { decoder }
     }
 }

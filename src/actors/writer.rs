@@ -12,8 +12,7 @@ use crate::sink::{Sink, SinkError, WrittenFile};
 /// Append this batch to the output.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct WriteBatch {
-    pub seq: u64,
+pub(crate) struct WriteBatch {
     pub batch: RecordBatch,
     /// v2 cursor: where the listing goes on after this batch's last page; the Writer
     /// checkpoints there.
@@ -24,8 +23,7 @@ pub struct WriteBatch {
 /// A batch is in the output (or could not be written).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct BatchWritten {
-    pub seq: u64,
+pub(crate) struct BatchWritten {
     pub rows: usize,
     pub result: Result<(), SinkError>,
 }
@@ -33,24 +31,26 @@ pub struct BatchWritten {
 /// Close the open part: every batch has been sent.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct FinishFiles {
+pub(crate) struct FinishFiles {
     pub reply_to: Recipient<FilesFinished>,
 }
 
 /// Every part is complete under its final name.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct FilesFinished {
+pub(crate) struct FilesFinished {
     pub result: Result<Vec<WrittenFile>, SinkError>,
 }
 
-pub struct Writer {
+pub(crate) struct Writer {
     sink: Option<Sink>,
     checkpoints: Option<Checkpoints>,
+    /// The caller's hook, before each batch ([`crate::RunHooks::before_write`]).
+    before_write: Option<Box<dyn FnMut(usize) + Send>>,
 }
 
 /// When and where the Writer checkpoints (v2 cursor runs).
-pub struct Checkpoints {
+pub(crate) struct Checkpoints {
     pub source: String,
     pub staging_root: PathBuf,
     pub staged_dir: PathBuf,
@@ -64,8 +64,12 @@ pub struct Checkpoints {
 }
 
 impl Writer {
-    pub fn new(sink: Sink, checkpoints: Option<Checkpoints>) -> Writer {
-        Writer { sink: Some(sink), checkpoints }
+    pub(crate) fn new(
+        sink: Sink,
+        checkpoints: Option<Checkpoints>,
+        before_write: Option<Box<dyn FnMut(usize) + Send>>,
+    ) -> Writer {
+        Writer { sink: Some(sink), checkpoints, before_write }
     }
 
     /// Counts the batch; at the interval, closes the open parts and records where to resume.
@@ -95,12 +99,15 @@ impl Handler<WriteBatch> for Writer {
 
     fn handle(&mut self, msg: WriteBatch, _ctx: &mut Self::Context) {
         let rows = msg.batch.num_rows();
+        if let Some(hook) = &mut self.before_write {
+            hook(rows);
+        }
         let result = match &mut self.sink {
             Some(sink) => sink.write(&msg.batch),
             None => Err(SinkError::Write { path: Default::default(), reason: "the writer was already finished".into() }),
         };
         let result = result.and_then(|()| self.checkpoint_after(rows, msg.resume_at));
-        msg.reply_to.do_send(BatchWritten { seq: msg.seq, rows, result });
+        msg.reply_to.do_send(BatchWritten { rows, result });
     }
 }
 

@@ -12,8 +12,8 @@ pub mod wire;
 
 use std::time::Duration;
 
-pub use client::{ApiClient, ApiStats, RateLimiter, new_rate_limiter};
 pub(crate) use client::Endpoints;
+pub use client::{ApiClient, ApiStats, RateLimiter, new_rate_limiter};
 pub use wire::{FetchedPage, ListedPage};
 
 use crate::version::ApiVersion;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use memchr::memmem::Finder;
 
 /// What stands where the token stood.
-pub const REDACTED: &[u8] = b"[REDACTED]";
+pub(crate) const REDACTED: &[u8] = b"[REDACTED]";
 
 /// The token's spellings, each with its searcher.
 pub(crate) struct Scrubber {

@@ -121,6 +121,11 @@ pub enum V1Key {
     Contacts,
 }
 
+/// Reads a page of `source`'s listing (its envelope; the records stay raw JSON).
+pub fn parse_page_of(source: crate::config::Source, body: Bytes) -> Result<ListedPage, ApiError> {
+    parse_page(source.spec().envelope, body)
+}
+
 /// Reads a page whose records sit where `envelope` says.
 pub(crate) fn parse_page(envelope: Envelope, body: Bytes) -> Result<ListedPage, ApiError> {
     match envelope {

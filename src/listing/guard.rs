@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 /// Consecutive pages without a single record, while the listing still hands out a next page,
 /// after which it is taken as looping.
-pub const MAX_EMPTY_PAGES: u32 = 20;
+pub(crate) const MAX_EMPTY_PAGES: u32 = 20;
 
 /// Why a listing was stopped as endless.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +59,7 @@ impl Verdict {
 }
 
 #[derive(Debug)]
-pub struct ListingGuard {
+pub(crate) struct ListingGuard {
     cursors: HashSet<u64>,
     empty_pages: u32,
     /// Lowest and highest `total_count` announced.
@@ -75,7 +75,7 @@ pub struct ListingGuard {
 
 impl ListingGuard {
     /// `max_repeat_run`: rows of nothing but repeats that mean a loop (a few batches' worth).
-    pub fn new(max_repeat_run: u64) -> ListingGuard {
+    pub(crate) fn new(max_repeat_run: u64) -> ListingGuard {
         ListingGuard {
             cursors: HashSet::new(),
             empty_pages: 0,
@@ -92,7 +92,7 @@ impl ListingGuard {
     /// handing out `next` (a cursor or scroll param that will be followed) when there is one.
     /// `next` is checked against every one followed before: a repeat is a loop. Scroll params
     /// that stay the same on every page are legitimate: pass `None` for them.
-    pub fn page(&mut self, has_records: bool, total: Option<u64>, next: Option<&str>) -> Result<(), LoopError> {
+    pub(crate) fn page(&mut self, has_records: bool, total: Option<u64>, next: Option<&str>) -> Result<(), LoopError> {
         if let Some(total) = total {
             self.totals = Some(match self.totals {
                 None => (total, total),
@@ -120,7 +120,7 @@ impl ListingGuard {
 
     /// A scroll was opened again from the start: it will serve again every record written so
     /// far, and those repeats are expected.
-    pub fn restarted(&mut self) {
+    pub(crate) fn restarted(&mut self) {
         self.replay_allowance = self.replay_allowance.saturating_add(self.written);
         self.cursors.clear();
         self.empty_pages = 0;
@@ -128,7 +128,7 @@ impl ListingGuard {
 
     /// A batch was deduplicated: `fresh` rows kept, `repeats` dropped. A batch with a fresh row
     /// ends a run of repeats.
-    pub fn rows(&mut self, fresh: u64, repeats: u64) -> Result<(), LoopError> {
+    pub(crate) fn rows(&mut self, fresh: u64, repeats: u64) -> Result<(), LoopError> {
         self.written += fresh;
         self.duplicates += repeats;
         let excused = repeats.min(self.replay_allowance);
@@ -152,13 +152,12 @@ impl ListingGuard {
     }
 
     /// The lowest and highest `total_count` the API announced.
-    pub fn announced(&self) -> Option<(u64, u64)> {
+    pub(crate) fn announced(&self) -> Option<(u64, u64)> {
         self.totals
     }
 
-
     /// `written` rows against the counts announced.
-    pub fn verdict(&self, written: u64) -> Verdict {
+    pub(crate) fn verdict(&self, written: u64) -> Verdict {
         match self.totals {
             None => Verdict::Unannounced,
             Some((low, _)) if written < low => Verdict::Short { expected: low, written },

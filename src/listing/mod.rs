@@ -19,8 +19,8 @@ mod scroll;
 use std::time::{Duration, Instant};
 
 pub(crate) use cursor::CursorListing;
-pub use guard::{LoopError, Verdict};
 pub(crate) use guard::ListingGuard;
+pub use guard::{LoopError, Verdict};
 pub(crate) use page_list::PageListing;
 pub(crate) use scroll::ScrollListing;
 

@@ -38,7 +38,7 @@ pub(crate) struct PageListing {
     fallback: Option<ScrollRules>,
     walk: Walk,
     in_flight: usize,
-    /// Pages that arrived ahead of their turn.
+    /// Pages that arrived ahead of their turn (with those in flight, at most `concurrency`).
     arrived: BTreeMap<u64, FetchedPage>,
     next_to_deliver: u64,
     guard: ListingGuard,
@@ -94,7 +94,10 @@ impl Listing for PageListing {
                 if *next_page > *last_page {
                     return if self.in_flight == 0 && self.arrived.is_empty() { Step::Done } else { Step::Wait };
                 }
-                if self.in_flight >= self.rules.concurrency || !room {
+                // A window over the pages not yet handed on, in flight or held for their turn:
+                // a straggler holds the window, so held pages never pile up past it.
+                let window = (*next_page - self.next_to_deliver) as usize;
+                if window >= self.rules.concurrency || !room {
                     return Step::Wait;
                 }
                 let number = *next_page;
@@ -228,9 +231,10 @@ mod tests {
         assert_eq!(arrive(&mut listing, 1, 45), vec!["1"]);
         assert_eq!(sends(&mut listing, true), vec![2, 3, 4], "three at once");
         assert!(arrive(&mut listing, 3, 45).is_empty(), "page 3 waits for page 2");
-        assert_eq!(sends(&mut listing, false), Vec::<u64>::new(), "no room: it pauses");
-        assert_eq!(sends(&mut listing, true), vec![5]);
+        assert_eq!(sends(&mut listing, true), Vec::<u64>::new(), "page 3 held counts against the window");
         assert_eq!(arrive(&mut listing, 2, 45), vec!["2", "3"]);
+        assert_eq!(sends(&mut listing, false), Vec::<u64>::new(), "no room: it pauses");
+        assert_eq!(sends(&mut listing, true), vec![5], "the last page");
         arrive(&mut listing, 4, 45);
         assert_eq!(listing.next(true, Instant::now()), Step::Wait, "page 5 is in flight");
         arrive(&mut listing, 5, 45);
@@ -270,6 +274,9 @@ mod tests {
         assert!(arrive(&mut auto, 1, 101).is_empty(), "page 1 is not written: the scroll serves it again");
         assert_eq!(auto.mode(), Mode::Scroll);
         assert!(!auto.can_pause());
-        assert_eq!(auto.next(true, Instant::now()), Step::Send { call: Call::Scroll { param: None, params_rotate: false }, after: Duration::ZERO });
+        assert_eq!(
+            auto.next(true, Instant::now()),
+            Step::Send { call: Call::Scroll { param: None, params_rotate: false }, after: Duration::ZERO }
+        );
     }
 }

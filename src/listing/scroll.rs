@@ -11,8 +11,7 @@ use super::{Call, Listing, ListingError, ListingGuard, Step};
 use crate::api::{ApiError, FetchedPage, ListedPage};
 use crate::config::Mode;
 
-/// Records a scroll page holds: the API's fixed size.
-pub(crate) const SCROLL_PAGE_RECORDS: usize = 100;
+use crate::config::SCROLL_PAGE_SIZE;
 
 /// How a scroll is kept going.
 #[derive(Debug, Clone, Copy)]
@@ -97,9 +96,10 @@ impl Listing for ScrollListing {
             self.done = true;
             return Ok(());
         }
-        let param = page.next.clone().ok_or_else(|| {
-            ListingError::Failed(ApiError::BadPage { reason: "a scroll page without scroll_param".into() })
-        })?;
+        let param = page
+            .next
+            .clone()
+            .ok_or_else(|| ListingError::Failed(ApiError::BadPage { reason: "a scroll page without scroll_param".into() }))?;
         if self.last_param.as_ref().is_some_and(|last| *last != param) {
             self.params_rotate = true;
         }
@@ -151,7 +151,7 @@ impl Listing for ScrollListing {
     }
 
     fn records_per_page(&self) -> usize {
-        SCROLL_PAGE_RECORDS
+        SCROLL_PAGE_SIZE
     }
 
     fn mode(&self) -> Mode {

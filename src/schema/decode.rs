@@ -303,7 +303,7 @@ mod tests {
     use super::*;
     use crate::schema::decoders::{EXTRA_COLUMN, JSON_EXTENSION};
     use crate::schema::{AttributeType, DeclaredAttribute};
-    use crate::sim::Workspace;
+    use intercom_sim::Workspace;
 
     fn page(ws: &Workspace, start: u64, end: u64) -> Vec<u8> {
         let mut out = Vec::new();
@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn key_order_and_unknown_keys_do_not_matter() {
         let ws = Workspace::new(23, 300);
-        let declared: Vec<DeclaredAttribute> = crate::sim::generator::CUSTOM_ATTRIBUTES
+        let declared: Vec<DeclaredAttribute> = intercom_sim::generator::CUSTOM_ATTRIBUTES
             .iter()
             .filter_map(|(name, kind)| Some(DeclaredAttribute { name: name.to_string(), kind: AttributeType::parse(kind)? }))
             .collect();
@@ -463,7 +463,7 @@ mod fuzz {
 
     use super::*;
     use crate::api::wire::{V1Key, parse_cursor_page, parse_v1_page};
-    use crate::sim::Workspace;
+    use intercom_sim::Workspace;
 
     fn real_page() -> Vec<u8> {
         let mut page = Vec::new();

@@ -76,7 +76,7 @@ mod tests {
     use arrow::array::{Array, AsArray, TimestampSecondArray};
 
     use crate::schema::PageDecoder;
-    use crate::sim::Workspace;
+    use intercom_sim::Workspace;
 
     #[test]
     fn decodes_generated_v1_records() {

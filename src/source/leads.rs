@@ -1,7 +1,7 @@
 //! v1 leads (API 1.x): v1 calls them contacts, so `GET /contacts/scroll` and the page list
 //! `GET /contacts`, whose records sit under `contacts`.
 
-use super::{Envelope, V1Key, RolePartition, SourceSpec};
+use super::{Envelope, RolePartition, SourceSpec, V1Key};
 use crate::config::Mode;
 use crate::schema::v1;
 use crate::version::ApiVersion;

@@ -1,7 +1,7 @@
 //! v1 users (API 1.x): the scroll `GET /users/scroll`, or the page list `GET /users` when it
 //! reaches every record or a filter asks for it.
 
-use super::{Envelope, V1Key, RolePartition, SourceSpec};
+use super::{Envelope, RolePartition, SourceSpec, V1Key};
 use crate::config::Mode;
 use crate::schema::v1;
 use crate::version::ApiVersion;

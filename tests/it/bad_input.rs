@@ -3,11 +3,11 @@
 
 use std::process::Command;
 
-use intercom_dump::sim::{FaultPlan, SimConfig};
+use intercom_sim::{FaultPlan, SimConfig};
 
 use crate::helpers::*;
 
-fn sim_with(rules: &[&str]) -> intercom_dump::sim::SimHandle {
+fn sim_with(rules: &[&str]) -> intercom_sim::SimHandle {
     let mut config = SimConfig::new(90, 3_000, TOKEN);
     config.faults = FaultPlan { seed: 1, rules: rules.iter().map(|r| r.parse().unwrap()).collect() };
     simulator_with(config)

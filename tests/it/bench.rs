@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use intercom_dump::sim::{Role, Workspace};
+use intercom_sim::{Role, Workspace};
 
 use crate::helpers::*;
 

@@ -116,7 +116,7 @@ fn impossible_listings_exit_2_and_say_what_works() {
 #[test]
 fn the_token_never_appears_in_logs_output_or_files_even_at_trace_level() {
     let token = "tok_Zq81x7SECRET0c1b2a3";
-    let sim = simulator_with(intercom_dump::sim::SimConfig::new(70, 2_500, token));
+    let sim = simulator_with(intercom_sim::SimConfig::new(70, 2_500, token));
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
@@ -169,9 +169,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn a_killed_dump_leaves_nothing_that_looks_complete_and_a_rerun_succeeds() {
-    let mut sim_config = intercom_dump::sim::SimConfig::new(71, 6_000, TOKEN);
+    let mut sim_config = intercom_sim::SimConfig::new(71, 6_000, TOKEN);
     // Slow pages, so the kill lands mid-run.
-    sim_config.faults = intercom_dump::sim::FaultPlan { seed: 1, rules: vec!["latency=40:1".parse().unwrap()] };
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=40:1".parse().unwrap()] };
     let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
     let dump_command = || {
@@ -210,8 +210,8 @@ fn a_killed_dump_leaves_nothing_that_looks_complete_and_a_rerun_succeeds() {
 #[test]
 fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
     let n = 20_000;
-    let mut sim_config = intercom_dump::sim::SimConfig::new(72, n, TOKEN);
-    sim_config.faults = intercom_dump::sim::FaultPlan { seed: 1, rules: vec!["latency=25:1".parse().unwrap()] };
+    let mut sim_config = intercom_sim::SimConfig::new(72, n, TOKEN);
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=25:1".parse().unwrap()] };
     let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
     let dump_command = |resume: bool| {
@@ -245,7 +245,7 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
     assert!(dump_command(true).status().unwrap().success());
     let resumed_requests = sim.requests() - requests_before;
     assert!(resumed_requests < n.div_ceil(150), "it went on from the checkpoint: {resumed_requests} requests");
-    let ws = intercom_dump::sim::Workspace::new(72, n);
+    let ws = intercom_sim::Workspace::new(72, n);
     assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
     let manifest: serde_json::Value =
         serde_json::from_reader(std::fs::File::open(out.path().join("_manifest.json")).unwrap()).unwrap();
@@ -282,7 +282,7 @@ fn demo_follows_a_fault_plan_file_and_refuses_a_bad_one() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert!(summary["api"]["retries"].as_u64().unwrap() >= 2, "the truncated and the reset answers were retried: {summary}");
-    let ws = intercom_dump::sim::Workspace::new(42, 3_000);
+    let ws = intercom_sim::Workspace::new(42, 3_000);
     assert_exact_ids(&output_ids(&out, "contacts"), (0..3_000).map(|i| ws.contact_id(i)));
 
     // A plan the simulator cannot follow: refused at once, one line naming the file and the rule.

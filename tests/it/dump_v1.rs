@@ -10,9 +10,9 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use intercom_dump::config::{Mode, PageSort, Source};
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{ParamStyle, Role, SimConfig, Workspace};
 use intercom_dump::version::ApiVersion;
 use intercom_dump::{DumpError, run_dump_with};
+use intercom_sim::{ParamStyle, Role, SimConfig, Workspace};
 
 use crate::helpers::*;
 

@@ -9,8 +9,8 @@ use arrow::datatypes::Int64Type;
 use arrow::datatypes::{DataType, TimeUnit};
 use intercom_dump::api::ApiError;
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::Workspace;
 use intercom_dump::{DumpError, run_dump_with};
+use intercom_sim::Workspace;
 
 use crate::helpers::*;
 
@@ -102,7 +102,7 @@ fn an_empty_workspace_dumps_nothing_cleanly() {
 #[test]
 fn the_client_slows_down_before_the_window_runs_out() {
     let (seed, n) = (9, 4_000);
-    let mut sim_config = intercom_dump::sim::SimConfig::new(seed, n, TOKEN);
+    let mut sim_config = intercom_sim::SimConfig::new(seed, n, TOKEN);
     sim_config.limit_per_window = 15;
     sim_config.window_secs = 1;
     let sim = simulator_with(sim_config);

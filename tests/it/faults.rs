@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use intercom_dump::config::{Mode, Source};
-use intercom_dump::sim::{FaultPlan, FaultRule, ParamStyle, Role, SimConfig, Workspace};
+use intercom_sim::{FaultPlan, FaultRule, ParamStyle, Role, SimConfig, Workspace};
 
 use crate::helpers::*;
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use intercom_dump::api::sanitize::sanitize;
 use intercom_dump::api::wire::parse_cursor_page;
 use intercom_dump::schema::PageDecoder;
-use intercom_dump::sim::Workspace;
+use intercom_sim::Workspace;
 use proptest::prelude::*;
 use serde_json::Value;
 use serde_json::value::RawValue;

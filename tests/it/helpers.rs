@@ -8,47 +8,45 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::prelude::*;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::concat_batches;
-use intercom_dump::actors::writer::WriteBatch;
 use intercom_dump::config::{ApiConfig, Config, Mode, OutputConfig, Source, Token};
 use intercom_dump::progress::Progress;
-use intercom_dump::sim::{Role, SimConfig, SimHandle, Workspace};
 use intercom_dump::{DumpError, RunHooks, Summary, run_dump};
+use intercom_sim::{Role, SimConfig, SimHandle, Workspace};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-pub const TOKEN: &str = "it-token-5f2b";
+pub(crate) const TOKEN: &str = "it-token-5f2b";
 
 /// A simulator of `contacts` contacts from `seed`, on a free loopback port.
-pub fn simulator(seed: u64, contacts: u64) -> SimHandle {
+pub(crate) fn simulator(seed: u64, contacts: u64) -> SimHandle {
     simulator_with(SimConfig::new(seed, contacts, TOKEN))
 }
 
-pub fn simulator_with(config: SimConfig) -> SimHandle {
+pub(crate) fn simulator_with(config: SimConfig) -> SimHandle {
     SimHandle::spawn(config, 0).expect("the simulator starts on port 0")
 }
 
 /// A config dumping from `sim` into `out`, with a token.
-pub fn config_for(sim: &SimHandle, out: &Path, token: &str) -> Config {
+pub(crate) fn config_for(sim: &SimHandle, out: &Path, token: &str) -> Config {
     let api = ApiConfig::new(&sim.base_url(), Token::new(token).unwrap(), false).unwrap();
     let mut config = Config::new(api, OutputConfig::new(out));
     config.api.rate_limit_per_minute = 1_000_000;
     config
 }
 
-pub fn dump(config: Config) -> Result<Summary, DumpError> {
+pub(crate) fn dump(config: Config) -> Result<Summary, DumpError> {
     run_dump(config, Arc::new(Progress::default()))
 }
 
 /// Every `.parquet` file under `dir`, sorted.
-pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = walk(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "parquet")).collect();
     files.sort();
     files
 }
 
-pub fn walk(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
@@ -64,7 +62,7 @@ pub fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// All rows of the given Parquet files, in file order, as one batch.
-pub fn read_parquet(files: &[PathBuf]) -> RecordBatch {
+pub(crate) fn read_parquet(files: &[PathBuf]) -> RecordBatch {
     let mut batches = Vec::new();
     let mut schema = None;
     for file in files {
@@ -79,7 +77,7 @@ pub fn read_parquet(files: &[PathBuf]) -> RecordBatch {
 }
 
 /// A config dumping v1 `source` from `sim` by `mode`, with the version it needs.
-pub fn v1_config(sim: &SimHandle, out: &Path, source: Source, mode: Mode) -> Config {
+pub(crate) fn v1_config(sim: &SimHandle, out: &Path, source: Source, mode: Mode) -> Config {
     let mut config = config_for(sim, out, TOKEN);
     config.source = source;
     config.api.version = source.default_version();
@@ -88,7 +86,7 @@ pub fn v1_config(sim: &SimHandle, out: &Path, source: Source, mode: Mode) -> Con
 }
 
 /// The ids of every row written for `source` under `out`, in file order.
-pub fn output_ids(out: &Path, source: &str) -> Vec<String> {
+pub(crate) fn output_ids(out: &Path, source: &str) -> Vec<String> {
     let files = parquet_files(&out.join(source));
     if files.is_empty() {
         return Vec::new();
@@ -98,7 +96,7 @@ pub fn output_ids(out: &Path, source: &str) -> Vec<String> {
 }
 
 /// Asserts `ids` holds each of `expected` exactly once, and nothing else.
-pub fn assert_exact_ids(ids: &[String], expected: impl IntoIterator<Item = String>) {
+pub(crate) fn assert_exact_ids(ids: &[String], expected: impl IntoIterator<Item = String>) {
     let got: HashSet<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(got.len(), ids.len(), "no id appears twice");
     let expected: HashSet<String> = expected.into_iter().collect();
@@ -108,13 +106,13 @@ pub fn assert_exact_ids(ids: &[String], expected: impl IntoIterator<Item = Strin
 }
 
 /// The ids of the workspace's records of `role`, in index order.
-pub fn ids_of_role(ws: &Workspace, role: Role) -> Vec<String> {
+pub(crate) fn ids_of_role(ws: &Workspace, role: Role) -> Vec<String> {
     (0..ws.contacts).filter(|&i| ws.role(i) == role).map(|i| ws.contact_id(i)).collect()
 }
 
 /// Row `row` of `batch` rebuilt as the JSON object it came from: timestamps as Unix seconds,
 /// JSON-text columns parsed, `_extra`'s fields put back at the top level.
-pub fn rebuild_row(batch: &RecordBatch, row: usize) -> serde_json::Value {
+pub(crate) fn rebuild_row(batch: &RecordBatch, row: usize) -> serde_json::Value {
     let mut object = serde_json::Map::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
         if field.metadata().contains_key("intercom_dump.custom_attribute") {
@@ -162,7 +160,7 @@ fn json_value(field: &arrow::datatypes::Field, array: &dyn arrow::array::Array, 
 
 /// A JSON value with every null-valued key removed, at every depth: to a reader, `"x": null` and
 /// no `x` say the same.
-pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
+pub(crate) fn without_nulls(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::Object(map) => {
@@ -175,7 +173,7 @@ pub fn without_nulls(value: serde_json::Value) -> serde_json::Value {
 
 /// A timestamp column's values as Unix seconds, whatever its unit: Arrow parts keep seconds,
 /// Parquet parts milliseconds (Parquet has no second unit).
-pub fn timestamp_seconds(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
+pub(crate) fn timestamp_seconds(batch: &RecordBatch, name: &str) -> Vec<Option<i64>> {
     let column = batch.column_by_name(name).unwrap();
     (0..column.len()).map(|row| (!column.is_null(row)).then(|| seconds_at(column.as_ref(), row))).collect()
 }
@@ -193,64 +191,20 @@ fn seconds_at(array: &dyn arrow::array::Array, row: usize) -> i64 {
     }
 }
 
-/// Hooks that stall the run's Writer for `stall` from its first batch on.
-pub fn stalled_writer(stall: Duration) -> RunHooks {
+/// Hooks that stall the run's Writer for `stall` at its first batch: every batch after it waits.
+pub(crate) fn stalled_writer(stall: Duration) -> RunHooks {
+    let mut stalled = false;
     RunHooks {
-        wrap_writer: Some(Box::new(move |inner| {
-            StallingWriter { inner, stall, held: None, released: false }.start().recipient()
+        before_write: Some(Box::new(move |_rows| {
+            if !std::mem::replace(&mut stalled, true) {
+                std::thread::sleep(stall);
+            }
         })),
     }
 }
 
-/// Holds every `WriteBatch` for `stall`, from the first on, then passes them on in order. The
-/// release comes as a message from a timer thread: actors here never rely on `run_later`.
-struct StallingWriter {
-    inner: Recipient<WriteBatch>,
-    stall: Duration,
-    held: Option<Vec<WriteBatch>>,
-    released: bool,
-}
-
-impl Actor for StallingWriter {
-    type Context = Context<Self>;
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-struct Release;
-
-impl Handler<WriteBatch> for StallingWriter {
-    type Result = ();
-
-    fn handle(&mut self, msg: WriteBatch, ctx: &mut Self::Context) {
-        match &mut self.held {
-            _ if self.released => self.inner.do_send(msg),
-            None => {
-                self.held = Some(vec![msg]);
-                let (me, stall) = (ctx.address(), self.stall);
-                std::thread::spawn(move || {
-                    std::thread::sleep(stall);
-                    me.do_send(Release);
-                });
-            }
-            Some(held) => held.push(msg),
-        }
-    }
-}
-
-impl Handler<Release> for StallingWriter {
-    type Result = ();
-
-    fn handle(&mut self, _: Release, _: &mut Self::Context) {
-        self.released = true;
-        for msg in self.held.take().unwrap_or_default() {
-            self.inner.do_send(msg);
-        }
-    }
-}
-
 /// Runs `intercom-dump dump` against `sim_url` into `out`, with the test token.
-pub fn dump_cli(sim_url: &str, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn dump_cli(sim_url: &str, out: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
         .args(["dump", "--no-progress", "--base-url", sim_url, "--out"])
         .arg(out)
@@ -262,7 +216,7 @@ pub fn dump_cli(sim_url: &str, out: &Path, extra: &[&str]) -> Output {
 
 /// Exit `code`, one error line on stderr (last, after any warnings the retries logged) holding
 /// `words`, no panic, and no dump published in `out`.
-pub fn assert_refused(output: &Output, code: i32, words: &[&str], out: &Path) {
+pub(crate) fn assert_refused(output: &Output, code: i32, words: &[&str], out: &Path) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(code), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 /// What a client asked.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub(crate) struct Request {
     pub method: String,
     pub path: String,
     pub query: HashMap<String, String>,
@@ -23,13 +23,13 @@ pub struct Request {
 }
 
 impl Request {
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.query.get(name).map(String::as_str)
     }
 }
 
 /// What the server answers.
-pub enum Reply {
+pub(crate) enum Reply {
     Full {
         status: u16,
         headers: Vec<(String, String)>,
@@ -40,15 +40,15 @@ pub enum Reply {
 }
 
 impl Reply {
-    pub fn json(status: u16, body: &Value) -> Reply {
+    pub(crate) fn json(status: u16, body: &Value) -> Reply {
         Reply::bytes(status, serde_json::to_vec(body).unwrap())
     }
 
-    pub fn bytes(status: u16, body: Vec<u8>) -> Reply {
+    pub(crate) fn bytes(status: u16, body: Vec<u8>) -> Reply {
         Reply::Full { status, headers: vec![("Content-Type".into(), "application/json".into())], body }
     }
 
-    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+    pub(crate) fn with_header(mut self, name: &str, value: &str) -> Reply {
         if let Reply::Full { headers, .. } = &mut self {
             headers.push((name.into(), value.into()));
         }
@@ -58,7 +58,7 @@ impl Reply {
 
 type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 
-pub struct HostileServer {
+pub(crate) struct HostileServer {
     port: u16,
     tls: bool,
     requests: Arc<AtomicUsize>,
@@ -67,14 +67,14 @@ pub struct HostileServer {
 }
 
 /// A certificate authority of the test's own, and a certificate for 127.0.0.1 it signed.
-pub struct TestCa {
+pub(crate) struct TestCa {
     /// The CA's certificate, PEM: what `SSL_CERT_FILE` points at to trust the server.
     pub ca_pem: String,
     server: Arc<rustls::ServerConfig>,
 }
 
 impl TestCa {
-    pub fn new() -> TestCa {
+    pub(crate) fn new() -> TestCa {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -92,12 +92,12 @@ impl TestCa {
 }
 
 impl HostileServer {
-    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HostileServer {
+    pub(crate) fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HostileServer {
         HostileServer::listen(None, handler)
     }
 
     /// The same server behind TLS with `ca`'s certificate.
-    pub fn start_tls(ca: &TestCa, handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HostileServer {
+    pub(crate) fn start_tls(ca: &TestCa, handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HostileServer {
         HostileServer::listen(Some(ca.server.clone()), handler)
     }
 
@@ -136,17 +136,17 @@ impl HostileServer {
         HostileServer { port, tls: secure, requests, connections, stop }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}://127.0.0.1:{}", if self.tls { "https" } else { "http" }, self.port)
     }
 
     /// Connections accepted so far (a TLS handshake that fails makes no request).
-    pub fn connections(&self) -> usize {
+    pub(crate) fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
     }
 
     /// Requests answered so far.
-    pub fn requests(&self) -> usize {
+    pub(crate) fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
 }
@@ -222,17 +222,17 @@ fn serve(stream: impl Read + Write, handler: &Handler, requests: &AtomicUsize, s
 }
 
 /// A minimal v2 contact: the fields every record has.
-pub fn contact(id: &str) -> Value {
+pub(crate) fn contact(id: &str) -> Value {
     json!({"type": "contact", "id": id, "role": "user", "email": format!("{id}@example.com"), "created_at": 1_700_000_000})
 }
 
 /// Contact ids `c00000`.. for tests that count.
-pub fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+pub(crate) fn ids(range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("c{i:05}")).collect()
 }
 
 /// A v2 list page of `records`, announcing `total` and handing out `next` as the cursor.
-pub fn cursor_page(records: &[String], total: u64, next: Option<&str>) -> Value {
+pub(crate) fn cursor_page(records: &[String], total: u64, next: Option<&str>) -> Value {
     let data: Vec<Value> = records.iter().map(|id| contact(id)).collect();
     let next = next.map(|cursor| json!({"page": 2, "starting_after": cursor}));
     json!({"type": "list", "data": data, "total_count": total, "pages": {"type": "pages", "per_page": 150, "next": next}})
@@ -240,7 +240,7 @@ pub fn cursor_page(records: &[String], total: u64, next: Option<&str>) -> Value 
 
 /// A cursor listing from a script: the page each `starting_after` gets (`""` for the first).
 /// Unknown cursors answer 400 as Intercom does.
-pub fn cursor_listing(pages: Vec<(&str, Value)>) -> HostileServer {
+pub(crate) fn cursor_listing(pages: Vec<(&str, Value)>) -> HostileServer {
     let pages: HashMap<String, Value> = pages.into_iter().map(|(cursor, page)| (cursor.to_string(), page)).collect();
     HostileServer::start(move |request| match request.path.as_str() {
         "/contacts" => match pages.get(request.param("starting_after").unwrap_or("")) {
@@ -251,6 +251,6 @@ pub fn cursor_listing(pages: Vec<(&str, Value)>) -> HostileServer {
     })
 }
 
-pub fn error_body(code: &str, message: &str) -> Value {
+pub(crate) fn error_body(code: &str, message: &str) -> Value {
     json!({"type": "error.list", "request_id": "r1", "errors": [{"code": code, "message": message}]})
 }

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, shared helpers in `helpers`.
 
+mod api_facts;
 mod bad_input;
 mod bench;
 mod cli;

@@ -6,7 +6,7 @@ use std::fs::File;
 
 use arrow::array::AsArray;
 use intercom_dump::config::FileFormat;
-use intercom_dump::sim::{SimConfig, Workspace};
+use intercom_sim::{SimConfig, Workspace};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
@@ -101,7 +101,7 @@ fn the_cli_writes_arrow_files_and_the_summary_as_json() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_reader(File::open(&summary_path).unwrap()).unwrap();
-    let users = (0..1_500).filter(|&i| Workspace::new(42, 1_500).role(i) == intercom_dump::sim::Role::User).count();
+    let users = (0..1_500).filter(|&i| Workspace::new(42, 1_500).role(i) == intercom_sim::Role::User).count();
     assert_eq!(summary["records"], users as u64);
     assert_eq!(summary["mode"], "scroll");
     for key in ["seconds", "records_per_second", "pages", "restarts", "duplicates_dropped"] {
@@ -120,7 +120,7 @@ fn the_cli_writes_arrow_files_and_the_summary_as_json() {
 #[test]
 fn every_record_rebuilds_from_its_row() {
     use intercom_dump::config::{Mode, Source};
-    use intercom_dump::sim::{Prerender, RecordShape};
+    use intercom_sim::{Prerender, RecordShape};
     let (seed, n) = (52, 3_000);
     let ws = Workspace::new(seed, n);
     let index: std::collections::HashMap<String, u64> = (0..n).map(|i| (ws.contact_id(i), i)).collect();
@@ -165,8 +165,8 @@ fn every_record_rebuilds_from_its_row() {
 fn custom_attributes_get_typed_columns_and_misfits_are_counted() {
     use arrow::array::Array;
     use arrow::datatypes::{DataType, Float64Type, Int64Type};
-    use intercom_dump::sim::SimConfig;
-    use intercom_dump::sim::generator::CustomValue;
+    use intercom_sim::SimConfig;
+    use intercom_sim::generator::CustomValue;
 
     let (seed, n) = (53, 3_000);
     let ws = Workspace::new(seed, n);
@@ -231,7 +231,7 @@ fn custom_attributes_get_typed_columns_and_misfits_are_counted() {
 #[test]
 fn partition_by_role_writes_hive_style_directories() {
     use intercom_dump::config::{Mode, Source};
-    use intercom_dump::sim::Role;
+    use intercom_sim::Role;
     let (seed, n) = (54, 4_000);
     let ws = Workspace::new(seed, n);
     let sim = simulator(seed, n);

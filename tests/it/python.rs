@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use intercom_dump::config::{FileFormat, Mode, Source};
-use intercom_dump::sim::Workspace;
+use intercom_sim::Workspace;
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
@@ -50,8 +50,8 @@ fn pyarrow_and_duckdb_read_every_source_in_both_formats() {
         let indices: Vec<u64> = (0..n)
             .filter(|&i| match source {
                 Source::Contacts => true,
-                Source::Users => ws.role(i) == intercom_dump::sim::Role::User,
-                Source::Leads => ws.role(i) == intercom_dump::sim::Role::Lead,
+                Source::Users => ws.role(i) == intercom_sim::Role::User,
+                Source::Leads => ws.role(i) == intercom_sim::Role::Lead,
             })
             .collect();
         let mut ids: Vec<String> = indices.iter().map(|&i| ws.contact_id(i)).collect();

@@ -432,7 +432,7 @@ fn odd_values_cost_their_field_not_the_run() {
 
 #[test]
 fn the_simulator_answers_gzip_when_asked_and_the_dump_reads_it() {
-    let mut config = intercom_dump::sim::SimConfig::new(97, 2_000, TOKEN);
+    let mut config = intercom_sim::SimConfig::new(97, 2_000, TOKEN);
     config.gzip = true;
     let sim = simulator_with(config);
     // A client that asks gets gzip; one that does not, plain JSON.

@@ -5,13 +5,13 @@
 //! Kinds: a 429 (with `Retry-After`), any status (408, 500, 502, 503, 504...), a connection
 //! reset mid-body, a truncated JSON body, added latency, a body that stalls part way (past a
 //! client's timeout when long enough). The scroll's own faults (the restart 500, a forced
-//! expiry, another client's scroll) live with the scroll, in [`super::scroll`].
+//! expiry, another client's scroll) live with the scroll, in [`crate::scroll`].
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::generator::mix64;
+use crate::generator::mix64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultKind {
@@ -243,7 +243,7 @@ impl FaultPlanFile {
 
     /// Adds this plan to a simulator's configuration: its rules after the ones there, its seed
     /// when it gives one, its scroll faults beside the ones there.
-    pub fn apply(self, config: &mut super::SimConfig) {
+    pub fn apply(self, config: &mut crate::SimConfig) {
         config.faults.rules.extend(self.rules);
         if let Some(seed) = self.seed {
             config.faults.seed = seed;
@@ -302,7 +302,7 @@ mod tests {
         )
         .unwrap();
         let plan = FaultPlanFile::load(&path).unwrap();
-        let mut config = crate::sim::SimConfig::new(1, 10, "t");
+        let mut config = crate::SimConfig::new(1, 10, "t");
         config.faults.rules.push("429@1".parse().unwrap());
         plan.apply(&mut config);
         assert_eq!(config.faults.seed, 7);

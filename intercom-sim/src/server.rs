@@ -17,14 +17,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 
-use super::faults::FaultKind;
-use super::generator::{RecordShape, Role, Workspace};
-use super::page_list::{ListAnswer, ListQuery, MAX_PER_PAGE_V1, PageLists, Sort};
-use super::rate::{RateVerdict, WindowLimiter};
-use super::rendered::RenderedRecords;
-use super::scroll::{RESTART_MESSAGE, ScrollAnswer, Scrolls};
-use super::{NextShape, SimConfig};
-use crate::version::ApiVersion;
+use crate::faults::FaultKind;
+use crate::generator::{RecordShape, Role, Workspace};
+use crate::page_list::{ListAnswer, ListQuery, MAX_PER_PAGE_V1, PageLists, Sort};
+use crate::rate::{RateVerdict, WindowLimiter};
+use crate::rendered::RenderedRecords;
+use crate::scroll::{RESTART_MESSAGE, ScrollAnswer, Scrolls};
+use crate::version::Family;
+use crate::{NextShape, SimConfig};
 
 /// The largest `per_page` v2 `GET /contacts` honours.
 pub const MAX_PER_PAGE_V2: u64 = 150;
@@ -35,7 +35,7 @@ pub const DEFAULT_PER_PAGE_V2: u64 = 10;
 pub struct SimState {
     config: SimConfig,
     workspace: Workspace,
-    default_version: ApiVersion,
+    default_version: Family,
     limiter: WindowLimiter,
     scrolls: Scrolls,
     page_lists: PageLists,
@@ -52,7 +52,7 @@ pub struct SimState {
 
 impl SimState {
     pub fn new(config: SimConfig) -> Self {
-        let default_version = config.default_version.parse().unwrap_or(ApiVersion::V2(14));
+        let default_version = Family::of(&config.default_version).unwrap_or(Family::V2);
         SimState {
             workspace: config.workspace(),
             limiter: WindowLimiter::new(config.limit_per_window, config.window_secs),
@@ -246,7 +246,7 @@ async fn inject_faults(
 
 /// An admitted request: its version, and the rate-limit numbers its answer carries.
 struct Admitted {
-    version: ApiVersion,
+    version: Family,
     rate: RateVerdict,
 }
 
@@ -279,7 +279,7 @@ impl IntoResponse for SimError {
         let body = serde_json::json!({
             "type": "error.list",
             // Request ids take the short form real answers sometimes carry.
-            "request_id": format!("000{:017x}", super::generator::mix64(n)),
+            "request_id": format!("000{:017x}", crate::generator::mix64(n)),
             "errors": [{"code": self.code, "message": self.message}],
         });
         json_response(self.status, serde_json::to_vec(&body).expect("JSON values serialise"), self.rate)
@@ -305,7 +305,7 @@ fn admit(state: &SimState, headers: &HeaderMap) -> Result<Admitted, SimError> {
     }
     let version = match headers.get("intercom-version") {
         None => state.default_version,
-        Some(value) => value.to_str().ok().and_then(|v| v.parse().ok()).ok_or_else(|| {
+        Some(value) => value.to_str().ok().and_then(Family::of).ok_or_else(|| {
             SimError::new(StatusCode::BAD_REQUEST, "intercom_version_invalid", "Requested version is not valid").with_rate(rate)
         })?,
     };
@@ -327,7 +327,7 @@ async fn list_contacts(
 ) -> Result<Response, SimError> {
     let Admitted { version, rate } = admit(&state, &headers)?;
     let refuse = |status, code, message: &str| SimError::new(status, code, message).with_rate(rate);
-    if version.is_v1() {
+    if version == Family::V1 {
         // Under 1.x this path is the lead page list.
         return v1_page_list(&state, Role::Lead, &headers, &params, rate);
     }
@@ -394,7 +394,7 @@ async fn data_attributes(
         for (name, data_type) in [("name", "string"), ("email", "string"), ("created_at", "date"), ("owner_id", "integer")] {
             data.push(attribute(name, data_type, false, "contact"));
         }
-        for (name, data_type) in super::generator::CUSTOM_ATTRIBUTES {
+        for (name, data_type) in crate::generator::CUSTOM_ATTRIBUTES {
             let misdeclared = state.config.misdeclared_attribute.as_deref() == Some(*name);
             let data_type = match (misdeclared, *data_type) {
                 (false, declared) => declared,
@@ -440,8 +440,8 @@ async fn scroll_leads(
     scroll(&state, Role::Lead, &headers, &params)
 }
 
-fn require_v1(version: ApiVersion, rate: RateVerdict) -> Result<(), SimError> {
-    if version.is_v1() {
+fn require_v1(version: Family, rate: RateVerdict) -> Result<(), SimError> {
+    if version == Family::V1 {
         return Ok(());
     }
     let message = "Requested resource is not available in current API version";

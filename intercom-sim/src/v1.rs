@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::generator::{AddressableList, Contact, CustomAttributes, Role, Salt, Workspace, uuid_like};
+use crate::generator::{AddressableList, Contact, CustomAttributes, Role, Salt, Workspace, uuid_like};
 
 /// A v1 user (`"type": "user"`) or lead (`"type": "contact"`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,7 +45,7 @@ pub struct V1Record {
     pub utm_term: Option<String>,
     pub do_not_track: Option<bool>,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub unknown: Option<super::generator::UnknownFields>,
+    pub unknown: Option<crate::generator::UnknownFields>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -129,7 +129,7 @@ impl Workspace {
 
     /// The v1 records at `indices`, as a JSON array.
     pub fn write_v1_json(&self, indices: impl IntoIterator<Item = u64>, out: &mut Vec<u8>) {
-        self.write_json_array(super::generator::RecordShape::V1, indices, out);
+        self.write_json_array(crate::generator::RecordShape::V1, indices, out);
     }
 }
 
@@ -232,7 +232,7 @@ fn list<T>(
     kind: &'static str,
     key: &'static str,
     v2: &AddressableList,
-    item: impl Fn(&super::generator::Addressable) -> T,
+    item: impl Fn(&crate::generator::Addressable) -> T,
 ) -> V1List<T> {
     V1List { kind, key, items: v2.data.iter().map(item).collect() }
 }

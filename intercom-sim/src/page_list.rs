@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::generator::{Role, Workspace};
+use crate::generator::{Role, Workspace};
 
 /// What `per_page` is when not sent, and the most it may be.
 pub const DEFAULT_PER_PAGE_V1: u64 = 50;

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::generator::{Role, Workspace, mix64, uuid_like};
+use crate::generator::{Role, Workspace, mix64, uuid_like};
 
 /// Records on every scroll page, fixed by the API.
 pub const SCROLL_PAGE_SIZE: usize = 100;

@@ -14,7 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::generator::{RecordShape, Workspace};
+use crate::generator::{RecordShape, Workspace};
 
 /// Where a shape's files are named.
 fn file_stem(shape: RecordShape) -> &'static str {

@@ -12,6 +12,7 @@ pub mod rendered;
 pub mod scroll;
 pub mod server;
 pub mod v1;
+pub mod version;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

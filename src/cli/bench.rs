@@ -4,7 +4,7 @@
 //! simulator's own serving rate, and the peak resident memory; and, when asked, one cursor
 //! behind a fixed latency, against the bound `per_page / latency`.
 //!
-//! The simulator serves pre-rendered records by default ([`crate::sim::rendered`]): it then
+//! The simulator serves pre-rendered records by default ([`intercom_sim::rendered`]): it then
 //! takes a small share of the cores, as a remote API would take none.
 
 use std::path::{Path, PathBuf};
@@ -14,18 +14,18 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::api::wire::{self, ListedPage};
-use crate::api::{ApiError, ApiStats, new_rate_limiter};
-use crate::config::{ApiConfig, Config, FileFormat, Mode, OutputConfig, PipelineConfig, Source, Token};
-use crate::error::DumpError;
-use crate::progress::Progress;
-use crate::schema::{DeclaredAttribute, PageDecoder};
-use crate::sim::{FaultKind, FaultPlan, FaultRule, Prerender, RecordShape, Role, SimConfig, SimHandle, When, Workspace};
-use crate::sink::{Partitioning, Sink};
+use intercom_dump::api::wire::{self, ListedPage};
+use intercom_dump::api::{ApiError, ApiStats};
+use intercom_dump::config::{ApiConfig, Config, FileFormat, Mode, OutputConfig, PipelineConfig, Source, Token};
+use intercom_dump::error::DumpError;
+use intercom_dump::progress::Progress;
+use intercom_dump::schema::{DeclaredAttribute, PageDecoder};
+use intercom_dump::sink::{Partitioning, Sink};
+use intercom_sim::{FaultKind, FaultPlan, FaultRule, Prerender, RecordShape, Role, SimConfig, SimHandle, When, Workspace};
 
 /// A listing the bench measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BenchMode {
+pub(crate) enum BenchMode {
     /// v2 contacts, cursor, 150 a page.
     ContactsCursor,
     /// v1 users, scroll, 100 a page.
@@ -37,10 +37,10 @@ pub enum BenchMode {
 }
 
 impl BenchMode {
-    pub const ALL: [BenchMode; 4] =
+    pub(crate) const ALL: [BenchMode; 4] =
         [BenchMode::ContactsCursor, BenchMode::UsersScroll, BenchMode::LeadsScroll, BenchMode::UsersPages];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             BenchMode::ContactsCursor => "contacts-cursor",
             BenchMode::UsersScroll => "users-scroll",
@@ -72,9 +72,9 @@ impl BenchMode {
     /// Records a page of this listing holds.
     fn per_page(self) -> u64 {
         match self {
-            BenchMode::ContactsCursor => u64::from(crate::config::MAX_PER_PAGE_V2),
-            BenchMode::UsersScroll | BenchMode::LeadsScroll => crate::sim::scroll::SCROLL_PAGE_SIZE as u64,
-            BenchMode::UsersPages => u64::from(crate::config::MAX_PER_PAGE_V1),
+            BenchMode::ContactsCursor => u64::from(intercom_dump::config::MAX_PER_PAGE_V2),
+            BenchMode::UsersScroll | BenchMode::LeadsScroll => intercom_dump::config::SCROLL_PAGE_SIZE as u64,
+            BenchMode::UsersPages => u64::from(intercom_dump::config::MAX_PER_PAGE_V1),
         }
     }
 
@@ -101,7 +101,7 @@ impl std::str::FromStr for BenchMode {
 
 /// What to measure.
 #[derive(Debug, Clone)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     pub contacts: u64,
     pub seed: u64,
     pub modes: Vec<BenchMode>,
@@ -122,7 +122,7 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    pub fn new(out: impl Into<PathBuf>) -> BenchOptions {
+    pub(crate) fn new(out: impl Into<PathBuf>) -> BenchOptions {
         BenchOptions {
             contacts: 1_000_000,
             seed: 42,
@@ -141,7 +141,7 @@ impl BenchOptions {
 
 /// One listing, end to end.
 #[derive(Debug, Clone, Serialize)]
-pub struct ModeReport {
+pub(crate) struct ModeReport {
     pub mode: &'static str,
     pub records: u64,
     pub pages: u64,
@@ -186,7 +186,7 @@ pub struct ModeReport {
 
 /// One cursor behind a fixed latency.
 #[derive(Debug, Clone, Serialize)]
-pub struct LatencyReport {
+pub(crate) struct LatencyReport {
     pub latency_ms: u64,
     pub per_page: u64,
     pub pages: u64,
@@ -199,7 +199,7 @@ pub struct LatencyReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchReport {
+pub(crate) struct BenchReport {
     pub cores: usize,
     pub contacts: u64,
     pub seed: u64,
@@ -218,13 +218,13 @@ const SINGLE_THREAD_PASSES: usize = 3;
 
 /// Runs every measurement `options` asks for. Blocks; starts actor systems of its own, so call
 /// it from a thread that is not running one.
-pub fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
+pub(crate) fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError> {
     // Bad options fail now, not after the records are rendered.
     for &mode in &options.modes {
         dump_config("http://127.0.0.1:1", mode, options, &options.out)?;
     }
     if options.contacts == 0 {
-        return Err(crate::error::ConfigError::Zero("--contacts").into());
+        return Err(intercom_dump::error::ConfigError::Zero("--contacts").into());
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workspace = Workspace::new(options.seed, options.contacts);
@@ -285,7 +285,7 @@ struct MeasuredDump {
     mode: BenchMode,
     expected: u64,
     config: Config,
-    summary: crate::Summary,
+    summary: intercom_dump::Summary,
     cores_busy: Option<f64>,
     rss_at_start_bytes: Option<u64>,
     peak_rss_bytes: Option<u64>,
@@ -299,7 +299,7 @@ fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<Measur
     let rss_at_start_bytes = current_rss();
     let cpu_at_start = cpu_seconds();
     let sampler = RssSampler::start();
-    let summary = crate::run_dump(config.clone(), Arc::new(Progress::default()));
+    let summary = intercom_dump::run_dump(config.clone(), Arc::new(Progress::default()));
     let rss_halves_bytes = sampler.stop();
     let summary = summary?;
     let cores_busy = cpu_seconds().zip(cpu_at_start).map(|(end, start)| (end - start) / summary.seconds.max(1e-9));
@@ -323,17 +323,12 @@ fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<Measur
 /// Measures what a dump is compared with: the simulator's own rate over the same listing, and one
 /// thread decoding and writing its first pages (three passes, the median kept: one pass is at
 /// the mercy of a noisy machine).
-fn measure_beside(
-    dump: MeasuredDump,
-    options: &BenchOptions,
-    sample_dir: &Path,
-    cores: usize,
-) -> Result<ModeReport, DumpError> {
+fn measure_beside(dump: MeasuredDump, options: &BenchOptions, sample_dir: &Path, cores: usize) -> Result<ModeReport, DumpError> {
     let MeasuredDump { mode, expected, config, summary, .. } = &dump;
-    let drained = drain(config, *expected, options.sample_records)?;
+    let drained = drain(*mode, config, *expected, options.sample_records)?;
     let declared = if config.typed_custom_attributes() {
-        let stats = Arc::new(ApiStats::default());
-        crate::run::declared_attributes(config, &new_rate_limiter(config.api.rate_limit_per_minute), &stats)?
+        let _stats = Arc::new(ApiStats::default());
+        intercom_dump::run::declared_attributes(config)?
     } else {
         Vec::new()
     };
@@ -381,7 +376,7 @@ fn simulator_config(seed: u64, contacts: u64) -> SimConfig {
 
 impl BenchReport {
     /// The report as a plain-text table.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut out = format!(
             "intercom-dump bench: {} contacts (seed {}), {} cores, simulator in process ({}{})\n\n",
             self.contacts,
@@ -510,10 +505,10 @@ struct Drained {
 
 /// Walks the listing as the dump does (one request at a time, or several pages of a page list
 /// at once), keeping the bodies of the first `keep` records.
-fn drain(config: &Config, expected: u64, keep: u64) -> Result<Drained, DumpError> {
-    let per_page = crate::listing::open(config, None).records_per_page() as u64;
+fn drain(mode: BenchMode, config: &Config, expected: u64, keep: u64) -> Result<Drained, DumpError> {
+    let per_page = mode.per_page();
     let mut sample = Vec::new();
-    let walked = crate::walk::walk(config, |page| {
+    let walked = intercom_dump::walk::walk(config, |page| {
         if (sample.len() as u64) * per_page < keep.max(per_page) {
             sample.push(page.body.clone());
         }
@@ -523,7 +518,7 @@ fn drain(config: &Config, expected: u64, keep: u64) -> Result<Drained, DumpError
 
 /// Where one thread's decode+write time goes, in seconds.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct SingleThreadSplit {
+pub(crate) struct SingleThreadSplit {
     pub records: u64,
     /// Reading each page's envelope (the record array's place, the next cursor).
     pub envelope_seconds: f64,
@@ -534,7 +529,7 @@ pub struct SingleThreadSplit {
 }
 
 impl SingleThreadSplit {
-    pub fn records_per_second(&self) -> f64 {
+    pub(crate) fn records_per_second(&self) -> f64 {
         self.records as f64 / (self.envelope_seconds + self.decode_seconds + self.write_seconds).max(1e-9)
     }
 }
@@ -556,7 +551,7 @@ fn decode_and_write(
     for group in bodies.chunks(per_group) {
         let started = Instant::now();
         let pages =
-            group.iter().map(|body| wire::parse_page(source.spec().envelope, body.clone())).collect::<Result<Vec<ListedPage>, ApiError>>()?;
+            group.iter().map(|body| wire::parse_page_of(source, body.clone())).collect::<Result<Vec<ListedPage>, ApiError>>()?;
         let parsed = Instant::now();
         let batch = decoder.decode(pages.iter().map(|p| p.page.records_json()))?;
         let decoded = Instant::now();
@@ -588,7 +583,7 @@ fn latency_run(options: &BenchOptions, latency: Duration, scratch: &Path) -> Res
     }
     let sim = SimHandle::spawn(sim_config, 0).map_err(|e| aborted("cannot start the simulator", e))?;
     let config = dump_config(&sim.base_url(), mode, options, &options.out.join("latency"))?;
-    let summary = crate::run_dump(config, Arc::new(Progress::default()))?;
+    let summary = intercom_dump::run_dump(config, Arc::new(Progress::default()))?;
     let bound = per_page as f64 / latency.as_secs_f64();
     Ok(LatencyReport {
         latency_ms: latency.as_millis() as u64,
@@ -639,7 +634,7 @@ fn reset_peak_rss() -> bool {
 }
 
 /// This process's peak resident memory since start or the last reset (Linux `VmHWM`).
-pub fn peak_rss() -> Option<u64> {
+pub(crate) fn peak_rss() -> Option<u64> {
     status_bytes("VmHWM:")
 }
 
@@ -654,7 +649,7 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 /// This process's resident memory now (Linux `VmRSS`).
-pub fn current_rss() -> Option<u64> {
+pub(crate) fn current_rss() -> Option<u64> {
     status_bytes("VmRSS:")
 }
 
