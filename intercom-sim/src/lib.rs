@@ -1,8 +1,13 @@
-//! The embedded Intercom simulator: an HTTP server on loopback that speaks the API as the
-//! documents in `shared/` describe it, quirks included. It owns its generated workspace
-//! ([`generator`]), its HTTP surface ([`server`]) and its rate-limit windows ([`rate`]).
+//! An Intercom API simulator: an HTTP server on loopback that speaks the API as Intercom's
+//! documents describe it, quirks included, for any client (the official SDKs, connectors, and
+//! intercom-dump, of which it knows nothing). It owns its generated workspace ([`generator`],
+//! the v1 shapes in [`v1`], records rendered to disk ahead in [`rendered`]), its HTTP surface
+//! and the checks every request passes ([`server`]), the versions it accepts ([`version`]), its
+//! listings' state (the v1 scroll and its lock in [`scroll`], the v1 page lists in
+//! [`page_list`]), its rate-limit windows ([`rate`]) and the faults it can be told to inject
+//! ([`faults`]).
 //!
-//! The demo, the tests and the benchmarks run against it; `intercom-dump sim` runs it alone.
+//! intercom-dump's demo, tests and benchmarks run against it; `intercom-dump sim` runs it alone.
 
 pub mod faults;
 pub mod generator;

@@ -1,7 +1,7 @@
-//! The actors of a run, one file each, with their messages: [`coordinator`] (holds the cursor,
+//! The actors of a run, one file each, with their messages: [`coordinator`] (holds the listing,
 //! paces everything), [`fetcher`] (HTTP), [`parser`] (JSON to Arrow, on a `SyncArbiter`) and
-//! [`writer`] (Arrow to files). They stay thin: the work is done by the plain types of `api`,
-//! `schema` and `sink`, which they own.
+//! [`writer`] (Arrow to files). They stay thin: the work is done by the plain types of
+//! `listing`, `api`, `schema` and `sink`, which they own.
 
 pub(crate) mod coordinator;
 pub(crate) mod fetcher;

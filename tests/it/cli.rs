@@ -163,6 +163,26 @@ fn the_token_never_appears_in_logs_output_or_files_even_at_trace_level() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--token-file"));
 }
 
+/// Staging directories in `out` (the runs' own, named `.intercom-dump-staging-*`).
+fn staging_dirs(out: &std::path::Path) -> std::collections::HashSet<std::path::PathBuf> {
+    std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".intercom-dump-staging"))
+        .map(|e| e.path())
+        .collect()
+}
+
+/// Finished Parquet parts staged by a run other than those whose staging is in `earlier`.
+fn staged_parts(out: &std::path::Path, earlier: &std::collections::HashSet<std::path::PathBuf>) -> usize {
+    staging_dirs(out)
+        .difference(earlier)
+        .flat_map(|dir| std::fs::read_dir(dir.join("contacts")).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("part-") && e.path().extension().is_some_and(|x| x == "parquet"))
+        .count()
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -186,14 +206,24 @@ fn a_killed_dump_leaves_nothing_that_looks_complete_and_a_rerun_succeeds() {
             .stderr(std::process::Stdio::null());
         command
     };
-    for after_ms in [150, 1_500, 3_500] {
+    // Killed before anything is written, then once one part and once three parts sit staged
+    // (1,000 rows a part: with 6,000 contacts the run is then mid-write, not finishing).
+    for staged in [0, 1, 3] {
+        let earlier = staging_dirs(out.path());
         let mut child = dump_command().spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(after_ms));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while staged_parts(out.path(), &earlier) < staged {
+            assert!(std::time::Instant::now() < deadline, "no {staged} staged parts in 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the run was still going when killed ({staged} parts staged)");
         // SIGKILL: no destructor, no cleanup.
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(!out.path().join("_SUCCESS").exists() && !out.path().join("_manifest.json").exists(), "killed at {after_ms} ms");
-        assert!(!out.path().join("contacts").exists(), "no part under its final name, killed at {after_ms} ms");
+        assert!(staged_parts(out.path(), &earlier) < 6, "the kill landed before the last part was staged");
+        let published = out.path().join("_SUCCESS").exists() || out.path().join("_manifest.json").exists();
+        assert!(!published, "killed with {staged} parts staged");
+        assert!(!out.path().join("contacts").exists(), "no part under its final name, killed with {staged} parts staged");
     }
     let status = dump_command().status().unwrap();
     assert!(status.success());
