@@ -39,7 +39,7 @@ impl fmt::Debug for Token {
 }
 
 /// Where Intercom hosts a workspace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Region {
     Us,
     Eu,
@@ -56,8 +56,8 @@ impl Region {
     }
 }
 
-/// What to list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to list. Everything about a source is in its unit (`src/source/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Source {
     /// v2 contacts (users and leads), through the cursor list.
     Contacts,
@@ -81,7 +81,7 @@ impl Source {
 
 /// How a source is listed. Unset, contacts take the cursor, users and leads the scroll (or
 /// the page list when a filter asks for it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// v2 contacts: the cursor. Users and leads: the page list when it reaches every record
     /// (at most 10,000), the scroll otherwise.
@@ -105,8 +105,10 @@ impl Mode {
     }
 }
 
-/// Sort field of the v1 page lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Sort field of the v1 page lists, named as the API's fields are (`*_at` included).
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum PageSort {
     CreatedAt,
     LastRequestAt,
@@ -125,12 +127,25 @@ impl PageSort {
     }
 }
 
+/// Sort order of the v1 page lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortOrder {
+    Asc,
+    Desc,
+}
+
+/// How rows are split into Hive-style directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PartitionBy {
+    /// `role=user/` and `role=lead/`.
+    Role,
+}
+
 /// Parameters of the v1 page lists; unset ones are not sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageQuery {
     pub sort: Option<PageSort>,
-    /// `Some(true)` for `order=asc`, `Some(false)` for `desc`.
-    pub ascending: Option<bool>,
+    pub order: Option<SortOrder>,
     pub created_since_days: Option<u32>,
     pub email: Option<String>,
     pub phone: Option<String>,
@@ -148,8 +163,8 @@ impl PageQuery {
         if let Some(sort) = self.sort {
             pairs.push(("sort", sort.as_str().to_string()));
         }
-        if let Some(ascending) = self.ascending {
-            pairs.push(("order", if ascending { "asc" } else { "desc" }.to_string()));
+        if let Some(order) = self.order {
+            pairs.push(("order", if order == SortOrder::Asc { "asc" } else { "desc" }.to_string()));
         }
         if let Some(days) = self.created_since_days {
             pairs.push(("created_since", days.to_string()));
@@ -210,7 +225,7 @@ pub enum Compression {
 }
 
 /// Which files a run writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum FileFormat {
     Parquet,
     /// Arrow IPC, file format (`pyarrow.ipc.open_file` reads it).
@@ -264,8 +279,8 @@ pub struct OutputConfig {
     pub overwrite: bool,
     /// A typed column per declared custom attribute; `None`: on for v2 contacts, off for v1.
     pub typed_custom_attributes: Option<bool>,
-    /// Hive-style directories by role: `role=user/`, `role=lead/`.
-    pub partition_by_role: bool,
+    /// Hive-style directories: by role, `role=user/`, `role=lead/`.
+    pub partition_by: Option<PartitionBy>,
     /// v2 cursor: rows between checkpoints (each closes the open parts).
     pub checkpoint_rows: u64,
     /// Go on from the checkpoint of a run that did not finish.
@@ -337,7 +352,7 @@ impl OutputConfig {
             overwrite: false,
             allow_incomplete: false,
             typed_custom_attributes: None,
-            partition_by_role: false,
+            partition_by: None,
             checkpoint_rows: 1_000_000,
             resume: false,
         }

@@ -15,7 +15,7 @@ use crate::actors::writer::{Checkpoints, Writer};
 use crate::api::client::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
-use crate::config::Config;
+use crate::config::{Config, PartitionBy};
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
@@ -125,10 +125,10 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let layout = layout(&config, &schema);
     let decoder_batch_rows = config.decoder_batch_rows();
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
-    let partitioning = match (config.output.partition_by_role, data_source.spec().role_partition) {
-        (false, _) => Partitioning::None,
-        (true, RolePartition::Column) => Partitioning::ByColumn("role".into()),
-        (true, RolePartition::Fixed(role)) => Partitioning::Fixed { name: "role".into(), value: role.into() },
+    let partitioning = match (config.output.partition_by, data_source.spec().role_partition) {
+        (None, _) => Partitioning::None,
+        (Some(PartitionBy::Role), RolePartition::Column) => Partitioning::ByColumn("role".into()),
+        (Some(PartitionBy::Role), RolePartition::Fixed(role)) => Partitioning::Fixed { name: "role".into(), value: role.into() },
     };
     let staged_dir = staging.dir_for(source);
     let mut sink = Sink::new(&staged_dir, schema.clone(), &config.output, partitioning)?;
@@ -295,7 +295,7 @@ fn layout(config: &Config, schema: &arrow::datatypes::Schema) -> Layout {
         api_version: config.api.version.to_string(),
         format: format!("{:?}", config.output.format).to_lowercase(),
         compression: format!("{:?}", config.output.compression).to_lowercase(),
-        partition_by: config.output.partition_by_role.then(|| "role".to_string()),
+        partition_by: config.output.partition_by.map(|_| "role".to_string()),
         schema: manifest::describe_schema(schema).into_iter().map(|f| format!("{} {}", f.name, f.data_type)).collect(),
     }
 }

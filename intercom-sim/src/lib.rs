@@ -39,6 +39,7 @@ pub const DEFAULT_LIMIT_PER_WINDOW: u32 = 1_666;
 
 /// The shape of `pages.next` in v2 cursor answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum NextShape {
     /// `{"page": 2, "starting_after": "..."}`: what real answers carry.
     #[default]

@@ -18,6 +18,7 @@ pub const DEFAULT_PAGE_CAP: u64 = 10_000;
 
 /// What a page past the cap answers: Intercom's behaviour there is unconfirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PastCap {
     /// 400 `parameter_invalid`.
     #[default]

@@ -18,6 +18,7 @@ pub const RESTART_MESSAGE: &str = "Request failed due to an internal network err
 
 /// Whether a scroll hands out one `scroll_param` for its whole life or a new one every page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ParamStyle {
     /// The same value on every page (what Intercom staff describe).
     Fixed,

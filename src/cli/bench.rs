@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use intercom_dump::api::wire::{self, ListedPage};
 use intercom_dump::api::{ApiError, ApiStats};
-use intercom_dump::config::{ApiConfig, Config, FileFormat, Mode, OutputConfig, PipelineConfig, Source, Token};
+use intercom_dump::config::{ApiConfig, Config, Mode, OutputConfig, PipelineConfig, Source, Token};
 use intercom_dump::error::DumpError;
 use intercom_dump::progress::Progress;
 use intercom_dump::schema::{DeclaredAttribute, PageDecoder};
@@ -117,7 +117,8 @@ pub(crate) struct BenchOptions {
     pub gzip: bool,
     /// Records of each listing decoded and written on one thread for the comparison.
     pub sample_records: u64,
-    pub format: FileFormat,
+    /// The dumps' file settings (format, compression, sizes); the directory is the bench's.
+    pub output: OutputConfig,
     pub pipeline: PipelineConfig,
 }
 
@@ -133,7 +134,7 @@ impl BenchOptions {
             prerender: true,
             gzip: false,
             sample_records: 30_000,
-            format: FileFormat::Parquet,
+            output: OutputConfig::new(""),
             pipeline: PipelineConfig::default(),
         }
     }
@@ -159,11 +160,13 @@ pub(crate) struct ModeReport {
     pub vs_single_thread: f64,
     /// End to end over `cores` x the single-thread rate: the share of the cores' ideal reached.
     pub vs_all_cores: f64,
-    /// A bare client draining the listing (as many requests at a time as the dump makes: one,
-    /// or the page list's concurrency; reading bodies and nothing else), in records a second.
-    pub simulator_records_per_second: f64,
-    /// The simulator's rate over the end-to-end rate.
-    pub simulator_headroom: f64,
+    /// The dump's own listing and client walking the same listing with nothing decoded or
+    /// written (`intercom_dump::walk`: requests as the dump makes them, every answer read,
+    /// scrubbed and its envelope parsed), in records a second: the most the fetching side
+    /// allows, the simulator's serving included.
+    pub walk_records_per_second: f64,
+    /// The walk's rate over the end-to-end rate: near 1, fetching is what bounds the dump.
+    pub walk_headroom: f64,
     /// CPU seconds the process (simulator included) spent a second of the dump: how many cores
     /// it kept busy.
     pub cores_busy: Option<f64>,
@@ -354,8 +357,8 @@ fn measure_beside(dump: MeasuredDump, options: &BenchOptions, sample_dir: &Path,
         single_thread: split,
         vs_single_thread: rate / single,
         vs_all_cores: rate / (single * cores as f64),
-        simulator_records_per_second: drained.records_per_second,
-        simulator_headroom: drained.records_per_second / rate,
+        walk_records_per_second: drained.records_per_second,
+        walk_headroom: drained.records_per_second / rate,
         cores_busy: dump.cores_busy,
         rss_at_start_bytes: dump.rss_at_start_bytes,
         peak_rss_bytes: dump.peak_rss_bytes,
@@ -399,8 +402,8 @@ impl BenchReport {
             "1-thread r/s",
             "x1-thr",
             "x-cores",
-            "sim r/s",
-            "sim x",
+            "walk r/s",
+            "walk x",
             "busy",
             "RSS start",
             "peak RSS"
@@ -416,8 +419,8 @@ impl BenchReport {
                 m.single_thread_records_per_second,
                 m.vs_single_thread,
                 m.vs_all_cores,
-                m.simulator_records_per_second,
-                m.simulator_headroom,
+                m.walk_records_per_second,
+                m.walk_headroom,
                 m.cores_busy.map_or_else(|| "n/a".to_string(), |c| format!("{c:.2}")),
                 m.rss_at_start_bytes.map_or_else(|| "n/a".to_string(), mib),
                 m.peak_rss_bytes.map_or_else(|| "n/a".to_string(), mib),
@@ -455,7 +458,7 @@ impl BenchReport {
         out.push('\n');
         out.push_str(
             "\nx1-thr: end to end over one thread decoding and writing the same pages; x-cores: over cores x that rate;\n\
-             sim r/s: a bare client draining the simulator; sim x: that over the end-to-end rate;\n\
+             walk r/s: the dump's listing and client alone, nothing decoded or written; walk x: that over the end-to-end rate;\n\
              busy: CPU seconds a second during the dump (cores kept busy, the simulator's share included).\n",
         );
         if let Some(l) = &self.latency {
@@ -485,9 +488,7 @@ fn dump_config(base_url: &str, mode: BenchMode, options: &BenchOptions, out: &Pa
     api.version = mode.source().default_version();
     // The simulator enforces no limit here: the bench measures the client, not the API's cap.
     api.rate_limit_per_minute = u32::MAX / 2;
-    let mut output = OutputConfig::new(out);
-    output.overwrite = true;
-    output.format = options.format;
+    let output = OutputConfig { dir: out.to_path_buf(), overwrite: true, ..options.output.clone() };
     let mut config = Config::new(api, output);
     config.source = mode.source();
     config.listing.mode = Some(mode.mode());

@@ -1,4 +1,433 @@
-//! The binary's own modules: what the command line is (arguments), and the commands that are not
-//! a dump (the bench).
+//! The command line: its arguments (derived with clap; the config's own enums are the value
+//! types) and how they become a validated [`Config`], once. The commands themselves are in
+//! [`commands`]; the bench in [`bench`].
 
 pub(crate) mod bench;
+pub(crate) mod commands;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use intercom_dump::config::{
+    ApiConfig, Compression, Config, FileFormat, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PartitionBy,
+    PipelineConfig, Region, SortOrder, Source, Token,
+};
+use intercom_dump::error::ConfigError;
+use intercom_sim::{FaultRule, NextShape, ParamStyle, PastCap};
+
+use bench::BenchMode;
+
+#[derive(Parser)]
+#[command(name = "intercom-dump", version, about = "Dump every contact of an Intercom workspace into Parquet, fast and whole.")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Dump a workspace's contacts (token from INTERCOM_TOKEN or --token-file).
+    Dump(DumpArgs),
+    /// Start the embedded Intercom simulator and dump it: the whole pipeline, locally.
+    Demo(DemoArgs),
+    /// Run the Intercom simulator alone, for other tools or a separate `dump`.
+    Sim(SimArgs),
+    /// Measure throughput against the embedded simulator: each listing end to end, beside one
+    /// thread decoding and writing the same pages, the simulator's own rate, and peak memory.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// Contacts in the simulated workspace.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) contacts: u64,
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Listings to measure, comma-separated: contacts-cursor, users-scroll, leads-scroll, users-pages.
+    #[arg(long, value_delimiter = ',', default_value = "contacts-cursor,users-scroll,leads-scroll,users-pages")]
+    pub(crate) modes: Vec<BenchMode>,
+    /// Also walk one cursor with this latency added to every request, against per_page / latency.
+    #[arg(long, value_name = "MS")]
+    pub(crate) latency_ms: Option<u64>,
+    /// Pages of 150 the latency run walks.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) latency_pages: u64,
+    /// Records of each listing decoded and written on one thread, for the comparison.
+    #[arg(long, default_value_t = 30_000)]
+    pub(crate) sample_records: u64,
+    /// Generate every page as it is asked for instead of pre-rendering the records to disk first.
+    #[arg(long)]
+    pub(crate) live_sim: bool,
+    /// The simulator compresses its answers (gzip, which the client asks for), as Intercom does:
+    /// the table then shows the bytes on the wire against the JSON they carried.
+    #[arg(long)]
+    pub(crate) gzip: bool,
+    /// Where the dumps and the pre-rendered records go (replaced on each run).
+    #[arg(long, default_value = "intercom-dump-bench")]
+    pub(crate) out: PathBuf,
+    /// Print the report as JSON on stdout instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) files: FileArgs,
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DumpArgs {
+    /// Directory to write into; the dump lands in OUT/<source>/.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
+    /// Read the access token from this file (its first line) instead of INTERCOM_TOKEN. There is
+    /// no flag taking the token itself: command lines end up in shell history and `ps`.
+    #[arg(long)]
+    pub(crate) token_file: Option<PathBuf>,
+    /// API base URL (default: the region's).
+    #[arg(long, conflicts_with = "region")]
+    pub(crate) base_url: Option<String>,
+    /// Where the workspace is hosted.
+    #[arg(long, value_enum, default_value_t = Region::Us)]
+    pub(crate) region: Region,
+    /// Allow plain http:// to a host other than loopback (the token travels unencrypted).
+    #[arg(long)]
+    pub(crate) allow_insecure_http: bool,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// Contacts in the simulated workspace.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) contacts: u64,
+    /// Seed of the simulated workspace.
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// Directory to write into (the demo replaces its own earlier output there).
+    #[arg(long, default_value = "intercom-dump-demo")]
+    pub(crate) out: PathBuf,
+    /// Make the embedded simulator fail as this JSON plan file says (see `sim --fault-plan`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fault_plan: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) run: RunArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct SimArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub(crate) port: u16,
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) contacts: u64,
+    #[arg(long, default_value_t = 42)]
+    pub(crate) seed: u64,
+    /// The bearer token the simulator accepts.
+    #[arg(long, default_value = "sim-token")]
+    pub(crate) token: String,
+    /// Requests allowed per 10-second window (Intercom's private-app limit is 1,666).
+    #[arg(long, default_value_t = intercom_sim::DEFAULT_LIMIT_PER_WINDOW)]
+    pub(crate) limit_per_window: u32,
+    /// Intercom-Version applied to requests without the header.
+    #[arg(long, default_value = intercom_sim::DEFAULT_API_VERSION)]
+    pub(crate) default_version: String,
+    /// Shape of `pages.next`: `page` (real answers) or `per-page` (the OpenAPI schema).
+    #[arg(long, value_enum, default_value_t = NextShape::Page)]
+    pub(crate) next_shape: NextShape,
+    /// v1 scroll_param: the same on every page (`fixed`) or new each page (`rotating`).
+    #[arg(long, value_enum, default_value_t = ParamStyle::Rotating)]
+    pub(crate) scroll_param: ParamStyle,
+    /// Seconds an unused v1 scroll lives.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) scroll_expiry: u64,
+    /// Answer these v1 scroll requests (1-based, comma-separated) with the restart 500.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) scroll_restart_at: Vec<u64>,
+    /// Expire the open scroll at these v1 scroll requests (1-based, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) scroll_expire_at: Vec<u64>,
+    /// Start with another client's scroll holding the lock until it expires.
+    #[arg(long)]
+    pub(crate) foreign_scroll: bool,
+    /// Records v1 paging reaches.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) page_cap: u64,
+    /// What a v1 page past the cap answers: `error` (400) or `empty`.
+    #[arg(long, value_enum, default_value_t = PastCap::Error)]
+    pub(crate) past_cap: PastCap,
+    /// Inject a fault, repeatable: KIND:PROBABILITY or KIND@N,N (request numbers from 1), KIND
+    /// one of 429, an HTTP status (500, 502, 503, 504, 408...), reset, truncate, notjson, noid,
+    /// latency=MS or latency=MIN-MAX, slow=MS. E.g. `--fault 503:0.05 --fault truncate@10,20 --fault latency=100:1`.
+    #[arg(long = "fault", value_name = "RULE")]
+    pub(crate) faults: Vec<FaultRule>,
+    /// Seed of the probabilistic faults: the same seed replays the same failures.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) fault_seed: u64,
+    /// Faults from a JSON plan file (rules, their seed, the scroll's faults), added to the flags'.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) fault_plan: Option<PathBuf>,
+    /// Declare this custom attribute with a type its values do not have.
+    #[arg(long)]
+    pub(crate) misdeclare_attribute: Option<String>,
+    /// Do not compress answers, even for clients that ask for gzip (Intercom compresses them).
+    #[arg(long)]
+    pub(crate) no_gzip: bool,
+    /// Render every record (v2 and v1 shapes) into this directory before serving, and serve
+    /// pages from there: much faster than generating them (about 5 KB of disk a contact).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) prerender_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct ListingArgs {
+    /// What to dump: v2 contacts, or v1 users or leads.
+    #[arg(long, value_enum, default_value_t = Source::Contacts)]
+    pub(crate) source: Source,
+    /// How to list it (default: the cursor for contacts; the scroll for users and leads, or the
+    /// page list when a filter is given). `auto`: for users and leads, the page list when it
+    /// reaches every record (at most 10,000), else the scroll.
+    #[arg(long, value_enum)]
+    pub(crate) mode: Option<Mode>,
+    /// Page list only: the one record with this email.
+    #[arg(long)]
+    pub(crate) email: Option<String>,
+    /// Page list only: the one record with this phone number.
+    #[arg(long)]
+    pub(crate) phone: Option<String>,
+    /// Page list only: sort field.
+    #[arg(long, value_enum)]
+    pub(crate) sort: Option<PageSort>,
+    /// Page list only: sort order.
+    #[arg(long, value_enum)]
+    pub(crate) order: Option<SortOrder>,
+    /// Page list only: records created in the last DAYS days.
+    #[arg(long, value_name = "DAYS")]
+    pub(crate) created_since: Option<u32>,
+    /// Page list: pages fetched at once.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) page_concurrency: usize,
+    /// Scroll: fresh scrolls opened after one breaks (expiry, the restart 500) before giving up.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) max_restarts: u32,
+    /// Scroll: seconds to wait for another client's scroll to release the workspace's lock.
+    #[arg(long, default_value_t = 120)]
+    pub(crate) scroll_lock_wait: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct ApiArgs {
+    /// Intercom-Version to send (default: 2.16 for contacts, 1.4 for users and leads).
+    #[arg(long)]
+    pub(crate) api_version: Option<String>,
+    /// Records a page (default and most: 150 for the v2 cursor, 60 for v1 page lists; the
+    /// scroll's pages are always 100).
+    #[arg(long)]
+    pub(crate) per_page: Option<u32>,
+    /// Requests a minute (Intercom's private-app limit: 10,000).
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_RATE_LIMIT_PER_MINUTE)]
+    pub(crate) rate_limit: u32,
+    /// Retries of one request after transient failures.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) max_retries: usize,
+    /// Longest time, in seconds, one request keeps retrying.
+    #[arg(long, default_value_t = 300)]
+    pub(crate) max_retry_elapsed: u64,
+    /// Timeout of one request, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub(crate) request_timeout: u64,
+    /// The largest answer read, in bytes (decompressed); a larger one fails the run.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub(crate) max_body_bytes: usize,
+}
+
+#[derive(Args)]
+pub(crate) struct OutputArgs {
+    /// Replace an earlier dump in --out (only once this run has succeeded).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    #[command(flatten)]
+    pub(crate) files: FileArgs,
+    /// A typed column per declared custom attribute (the default for contacts).
+    #[arg(long, overrides_with = "no_typed_custom_attributes")]
+    pub(crate) typed_custom_attributes: bool,
+    /// Custom attributes as JSON text only (the default for users and leads).
+    #[arg(long)]
+    pub(crate) no_typed_custom_attributes: bool,
+    /// Hive-style directories: `role` writes OUT/<source>/role=user/ and role=lead/.
+    #[arg(long, value_enum)]
+    pub(crate) partition_by: Option<PartitionBy>,
+    /// v2 cursor: rows between checkpoints (each closes the open parts; --resume goes on from the last).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) checkpoint_rows: u64,
+    /// Go on from the last checkpoint of a v2 cursor dump into --out that did not finish (else
+    /// start from the beginning). Give the same options as the run it resumes.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Also write the run's summary as JSON to this file.
+    #[arg(long)]
+    pub(crate) summary_json: Option<PathBuf>,
+    /// Publish even when the listing delivered fewer or more records than the API announced
+    /// (both counts go in the manifest, which marks the dump incomplete).
+    #[arg(long)]
+    pub(crate) allow_incomplete: bool,
+}
+
+/// How the part files are shaped: `dump`, `demo` and `bench` share these.
+#[derive(Args)]
+pub(crate) struct FileArgs {
+    /// File format: parquet, arrow (Arrow IPC file format) or both.
+    #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
+    pub(crate) format: FileFormat,
+    /// Parquet compression: zstd, zstd:LEVEL (1-22), snappy or none.
+    #[arg(long, default_value = "zstd:1")]
+    pub(crate) compression: String,
+    /// Rows per Parquet row group.
+    #[arg(long, default_value_t = 100_000)]
+    pub(crate) row_group_rows: usize,
+    /// Rows per part file before rolling to the next.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) max_file_rows: usize,
+    /// Bytes per part file (on the writer's estimate) before rolling to the next.
+    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    pub(crate) max_file_bytes: u64,
+}
+
+#[derive(Args)]
+pub(crate) struct PipelineArgs {
+    /// Parser threads (default: one per core).
+    #[arg(long)]
+    pub(crate) parsers: Option<usize>,
+    /// Rows decoded into one batch.
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_BATCH_ROWS)]
+    pub(crate) batch_rows: usize,
+    /// Page bytes held in memory before fetching pauses.
+    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
+    pub(crate) max_buffer_bytes: usize,
+}
+
+/// The flags of a run, shared by `dump` and `demo`: what to list and how, how to talk to the
+/// API, where and how to write, and how much work is in flight.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) listing: ListingArgs,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+    #[command(flatten)]
+    pub(crate) pipeline: PipelineArgs,
+    /// No progress bar.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+impl FileArgs {
+    /// `template`'s file settings, set from these flags.
+    pub(crate) fn apply(&self, output: &mut OutputConfig) -> Result<(), ConfigError> {
+        output.format = self.format;
+        output.compression = parse_compression(&self.compression)?;
+        output.row_group_rows = self.row_group_rows;
+        output.max_file_rows = self.max_file_rows;
+        output.max_file_bytes = self.max_file_bytes;
+        Ok(())
+    }
+}
+
+impl RunArgs {
+    /// The validated configuration of a run against `base_url` as `token`, into `out`.
+    pub(crate) fn config(
+        &self,
+        base_url: &str,
+        token: Token,
+        allow_insecure_http: bool,
+        out: PathBuf,
+    ) -> Result<Config, ConfigError> {
+        let mut config = Config::new(self.api_config(base_url, token, allow_insecure_http)?, self.output.config(out)?);
+        config.source = self.listing.source;
+        config.listing = self.listing_config();
+        config.pipeline = self.pipeline.config();
+        config.validate()
+    }
+
+    fn api_config(&self, base_url: &str, token: Token, allow_insecure_http: bool) -> Result<ApiConfig, ConfigError> {
+        let args = &self.api;
+        let mut api = ApiConfig::new(base_url, token, allow_insecure_http)?;
+        api.version = match &args.api_version {
+            Some(version) => version.parse().map_err(|_| ConfigError::ApiVersion(version.clone()))?,
+            None => self.listing.source.default_version(),
+        };
+        if let Some(per_page) = args.per_page {
+            api.per_page = per_page;
+        }
+        api.rate_limit_per_minute = args.rate_limit;
+        api.max_retries = args.max_retries;
+        api.max_retry_elapsed = Duration::from_secs(args.max_retry_elapsed);
+        api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
+        api.max_body_bytes = args.max_body_bytes.max(1);
+        Ok(api)
+    }
+
+    fn listing_config(&self) -> ListingConfig {
+        let (args, defaults) = (&self.listing, ListingConfig::default());
+        ListingConfig {
+            mode: args.mode,
+            query: PageQuery {
+                sort: args.sort,
+                order: args.order,
+                created_since_days: args.created_since,
+                email: args.email.clone(),
+                phone: args.phone.clone(),
+            },
+            page_size: self.api.per_page.unwrap_or(defaults.page_size),
+            page_concurrency: args.page_concurrency,
+            max_restarts: args.max_restarts,
+            scroll_lock_wait: Duration::from_secs(args.scroll_lock_wait),
+            ..defaults
+        }
+    }
+}
+
+impl OutputArgs {
+    fn config(&self, out: PathBuf) -> Result<OutputConfig, ConfigError> {
+        let mut output = OutputConfig::new(out);
+        self.files.apply(&mut output)?;
+        output.partition_by = self.partition_by;
+        output.checkpoint_rows = self.checkpoint_rows;
+        output.resume = self.resume;
+        output.typed_custom_attributes = match (self.typed_custom_attributes, self.no_typed_custom_attributes) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        output.overwrite = self.overwrite;
+        output.allow_incomplete = self.allow_incomplete;
+        Ok(output)
+    }
+}
+
+impl PipelineArgs {
+    pub(crate) fn config(&self) -> PipelineConfig {
+        PipelineConfig {
+            parsers: self.parsers.unwrap_or(PipelineConfig::default().parsers),
+            batch_rows: self.batch_rows,
+            max_buffer_bytes: self.max_buffer_bytes,
+        }
+    }
+}
+
+fn parse_compression(text: &str) -> Result<Compression, ConfigError> {
+    match text.split_once(':') {
+        None if text == "zstd" => Ok(Compression::Zstd(1)),
+        None if text == "snappy" => Ok(Compression::Snappy),
+        None if text == "none" => Ok(Compression::None),
+        Some(("zstd", level)) => match level.parse() {
+            Ok(level) => Ok(Compression::Zstd(level)),
+            Err(_) => Err(ConfigError::ZstdLevelText(level.to_string())),
+        },
+        _ => Err(ConfigError::Compression(text.to_string())),
+    }
+}

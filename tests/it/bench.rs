@@ -35,7 +35,7 @@ fn bench_measures_every_listing_and_dumps_each_whole() {
     for (mode, (name, source, ids)) in modes.iter().zip(expected) {
         assert_eq!(mode["mode"], name);
         assert_eq!(mode["records"], ids.len() as u64, "{name}");
-        for key in ["records_per_second", "mb_per_second", "single_thread_records_per_second", "simulator_records_per_second"] {
+        for key in ["records_per_second", "mb_per_second", "single_thread_records_per_second", "walk_records_per_second"] {
             assert!(mode[key].as_f64().unwrap() > 0.0, "{name} {key}: {mode}");
         }
         let ratio = mode["records_per_second"].as_f64().unwrap() / mode["single_thread_records_per_second"].as_f64().unwrap();

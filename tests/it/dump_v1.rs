@@ -169,7 +169,7 @@ fn page_lists_honour_every_filter() {
     // Sorted by updated_at, ascending.
     let ids = run(Source::Users, &|c| {
         c.listing.query.sort = Some(PageSort::UpdatedAt);
-        c.listing.query.ascending = Some(true);
+        c.listing.query.order = Some(intercom_dump::config::SortOrder::Asc);
     });
     let index: HashMap<String, u64> = (0..n).map(|i| (ws.contact_id(i), i)).collect();
     assert_exact_ids(&ids, ids_of_role(&ws, Role::User));

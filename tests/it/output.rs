@@ -237,7 +237,7 @@ fn partition_by_role_writes_hive_style_directories() {
     let sim = simulator(seed, n);
     let out = tempfile::tempdir().unwrap();
     let mut config = config_for(&sim, out.path(), TOKEN);
-    config.output.partition_by_role = true;
+    config.output.partition_by = Some(intercom_dump::config::PartitionBy::Role);
     config.output.format = FileFormat::Both;
     let summary = dump(config).unwrap();
     assert_eq!(summary.records, n);
@@ -259,7 +259,7 @@ fn partition_by_role_writes_hive_style_directories() {
     // v1 leads hold one role: one directory.
     let out = tempfile::tempdir().unwrap();
     let mut config = v1_config(&sim, out.path(), Source::Leads, Mode::Scroll);
-    config.output.partition_by_role = true;
+    config.output.partition_by = Some(intercom_dump::config::PartitionBy::Role);
     dump(config).unwrap();
     assert_exact_ids(&output_ids(&out.path().join("leads"), "role=lead"), ids_of_role(&ws, Role::Lead));
 }

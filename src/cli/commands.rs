@@ -1,0 +1,231 @@
+//! The commands: `dump`, `demo`, `sim` and `bench`, from their parsed arguments to a printed
+//! summary (or an error for `main` to map to its exit code).
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use intercom_dump::config::{Config, Token};
+use intercom_dump::error::ConfigError;
+use intercom_dump::progress::Progress;
+use intercom_dump::version::ApiVersion;
+use intercom_dump::{DumpError, Summary, run_dump};
+use intercom_sim::{FaultPlan, FaultPlanFile, Prerender, RecordShape, SimConfig, SimHandle};
+
+use super::bench::{BenchOptions, run_bench};
+use super::{BenchArgs, DemoArgs, DumpArgs, OutputArgs, SimArgs};
+
+/// `dump`: a real workspace.
+pub(crate) fn dump(args: DumpArgs) -> anyhow::Result<()> {
+    let token = match &args.token_file {
+        Some(path) => token_from_file(path)?,
+        None => Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?,
+    };
+    check_summary_path(&args.run.output)?;
+    let base_url = args.base_url.clone().unwrap_or_else(|| args.region.base_url().to_string());
+    let config = args.run.config(&base_url, token, args.allow_insecure_http, args.out)?;
+    let summary = run_with_progress(config, args.run.no_progress)?;
+    report(&summary, &args.run.output)
+}
+
+/// `demo`: the embedded simulator, dumped.
+pub(crate) fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
+    let token = format!("demo-{:016x}", intercom_sim::generator::mix64(std::process::id() as u64 ^ args.seed));
+    let mut sim_config = SimConfig::new(args.seed, args.contacts, token.clone());
+    // The simulator enforces the same limit the client keeps to.
+    sim_config.limit_per_window = (args.run.api.rate_limit / 6).max(1);
+    apply_fault_plan(args.fault_plan.as_deref(), &mut sim_config)?;
+    let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
+    eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
+    args.run.output.overwrite = true;
+    let config = args.run.config(&sim.base_url(), Token::new(token)?, false, args.out)?;
+    let summary = run_with_progress(config, args.run.no_progress)?;
+    report(&summary, &args.run.output)
+}
+
+/// Prints the summary, and writes it as JSON where asked.
+fn report(summary: &Summary, output: &OutputArgs) -> anyhow::Result<()> {
+    print_summary(summary);
+    if let Some(path) = &output.summary_json {
+        let json = serde_json::to_vec_pretty(summary).context("cannot serialise the summary")?;
+        // The dump is whole and published: a summary that cannot be written is worth a warning,
+        // not a failed run (its place was checked before the run started).
+        if let Err(error) = std::fs::write(path, json) {
+            tracing::warn!("the dump is published, but --summary-json {} could not be written: {error}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is fetched, a `--summary-json` that could not be written.
+fn check_summary_path(output: &OutputArgs) -> Result<(), ConfigError> {
+    let Some(path) = &output.summary_json else { return Ok(()) };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let probe = dir.join(format!(".intercom-dump-summary-probe-{}", std::process::id()));
+    let writable = std::fs::write(&probe, b"").is_ok() && !path.is_dir();
+    let _ = std::fs::remove_file(&probe);
+    if writable {
+        return Ok(());
+    }
+    Err(ConfigError::SummaryPath { path: path.clone() })
+}
+
+/// The token from `--token-file`: the first line that is not blank, without a byte-order mark;
+/// its errors name the file, not `INTERCOM_TOKEN`.
+fn token_from_file(path: &std::path::Path) -> Result<Token, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| ConfigError::TokenFile { path: path.to_path_buf(), reason: e.to_string() })?;
+    let line = text.trim_start_matches('\u{feff}').lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    Token::new(line).map_err(|e| {
+        let reason = match e {
+            ConfigError::MissingToken => "it holds no token".to_string(),
+            ConfigError::MalformedToken => "its first line has spaces or control characters besides the token".to_string(),
+            other => other.to_string(),
+        };
+        ConfigError::TokenFile { path: path.to_path_buf(), reason }
+    })
+}
+
+/// Adds a `--fault-plan` file's faults to a simulator's configuration.
+fn apply_fault_plan(path: Option<&std::path::Path>, config: &mut SimConfig) -> Result<(), ConfigError> {
+    let Some(path) = path else { return Ok(()) };
+    FaultPlanFile::load(path).map_err(ConfigError::FaultPlan)?.apply(config);
+    Ok(())
+}
+
+/// `sim`: the simulator alone, until Ctrl-C.
+pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let mut config = SimConfig::new(args.seed, args.contacts, args.token);
+    config.limit_per_window = args.limit_per_window;
+    config.default_version = args.default_version.parse::<ApiVersion>()?.to_string();
+    config.next_shape = args.next_shape;
+    config.scroll.param_style = args.scroll_param;
+    config.scroll.idle_expiry = Duration::from_secs(args.scroll_expiry);
+    config.scroll.restart_at = args.scroll_restart_at.into_iter().collect();
+    config.scroll.expire_at = args.scroll_expire_at.into_iter().collect();
+    config.scroll.foreign_scroll = args.foreign_scroll;
+    config.page_cap = args.page_cap;
+    config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
+    apply_fault_plan(args.fault_plan.as_deref(), &mut config)?;
+    config.misdeclared_attribute = args.misdeclare_attribute;
+    config.gzip = !args.no_gzip;
+    config.prerender = args.prerender_dir.map(|dir| Prerender::new(dir, vec![RecordShape::ContactV2, RecordShape::V1]));
+    config.past_cap = args.past_cap;
+    let handle = SimHandle::spawn(config, args.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    eprintln!("simulator: {} contacts (seed {}) at {} — Ctrl-C stops it", args.contacts, args.seed, handle.base_url());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(tokio::signal::ctrl_c())?;
+    drop(handle);
+    Ok(())
+}
+
+/// `bench`: throughput against the embedded simulator.
+pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let mut options = BenchOptions::new(args.out);
+    options.contacts = args.contacts;
+    options.seed = args.seed;
+    options.modes = args.modes;
+    options.latency = args.latency_ms.map(Duration::from_millis);
+    options.latency_pages = args.latency_pages;
+    options.sample_records = args.sample_records;
+    options.prerender = !args.live_sim;
+    options.gzip = args.gzip;
+    args.files.apply(&mut options.output)?;
+    options.pipeline = args.pipeline.config();
+    let report = run_bench(&options)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).context("cannot serialise the report")?);
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(())
+}
+
+fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpError> {
+    let progress = Arc::new(Progress::default());
+    let show = !no_progress && std::io::stderr().is_terminal();
+    let finished = Arc::new(AtomicBool::new(false));
+    let bar_thread = show.then(|| {
+        let (progress, finished) = (progress.clone(), finished.clone());
+        std::thread::spawn(move || {
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {human_pos}/{human_len} contacts [{bar:30}] {per_sec} eta {eta}",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            while !finished.load(Ordering::Relaxed) {
+                bar.set_length(progress.total.load(Ordering::Relaxed));
+                bar.set_position(progress.records.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        })
+    });
+    let result = run_dump(config, progress);
+    finished.store(true, Ordering::Relaxed);
+    if let Some(thread) = bar_thread {
+        let _ = thread.join();
+    }
+    result
+}
+
+fn print_summary(summary: &Summary) {
+    let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+    println!(
+        "dumped {} {} ({}) in {:.2} s: {:.0} records/s",
+        summary.records,
+        summary.source,
+        summary.mode,
+        summary.elapsed.as_secs_f64(),
+        summary.records_per_second
+    );
+    println!("  pages:   {} ({:.1} MB of JSON)", summary.pages, mb(summary.page_bytes));
+    println!("  files:   {} ({:.1} MB) in {}", summary.files.len(), mb(summary.file_bytes), summary.output_dir.display());
+    println!(
+        "  api:     {} requests, {} retries, {} rate-limited ({:.1} s waited)",
+        summary.api.requests,
+        summary.api.retries,
+        summary.api.rate_limited,
+        summary.api.waited_ms as f64 / 1000.0
+    );
+    if !summary.typed_custom_attributes.is_empty() {
+        println!(
+            "  custom attributes: {} typed columns, {} values did not fit their declared type (kept in custom_attributes)",
+            summary.typed_custom_attributes.len(),
+            summary.custom_attribute_misfits
+        );
+    }
+    let whole = match (summary.announced, summary.complete) {
+        (Some(a), true) if a.min == a.max => format!("{} written of {} announced", summary.records, a.min),
+        (Some(a), true) => format!("{} written, {} to {} announced", summary.records, a.min, a.max),
+        (Some(a), false) => {
+            format!("INCOMPLETE: {} written, {} to {} announced (--allow-incomplete)", summary.records, a.min, a.max)
+        }
+        (None, _) => format!("{} written to the listing's end (it announces no count)", summary.records),
+    };
+    println!("  whole:   {whole}");
+    println!(
+        "  exactly-once: {} repeats dropped, {} ids remembered ({:.1} MB), {} scroll restarts, {:.1} MB spilled to disk",
+        summary.duplicates_dropped,
+        summary.ids_remembered,
+        mb(summary.dedupe_bytes),
+        summary.restarts,
+        mb(summary.spilled_bytes)
+    );
+    if !summary.repairs.is_empty() {
+        let fields: Vec<String> = summary.repairs.fields.iter().map(|(field, n)| format!("{field} {n}")).collect();
+        println!(
+            "  repairs: values kept in _extra (not fitting their column): {}; text replaced by U+FFFD: {}",
+            if fields.is_empty() { "none".to_string() } else { fields.join(", ") },
+            summary.repairs.replaced_text
+        );
+    }
+}
