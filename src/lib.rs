@@ -43,9 +43,9 @@
 //! `FilesFinished`; the Coordinator hands its outcome to [`run::run_dump`] and stops the
 //! system, which stops the arbiters. `run_dump` then compares what was written with what the
 //! listing announced (a shortfall or an excess publishes nothing unless `--allow-incomplete`),
-//! publishes the staging directory in one step, then `_manifest.json`, then `_SUCCESS` (an
-//! earlier dump waits aside until then, and is put back if anything fails), and lets go of the
-//! output's [`sink::OutputLock`]. On any fatal error the Coordinator stops the system at once
+//! writes `_manifest.json` and `_SUCCESS` into the staged source directory and moves it into
+//! place in one step (an earlier dump waits aside until then, and is put back if anything
+//! fails), and lets go of the source's lock on the output. On any fatal error the Coordinator stops the system at once
 //! with the error, and the unpublished staging directory is removed. SIGINT and SIGTERM stop
 //! the system the same way ([`interrupt`]), and the run returns [`DumpError::Interrupted`].
 //!

@@ -94,7 +94,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let started = Instant::now();
     let run_id = new_run_id();
     let source = config.source.name();
-    let lock = OutputLock::acquire(&config.output.dir, &run_id)?;
+    let lock = OutputLock::acquire(&config.output.dir, source, &run_id)?;
     let data_source = config.source;
     let stats = Arc::new(ApiStats::default());
     let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
@@ -243,10 +243,10 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         complete: summary.complete,
         duplicates_dropped: summary.duplicates_dropped,
         repairs: summary.repairs.clone(),
-        files: summary.files.iter().map(|f| ManifestFile::new(&out, f)).collect(),
+        files: summary.files.iter().map(|f| ManifestFile::new(&published, f)).collect(),
         schema: manifest::describe_schema(&schema),
     };
-    staging.publish(source, &manifest::MARKERS, || manifest::publish(&out, &manifest))?;
+    staging.publish(source, |staged| manifest::write_markers(staged, &manifest))?;
     drop(lock);
     Ok(summary)
 }

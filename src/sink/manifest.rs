@@ -1,6 +1,8 @@
-//! The manifest a published dump carries, `OUT/_manifest.json`: what was listed, how, when,
-//! and every file with its rows, bytes and SHA-256, plus the Arrow schema. Written after the
-//! files are in place and before `_SUCCESS`, each under a temporary name first.
+//! The manifest a published dump carries, `OUT/<source>/_manifest.json`: what was listed, how,
+//! when, and every file (its path relative to the manifest) with its rows, bytes and SHA-256,
+//! plus the Arrow schema. Each source has its own, so several sources share one lake folder and
+//! each is published on its own. Written once every part is finished, then `_SUCCESS`, each
+//! under a temporary name first, into the staged directory whose move publishes them all.
 
 use std::path::{Path, PathBuf};
 
@@ -45,7 +47,7 @@ pub struct Announced {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestFile {
-    /// Relative to the output directory.
+    /// Relative to the manifest's directory, `OUT/<source>/`.
     pub path: PathBuf,
     pub format: &'static str,
     pub rows: u64,
@@ -62,10 +64,11 @@ pub struct ManifestField {
 }
 
 impl ManifestFile {
-    pub fn new(out: &Path, file: &WrittenFile) -> ManifestFile {
+    /// `file`, written under `dir`, described relative to `dir`.
+    pub fn new(dir: &Path, file: &WrittenFile) -> ManifestFile {
         let format = if file.path.extension().is_some_and(|e| e == "arrow") { "arrow" } else { "parquet" };
         ManifestFile {
-            path: file.path.strip_prefix(out).unwrap_or(&file.path).to_path_buf(),
+            path: file.path.strip_prefix(dir).unwrap_or(&file.path).to_path_buf(),
             format,
             rows: file.rows,
             bytes: file.bytes,
@@ -90,11 +93,11 @@ fn type_name(data_type: &DataType) -> String {
 /// The markers a published dump carries, in the order they are written.
 pub const MARKERS: [&str; 2] = [MANIFEST, SUCCESS];
 
-/// Writes the manifest, then `_SUCCESS`, each under a temporary name first.
-pub fn publish(out: &Path, manifest: &Manifest) -> Result<(), SinkError> {
+/// Writes the manifest, then `_SUCCESS`, into `dir`, each under a temporary name first.
+pub fn write_markers(dir: &Path, manifest: &Manifest) -> Result<(), SinkError> {
     let body = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
-    write_atomically(&out.join(MANIFEST), &body)?;
-    write_atomically(&out.join(SUCCESS), b"")
+    write_atomically(&dir.join(MANIFEST), &body)?;
+    write_atomically(&dir.join(SUCCESS), b"")
 }
 
 fn write_atomically(path: &Path, body: &[u8]) -> Result<(), SinkError> {

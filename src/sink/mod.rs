@@ -12,7 +12,7 @@ pub mod rolling;
 
 use std::path::{Path, PathBuf};
 
-pub use publish::{OutputLock, Staging};
+pub(crate) use publish::{OutputLock, Staging};
 pub use rolling::{Partitioning, RollingWriter, Sink};
 
 /// A finished part file.
@@ -35,7 +35,9 @@ pub enum SinkError {
     Exists { path: PathBuf },
     #[error("cannot publish into {path}: {reason}; the earlier dump there, if any, is left as it was")]
     Publish { path: PathBuf, reason: String },
-    #[error("another intercom-dump run is writing into {path} ({holder}): wait for it to finish, or choose another --out")]
+    #[error(
+        "another intercom-dump run is dumping this source into {path} ({holder}): wait for it to finish, or choose another --out"
+    )]
     Locked { path: PathBuf, holder: String },
     #[error(
         "cannot resume the run in {path}: {}; give the options it ran with, or drop --resume to start over (its staging is then removed)",

@@ -1,11 +1,12 @@
-//! Staging and publication. A run writes into a hidden staging directory inside `--out` and, only
-//! when everything is written, moves the result into place; a run that fails or is killed leaves
-//! no part file where a reader would find it, and an earlier dump is replaced only by a run that
-//! succeeds (and only with `--overwrite`): publication moves the earlier dump and its markers
-//! aside, not away, and puts them back if anything fails before the new markers are written.
+//! Staging and publication on the local filesystem. A run writes into a hidden staging directory
+//! inside `--out` and, only when everything is written, writes the markers beside its data and
+//! moves the source's directory into place in one step; a run that fails or is killed leaves no
+//! part file where a reader would find it, and an earlier dump is replaced only by a run that
+//! succeeds (and only with `--overwrite`): publication moves the earlier dump aside, not away,
+//! and puts it back if anything fails before the new one is in place.
 //!
-//! [`OutputLock`] keeps one run at a time in an output directory: an advisory lock the kernel
-//! releases when its process dies, so a crashed run's lock is never stale.
+//! [`OutputLock`] keeps one run at a time per source in an output directory: an advisory lock
+//! the kernel releases when its process dies, so a crashed run's lock is never stale.
 
 use std::path::{Path, PathBuf};
 
@@ -87,24 +88,28 @@ impl Staging {
         self.root.join(name)
     }
 
-    /// Moves the staged `source` directory to `out/source`, replacing an earlier dump if allowed,
-    /// then has `write_markers` write the manifest and `_SUCCESS`, and returns where the dump now
-    /// is. Until the markers are written the earlier dump (data and markers) waits inside the
-    /// staging directory; if anything fails it is put back as it was, and the new data goes.
-    pub fn publish(
+    /// Publishes the staged `source` directory as `out/source`, replacing an earlier dump if
+    /// allowed. `write_markers` first writes the manifest and `_SUCCESS` into the staged
+    /// directory, so that the directory's move into place is the one step that publishes: a
+    /// reader sees the earlier dump whole, or the new one whole. Until then the earlier dump
+    /// waits inside the staging directory; if anything fails it is put back as it was, and the
+    /// new data goes. Returns where the dump now is.
+    pub(crate) fn publish(
         mut self,
         source: &str,
-        markers: &[&str],
-        write_markers: impl FnOnce() -> Result<(), SinkError>,
+        write_markers: impl FnOnce(&Path) -> Result<(), SinkError>,
     ) -> Result<PathBuf, SinkError> {
         let staged = self.root.join(source);
         let target = self.out.join(source);
         // Checked before anything moves: a run that may not replace the dump touches nothing.
         refuse_earlier_dump(&target, self.overwrite)?;
+        write_markers(&staged)?;
         let aside = self.root.join(".previous");
         std::fs::create_dir_all(&aside).map_err(|e| SinkError::write(&aside, e))?;
         let result = (|| {
-            for name in markers.iter().copied().chain([source]) {
+            // Markers an older intercom-dump left at OUT's top describe the dump being replaced:
+            // they go aside with it. The data goes last, so a dump aside means its markers are too.
+            for name in legacy_markers(&self.out, source).into_iter().chain([source]) {
                 let from = self.out.join(name);
                 match std::fs::rename(&from, aside.join(name)) {
                     Ok(()) => {}
@@ -112,17 +117,10 @@ impl Staging {
                     Err(e) => return Err(SinkError::Publish { path: from, reason: e.to_string() }),
                 }
             }
-            std::fs::rename(&staged, &target).map_err(|e| SinkError::Publish { path: target.clone(), reason: e.to_string() })?;
-            write_markers()
+            std::fs::rename(&staged, &target).map_err(|e| SinkError::Publish { path: target.clone(), reason: e.to_string() })
         })();
         if let Err(error) = result {
-            // Undo: the new markers and data out, the earlier dump back in.
-            for name in markers {
-                let _ = std::fs::remove_file(self.out.join(name));
-            }
-            if !staged.exists() {
-                let _ = std::fs::rename(&target, &staged);
-            }
+            // Undo: the earlier dump back in (the new one never went in: its move was the last step).
             if !put_back(&aside, &self.out) {
                 // Keep the staging directory: it holds what could not go back.
                 self.published = true;
@@ -135,45 +133,73 @@ impl Staging {
     }
 }
 
-/// One run at a time in an output directory: an advisory lock on the directory itself, held for
-/// the run's life and released by the kernel when the process ends, however it ends (a crashed
-/// run's lock is never stale). While it holds the lock a run names itself (pid, host, run id) in
-/// `OUT/.intercom-dump.lock`, for the message a second run gets; the file goes when the run does.
-#[derive(Debug)]
-pub struct OutputLock {
-    dir: std::fs::File,
-    info: PathBuf,
+/// The markers at `out`'s top that an older intercom-dump wrote for a dump of `source` (it kept
+/// them there, not in the source's directory).
+fn legacy_markers(out: &Path, source: &str) -> Vec<&'static str> {
+    let Ok(text) = std::fs::read(out.join(super::manifest::MANIFEST)) else { return Vec::new() };
+    let described = serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|m| m["source"].as_str().map(str::to_owned));
+    if described.as_deref() == Some(source) { super::manifest::MARKERS.to_vec() } else { Vec::new() }
 }
 
-/// Who holds the lock: informational, the lock is on the directory.
-pub const LOCK_INFO: &str = ".intercom-dump.lock";
+/// One run at a time for a source in an output directory: an advisory lock on
+/// `OUT/.intercom-dump-<source>.lock`, held for the run's life and released by the kernel when
+/// the process ends, however it ends (a crashed run's lock is never stale). Runs of other sources
+/// into the same lake folder go on side by side. While it holds the lock a run names itself (pid,
+/// host, run id) in the file, for the message a second run gets.
+///
+/// The file is removed by its holder, before it lets go: a run that opened the old file meanwhile
+/// finds, once it holds the lock, that the name no longer leads to what it locked, and opens it
+/// again (else two runs would hold locks on two files of the same name).
+#[derive(Debug)]
+pub(crate) struct OutputLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
 
 impl OutputLock {
-    pub fn acquire(out: &Path, run_id: &str) -> Result<OutputLock, SinkError> {
+    pub(crate) fn acquire(out: &Path, source: &str, run_id: &str) -> Result<OutputLock, SinkError> {
+        use std::os::unix::fs::MetadataExt;
         std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
-        let dir =
-            std::fs::File::open(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
-        let info = out.join(LOCK_INFO);
-        match dir.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&info).unwrap_or_else(|_| "its pid is not known yet".into());
-                return Err(SinkError::Locked { path: out.to_path_buf(), holder: holder.trim().to_string() });
+        let path = out.join(format!(".intercom-dump-{source}.lock"));
+        // Each retry means a holder let go in between: a few are plenty.
+        for _ in 0..16 {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| SinkError::write(&path, e))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let holder =
+                        if holder.trim().is_empty() { "its pid is not known yet".into() } else { holder.trim().to_string() };
+                    return Err(SinkError::Locked { path: out.to_path_buf(), holder });
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(SinkError::write(&path, e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(SinkError::write(out, e)),
+            let locked = file.metadata().map_err(|e| SinkError::write(&path, e))?;
+            let current = std::fs::metadata(&path).ok();
+            if current.is_none_or(|m| (m.dev(), m.ino()) != (locked.dev(), locked.ino())) {
+                continue;
+            }
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            let holder = format!("pid {} on {} (run {run_id}, dumping {source})", std::process::id(), host.trim());
+            let named = file.set_len(0).and_then(|()| std::io::Write::write_all(&mut file, holder.as_bytes()));
+            named.map_err(|e| SinkError::write(&path, e))?;
+            return Ok(OutputLock { file, path });
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let holder = format!("pid {} on {} (run {run_id})", std::process::id(), host.trim());
-        std::fs::write(&info, holder).map_err(|e| SinkError::write(&info, e))?;
-        Ok(OutputLock { dir, info })
+        Err(SinkError::Locked { path: out.to_path_buf(), holder: "runs that keep taking and leaving it".into() })
     }
 }
 
 impl Drop for OutputLock {
     fn drop(&mut self) {
-        // Before the lock goes: a run that takes it next writes its own.
-        let _ = std::fs::remove_file(&self.info);
-        let _ = self.dir.unlock();
+        // Removed while still held: see the type's note.
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
     }
 }
 
@@ -202,17 +228,17 @@ fn remove_abandoned_staging(out: &Path) {
     }
 }
 
-/// A run killed while publishing left the earlier dump (data and markers) aside in its staging's
-/// `.previous`: put it back, with the killed run's unpublished output out of its way, unless that
-/// run had finished publishing. Publication moves the manifest aside first, then `_SUCCESS`, then the
-/// data, and writes the new markers last; so `_SUCCESS` in `out` with anything but the manifest
-/// aside means the new dump was published whole, and the earlier one is rightly gone.
+/// A run killed while publishing left the earlier dump aside in its staging's `.previous`: put
+/// it back, unless that run had finished publishing. The new dump's directory moves in last,
+/// carrying its markers; so a source directory aside whose counterpart in `out` holds `_SUCCESS`
+/// means the new dump was published whole, and the earlier one is rightly gone.
 fn restore_earlier_dump(out: &Path, root: &Path) {
     let aside = root.join(".previous");
     let Ok(entries) = std::fs::read_dir(&aside) else { return };
-    let names: Vec<std::ffi::OsString> = entries.flatten().map(|e| e.file_name()).collect();
-    let published = out.join(super::manifest::SUCCESS).exists() && names.iter().any(|n| n != super::manifest::MANIFEST);
-    if published || names.is_empty() {
+    let entries: Vec<std::fs::DirEntry> = entries.flatten().collect();
+    let published =
+        entries.iter().filter(|e| e.path().is_dir()).any(|e| out.join(e.file_name()).join(super::manifest::SUCCESS).exists());
+    if published || entries.is_empty() {
         return;
     }
     tracing::warn!(path = %out.display(), "a run was stopped while publishing: putting the earlier dump back");
@@ -270,8 +296,13 @@ mod tests {
         let staging = Staging::prepare(out.path(), "contacts", false, "r1").unwrap();
         std::fs::write(staging.dir_for("contacts").join("part-00000.parquet"), b"x").unwrap();
         assert!(!out.path().join("contacts").exists());
-        let target = staging.publish("contacts", &[], || Ok(())).unwrap();
-        assert!(target.join("part-00000.parquet").exists());
+        let target = staging
+            .publish("contacts", |staged| std::fs::write(staged.join("_SUCCESS"), b"").map_err(|e| SinkError::write(staged, e)))
+            .unwrap();
+        assert!(
+            target.join("part-00000.parquet").exists() && target.join("_SUCCESS").exists(),
+            "the markers move in with the data"
+        );
         assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "only the published directory remains");
     }
 
@@ -283,7 +314,7 @@ mod tests {
         assert!(matches!(Staging::prepare(out.path(), "contacts", false, "r2"), Err(SinkError::Exists { .. })));
         let staging = Staging::prepare(out.path(), "contacts", true, "r3").unwrap();
         std::fs::write(staging.dir_for("contacts").join("part-00000.parquet"), b"new").unwrap();
-        staging.publish("contacts", &[], || Ok(())).unwrap();
+        staging.publish("contacts", |_| Ok(())).unwrap();
         assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"new");
     }
 
@@ -292,47 +323,66 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(out.path().join("contacts")).unwrap();
         std::fs::write(out.path().join("contacts/part-00000.parquet"), b"old").unwrap();
-        std::fs::write(out.path().join("_SUCCESS"), b"").unwrap();
-        std::fs::write(out.path().join("_manifest.json"), b"old manifest").unwrap();
+        std::fs::write(out.path().join("contacts/_SUCCESS"), b"").unwrap();
+        std::fs::write(out.path().join("contacts/_manifest.json"), b"old manifest").unwrap();
+        // Failing to write the markers: nothing has moved yet.
         let staging = Staging::prepare(out.path(), "contacts", true, "r5").unwrap();
         std::fs::write(staging.dir_for("contacts").join("part-00000.parquet"), b"new").unwrap();
-        let failed = staging.publish("contacts", &["_manifest.json", "_SUCCESS"], || {
-            std::fs::write(out.path().join("_manifest.json"), b"half").unwrap();
-            Err(SinkError::Publish { path: out.path().into(), reason: "disk full".into() })
-        });
+        let failed =
+            staging.publish("contacts", |_| Err(SinkError::Publish { path: out.path().into(), reason: "disk full".into() }));
         assert!(failed.is_err());
+        // Failing to move the new dump in, once the earlier one is aside: it comes back.
+        let staging = Staging::prepare(out.path(), "contacts", true, "r6").unwrap();
+        let staged = staging.dir_for("contacts");
+        let failed =
+            staging.publish("contacts", |staged| std::fs::remove_dir_all(staged).map_err(|e| SinkError::write(staged, e)));
+        assert!(failed.is_err() && !staged.exists());
         assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"old");
-        assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), b"old manifest");
-        assert!(out.path().join("_SUCCESS").exists());
+        assert_eq!(std::fs::read(out.path().join("contacts/_manifest.json")).unwrap(), b"old manifest");
+        assert!(out.path().join("contacts/_SUCCESS").exists());
         let names: Vec<String> =
             std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-        assert_eq!(names.len(), 3, "no staging left: {names:?}");
+        assert_eq!(names, ["contacts"], "no staging left");
+    }
+
+    #[test]
+    fn the_markers_an_older_version_left_at_the_top_go_with_the_dump_they_describe() {
+        let out = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(out.path().join("contacts")).unwrap();
+        std::fs::write(out.path().join("contacts/part-00000.parquet"), b"old").unwrap();
+        std::fs::write(out.path().join("_manifest.json"), br#"{"source": "users"}"#).unwrap();
+        std::fs::write(out.path().join("_SUCCESS"), b"").unwrap();
+        let staging = Staging::prepare(out.path(), "contacts", true, "r13").unwrap();
+        staging.publish("contacts", |_| Ok(())).unwrap();
+        assert!(out.path().join("_manifest.json").exists(), "they describe another source's dump: left alone");
+        std::fs::write(out.path().join("_manifest.json"), br#"{"source": "contacts"}"#).unwrap();
+        let staging = Staging::prepare(out.path(), "contacts", true, "r14").unwrap();
+        staging.publish("contacts", |_| Ok(())).unwrap();
+        assert!(!out.path().join("_manifest.json").exists() && !out.path().join("_SUCCESS").exists(), "replaced with their dump");
     }
 
     #[test]
     fn an_earlier_dump_left_aside_by_a_killed_publish_is_put_back() {
-        // Killed after the new data went in and before its markers: the old dump waits aside.
+        // Killed after the earlier dump went aside and before the new one moved in.
         let out = tempfile::tempdir().unwrap();
         let dead = out.path().join(format!("{STAGING_PREFIX}1-999999998"));
         let aside = dead.join(".previous");
         std::fs::create_dir_all(aside.join("contacts")).unwrap();
         std::fs::write(aside.join("contacts/part-00000.parquet"), b"old").unwrap();
-        std::fs::write(aside.join("_manifest.json"), b"old manifest").unwrap();
-        std::fs::write(aside.join("_SUCCESS"), b"").unwrap();
-        std::fs::create_dir_all(out.path().join("contacts")).unwrap();
-        std::fs::write(out.path().join("contacts/part-00000.parquet"), b"new, unpublished").unwrap();
+        std::fs::write(aside.join("contacts/_manifest.json"), b"old manifest").unwrap();
+        std::fs::write(aside.join("contacts/_SUCCESS"), b"").unwrap();
         // Without --overwrite: the earlier dump is back, so the run is refused, having put it back.
         assert!(matches!(Staging::prepare(out.path(), "contacts", false, "r10"), Err(SinkError::Exists { .. })));
         let staging = Staging::prepare(out.path(), "contacts", true, "r11").unwrap();
         assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"old");
-        assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), b"old manifest");
-        assert!(out.path().join("_SUCCESS").exists() && !dead.exists());
+        assert_eq!(std::fs::read(out.path().join("contacts/_manifest.json")).unwrap(), b"old manifest");
+        assert!(out.path().join("contacts/_SUCCESS").exists() && !dead.exists());
         drop(staging);
 
-        // Killed after the new markers: the new dump stands, the old one goes with the staging.
+        // Killed after the new dump moved in: it stands, the old one goes with the staging.
         let dead = out.path().join(format!("{STAGING_PREFIX}2-999999998"));
         std::fs::create_dir_all(dead.join(".previous/contacts")).unwrap();
-        std::fs::write(dead.join(".previous/_SUCCESS"), b"").unwrap();
+        std::fs::write(dead.join(".previous/contacts/part-00000.parquet"), b"old").unwrap();
         std::fs::write(out.path().join("contacts/part-00000.parquet"), b"new").unwrap();
         drop(Staging::prepare(out.path(), "contacts", true, "r12").unwrap());
         assert_eq!(std::fs::read(out.path().join("contacts/part-00000.parquet")).unwrap(), b"new");
@@ -377,15 +427,17 @@ mod tests {
     }
 
     #[test]
-    fn a_second_run_into_the_same_out_is_refused_while_the_first_holds_the_lock() {
+    fn a_second_run_of_a_source_is_refused_while_the_first_holds_the_lock() {
         let out = tempfile::tempdir().unwrap();
-        let first = OutputLock::acquire(out.path(), "r6").unwrap();
+        let first = OutputLock::acquire(out.path(), "contacts", "r6").unwrap();
         // Another open file description of the same file: flock locks are per description, so
         // this stands in for another process.
-        let SinkError::Locked { holder, .. } = OutputLock::acquire(out.path(), "r7").unwrap_err() else { panic!() };
+        let SinkError::Locked { holder, .. } = OutputLock::acquire(out.path(), "contacts", "r7").unwrap_err() else { panic!() };
         assert!(holder.contains(&format!("pid {}", std::process::id())) && holder.contains("r6"), "{holder}");
+        let other = OutputLock::acquire(out.path(), "users", "r9").expect("another source's run goes on beside it");
         drop(first);
-        OutputLock::acquire(out.path(), "r8").expect("free once the holder is gone");
+        OutputLock::acquire(out.path(), "contacts", "r8").expect("free once the holder is gone");
+        drop(other);
     }
 
     #[test]

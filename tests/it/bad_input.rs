@@ -28,13 +28,13 @@ fn an_earlier_dump_is_kept_without_overwrite() {
     let sim = simulator(90, 500);
     let out = tempfile::tempdir().unwrap();
     assert!(dump_cli(&sim.base_url(), out.path(), &[]).status.success());
-    let manifest = std::fs::read(out.path().join("_manifest.json")).unwrap();
+    let manifest = std::fs::read(out.path().join("contacts/_manifest.json")).unwrap();
     let requests = sim.requests();
     let output = dump_cli(&sim.base_url(), out.path(), &[]);
     assert_eq!(output.status.code(), Some(5));
     assert_eq!(sim.requests(), requests, "refused before anything was asked of the API");
     assert!(String::from_utf8_lossy(&output.stderr).contains("--overwrite"));
-    assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), manifest, "the earlier dump is untouched");
+    assert_eq!(std::fs::read(out.path().join("contacts/_manifest.json")).unwrap(), manifest, "the earlier dump is untouched");
 }
 
 #[test]

@@ -221,13 +221,13 @@ fn a_killed_dump_leaves_nothing_that_looks_complete_and_a_rerun_succeeds() {
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(staged_parts(out.path(), &earlier) < 6, "the kill landed before the last part was staged");
-        let published = out.path().join("_SUCCESS").exists() || out.path().join("_manifest.json").exists();
+        let published = out.path().join("contacts/_SUCCESS").exists() || out.path().join("contacts/_manifest.json").exists();
         assert!(!published, "killed with {staged} parts staged");
         assert!(!out.path().join("contacts").exists(), "no part under its final name, killed with {staged} parts staged");
     }
     let status = dump_command().status().unwrap();
     assert!(status.success());
-    assert!(out.path().join("_SUCCESS").exists());
+    assert!(out.path().join("contacts/_SUCCESS").exists());
     assert_eq!(output_ids(out.path(), "contacts").len(), 6_000);
     let leftovers: Vec<_> = std::fs::read_dir(out.path())
         .unwrap()
@@ -268,7 +268,7 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!out.path().join("_SUCCESS").exists());
+    assert!(!out.path().join("contacts/_SUCCESS").exists());
     let requests_before = sim.requests();
     assert!(requests_before < 100, "killed early: {requests_before} requests");
 
@@ -278,7 +278,7 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
     let ws = intercom_sim::Workspace::new(72, n);
     assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
     let manifest: serde_json::Value =
-        serde_json::from_reader(std::fs::File::open(out.path().join("_manifest.json")).unwrap()).unwrap();
+        serde_json::from_reader(std::fs::File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["records"], n);
     let arrow_rows: u64 = manifest["files"]
         .as_array()

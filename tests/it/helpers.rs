@@ -226,6 +226,8 @@ pub(crate) fn assert_refused(output: &Output, code: i32, words: &[&str], out: &P
     for word in words {
         assert!(errors[0].contains(word), "{word:?} in {stderr}");
     }
-    assert!(!out.join("_SUCCESS").exists() && !out.join("_manifest.json").exists());
+    let markers: Vec<PathBuf> =
+        walk(out).into_iter().filter(|p| p.ends_with("_SUCCESS") || p.ends_with("_manifest.json")).collect();
+    assert!(markers.is_empty(), "nothing published: {markers:?}");
     assert!(!out.join("contacts").join("part-00000.parquet").exists());
 }

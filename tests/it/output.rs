@@ -43,8 +43,9 @@ fn both_formats_hold_every_record_and_the_manifest_vouches_for_each_file() {
     assert_eq!(arrow_ids(&arrow_files), expected, "Arrow parts hold every contact in API order");
     assert_eq!(output_ids(out.path(), "contacts"), expected, "so do the Parquet parts");
 
-    assert!(out.path().join("_SUCCESS").exists());
-    let manifest: serde_json::Value = serde_json::from_reader(File::open(out.path().join("_manifest.json")).unwrap()).unwrap();
+    assert!(out.path().join("contacts/_SUCCESS").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_reader(File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["records"], n);
     assert_eq!(manifest["source"], "contacts");
     assert_eq!(manifest["mode"], "cursor");
@@ -54,7 +55,7 @@ fn both_formats_hold_every_record_and_the_manifest_vouches_for_each_file() {
     assert_eq!(files.len(), 6);
     let mut rows_by_format = std::collections::HashMap::<String, u64>::new();
     for file in files {
-        let path = out.path().join(file["path"].as_str().unwrap());
+        let path = dir.join(file["path"].as_str().unwrap());
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(file["bytes"], bytes.len() as u64, "{path:?}");
         let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
@@ -65,7 +66,7 @@ fn both_formats_hold_every_record_and_the_manifest_vouches_for_each_file() {
     assert_eq!(rows_by_format["arrow"], n);
     let fields: HashSet<&str> = manifest["schema"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert!(fields.contains("id") && fields.contains("custom_attributes") && fields.contains("tags"));
-    let text = std::fs::read_to_string(out.path().join("_manifest.json")).unwrap();
+    let text = std::fs::read_to_string(out.path().join("contacts/_manifest.json")).unwrap();
     assert!(!text.contains(TOKEN), "the manifest never holds the token");
 }
 
@@ -74,17 +75,17 @@ fn a_failed_rerun_leaves_the_earlier_dump_and_its_markers_alone() {
     let sim = simulator(51, 1_000);
     let out = tempfile::tempdir().unwrap();
     dump(config_for(&sim, out.path(), TOKEN)).unwrap();
-    let manifest = std::fs::read(out.path().join("_manifest.json")).unwrap();
+    let manifest = std::fs::read(out.path().join("contacts/_manifest.json")).unwrap();
     // Without --overwrite the second run is refused before anything changes.
     assert!(dump(config_for(&sim, out.path(), TOKEN)).is_err());
-    assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), manifest);
-    assert!(out.path().join("_SUCCESS").exists());
+    assert_eq!(std::fs::read(out.path().join("contacts/_manifest.json")).unwrap(), manifest);
+    assert!(out.path().join("contacts/_SUCCESS").exists());
     // A run that fails part way (a wrong token) leaves it alone too.
     let mut config = config_for(&sim, out.path(), "wrong-token");
     config.output.overwrite = true;
     assert!(dump(config).is_err());
-    assert_eq!(std::fs::read(out.path().join("_manifest.json")).unwrap(), manifest);
-    assert!(out.path().join("_SUCCESS").exists());
+    assert_eq!(std::fs::read(out.path().join("contacts/_manifest.json")).unwrap(), manifest);
+    assert!(out.path().join("contacts/_SUCCESS").exists());
     assert_eq!(output_ids(out.path(), "contacts").len(), 1_000);
 }
 
@@ -249,12 +250,10 @@ fn partition_by_role_writes_hive_style_directories() {
         assert!(batch.column_by_name("role").unwrap().as_string::<i32>().iter().all(|r| r == Some(value)));
         assert!(dir.join("part-00000.arrow").exists());
     }
-    let manifest: serde_json::Value = serde_json::from_reader(File::open(out.path().join("_manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_reader(File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
     let paths: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert!(
-        paths.contains(&"contacts/role=lead/part-00000.parquet") && paths.contains(&"contacts/role=user/part-00000.arrow"),
-        "{paths:?}"
-    );
+    assert!(paths.contains(&"role=lead/part-00000.parquet") && paths.contains(&"role=user/part-00000.arrow"), "{paths:?}");
 
     // v1 leads hold one role: one directory.
     let out = tempfile::tempdir().unwrap();
@@ -262,4 +261,53 @@ fn partition_by_role_writes_hive_style_directories() {
     config.output.partition_by = Some(intercom_dump::config::PartitionBy::Role);
     dump(config).unwrap();
     assert_exact_ids(&output_ids(&out.path().join("leads"), "role=lead"), ids_of_role(&ws, Role::Lead));
+}
+
+#[test]
+fn several_sources_share_one_lake_folder_each_published_on_its_own() {
+    let (seed, n) = (54, 3_000);
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    // Slow enough that the three runs overlap.
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=20:1".parse().unwrap()] };
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["dump", "--no-progress", "--base-url", &sim.base_url(), "--out"])
+            .arg(out.path())
+            .args(extra)
+            .env("INTERCOM_TOKEN", TOKEN)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // Three sources at once into one folder: each has its own lock, staging and markers.
+    let runs = [run(&[]), run(&["--source", "users"]), run(&["--source", "leads", "--mode", "pages"])];
+    for child in runs {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let ws = Workspace::new(seed, n);
+    assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
+    assert_exact_ids(&output_ids(out.path(), "users"), ids_of_role(&ws, intercom_sim::Role::User));
+    assert_exact_ids(&output_ids(out.path(), "leads"), ids_of_role(&ws, intercom_sim::Role::Lead));
+    for source in ["contacts", "users", "leads"] {
+        let manifest: serde_json::Value =
+            serde_json::from_reader(File::open(out.path().join(source).join("_manifest.json")).unwrap()).unwrap();
+        assert_eq!(manifest["source"], source);
+        assert!(out.path().join(source).join("_SUCCESS").exists(), "{source}");
+    }
+    // Replacing one source's dump leaves the others' files and markers as they were.
+    let contacts_before: Vec<_> = walk(&out.path().join("contacts")).into_iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let users_manifest = std::fs::read(out.path().join("users/_manifest.json")).unwrap();
+    let output = run(&["--source", "users", "--overwrite"]).wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_ne!(std::fs::read(out.path().join("users/_manifest.json")).unwrap(), users_manifest, "users republished");
+    let contacts_after: Vec<_> = walk(&out.path().join("contacts")).into_iter().map(|p| std::fs::read(p).unwrap()).collect();
+    assert_eq!(contacts_before, contacts_after, "contacts untouched");
+    let top: Vec<String> =
+        std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into()).collect();
+    let mut top = top;
+    top.sort();
+    assert_eq!(top, ["contacts", "leads", "users"], "nothing else in the lake folder");
 }

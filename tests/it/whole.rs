@@ -14,7 +14,7 @@ use crate::hostile_server::*;
 const NO_ATTRIBUTES: &str = "--no-typed-custom-attributes";
 
 fn manifest(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("_manifest.json")).unwrap()).unwrap()
+    serde_json::from_slice(&std::fs::read(out.join("contacts/_manifest.json")).unwrap()).unwrap()
 }
 
 /// The ids written, as a sorted list.
@@ -71,7 +71,7 @@ fn allow_incomplete_publishes_the_shortfall_in_the_manifest() {
     let output =
         dump_cli(&server.url(), &dump_out, &[NO_ATTRIBUTES, "--allow-incomplete", "--summary-json", summary.to_str().unwrap()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(dump_out.join("_SUCCESS").exists());
+    assert!(dump_out.join("contacts/_SUCCESS").exists());
     let manifest = manifest(&dump_out);
     assert_eq!((manifest["records"].as_u64(), manifest["complete"].as_bool()), (Some(300), Some(false)));
     assert_eq!(manifest["announced"]["min"].as_u64(), Some(2_000));
@@ -273,29 +273,55 @@ fn a_second_run_into_the_same_out_is_refused_and_the_first_publishes() {
     assert!(first.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(5), "{stderr}");
-    assert!(stderr.contains("another intercom-dump run is writing") && stderr.contains("pid"), "{stderr}");
-    assert!(out.path().join("_SUCCESS").exists() && out.path().join("_manifest.json").exists(), "the first run's dump stands");
+    assert!(stderr.contains("another intercom-dump run is dumping this source") && stderr.contains("pid"), "{stderr}");
+    let markers = ["contacts/_SUCCESS", "contacts/_manifest.json"];
+    assert!(markers.iter().all(|m| out.path().join(m).exists()), "the first run's dump stands");
     assert_eq!(written(out.path()), ids(0..300));
 }
 
 #[test]
 fn a_failed_overwrite_leaves_the_old_dump_whole() {
-    let sim = simulator(93, 400);
+    // Slow pages: the second run's staging is there long enough to be tampered with.
+    let mut sim_config = intercom_sim::SimConfig::new(93, 400, TOKEN);
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=200:1".parse().unwrap()] };
+    let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
     assert!(dump_cli(&sim.base_url(), out.path(), &[]).status.success());
-    let before: Vec<(std::path::PathBuf, Vec<u8>)> =
-        walk(out.path()).into_iter().map(|p| (p.clone(), std::fs::read(p).unwrap())).collect();
-    // The manifest cannot be written: its temporary name is taken by a directory.
-    let blocker = out.path().join("._manifest.json.inprogress");
-    std::fs::create_dir_all(blocker.join("x")).unwrap();
-    let output = dump_cli(&sim.base_url(), out.path(), &["--overwrite"]);
+    let contents = |dir: &Path| -> Vec<(std::path::PathBuf, Vec<u8>)> {
+        walk(dir)
+            .into_iter()
+            .filter(|p| !p.ends_with(".intercom-dump-contacts.lock"))
+            .map(|p| (p.clone(), std::fs::read(p).unwrap()))
+            .collect()
+    };
+    let before = contents(out.path());
+    // The new manifest cannot be written: its temporary name in the run's staged directory is
+    // taken by a directory, put there while the run lists.
+    let second = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", "--overwrite", "--base-url", &sim.base_url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let staged = loop {
+        let staging = std::fs::read_dir(out.path())
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().starts_with(".intercom-dump-staging"));
+        if let Some(staging) = staging {
+            break staging.path().join("contacts");
+        }
+        assert!(Instant::now() < deadline, "no staging came");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    std::fs::create_dir_all(staged.join("._manifest.json.inprogress/x")).unwrap();
+    let output = second.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("left as it was"), "{stderr}");
-    std::fs::remove_dir_all(&blocker).unwrap();
-    let after: Vec<(std::path::PathBuf, Vec<u8>)> =
-        walk(out.path()).into_iter().map(|p| (p.clone(), std::fs::read(p).unwrap())).collect();
-    assert_eq!(before, after, "data and markers as they were, and nothing else");
+    assert_eq!(before, contents(out.path()), "data and markers as they were, and nothing else");
 }
 
 #[test]
@@ -543,7 +569,7 @@ fn a_resume_checks_its_options_and_the_cursor_it_goes_on_from() {
     child.wait().unwrap();
     // The killed run's files, but for the note naming the lock's holder (the next run replaces it).
     let staging = |dir: &Path| -> Vec<std::path::PathBuf> {
-        walk(dir).into_iter().filter(|p| !p.ends_with(".intercom-dump.lock")).collect()
+        walk(dir).into_iter().filter(|p| !p.ends_with(".intercom-dump-contacts.lock")).collect()
     };
     let staged = staging(out.path());
 

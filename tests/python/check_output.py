@@ -100,12 +100,12 @@ def main():
     con.register("arrow_parts", arrow_table)
     check_duckdb(con, "arrow_parts", source, expect, "arrow (DuckDB)")
 
-    # The manifest vouches for every file.
-    manifest = json.loads((out / "_manifest.json").read_text())
-    check((out / "_SUCCESS").exists(), "no _SUCCESS")
+    # The manifest beside the data vouches for every file, named relative to it.
+    manifest = json.loads((data / "_manifest.json").read_text())
+    check((data / "_SUCCESS").exists(), "no _SUCCESS")
     check(manifest["records"] == expect["rows"], f"manifest records {manifest['records']}")
     for entry in manifest["files"]:
-        path = out / entry["path"]
+        path = data / entry["path"]
         body = path.read_bytes()
         check(hashlib.sha256(body).hexdigest() == entry["sha256"], f"manifest sha256 of {entry['path']} differs")
         check(len(body) == entry["bytes"], f"manifest bytes of {entry['path']} differ")
