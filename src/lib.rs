@@ -66,6 +66,7 @@ pub mod run;
 pub mod schema;
 pub mod sink;
 mod source;
+mod store;
 pub mod version;
 pub mod walk;
 

@@ -24,6 +24,7 @@ use crate::sink::manifest::{self, Announced, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
 use crate::sink::{OutputLock, Partitioning, Sink, Staging, WrittenFile};
 use crate::source::RolePartition;
+use crate::store::{LocalStore, Store};
 
 /// What a finished run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -131,7 +132,8 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         (Some(PartitionBy::Role), RolePartition::Fixed(role)) => Partitioning::Fixed { name: "role".into(), value: role.into() },
     };
     let staged_dir = staging.dir_for(source);
-    let mut sink = Sink::new(&staged_dir, schema.clone(), &config.output, partitioning)?;
+    let store: Arc<dyn Store> = Arc::new(LocalStore);
+    let mut sink = Sink::with_store(store.clone(), &staged_dir, schema.clone(), &config.output, partitioning);
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
     let listing = crate::listing::open(&config, checkpoint.as_ref().map(|c| c.resume_at.clone()));
@@ -139,6 +141,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         sink.resume(checkpoint.files);
     }
     let checkpoints = listing.resumable().then(|| Checkpoints {
+        store: store.clone(),
         source: source.to_string(),
         staging_root: staging.root().to_path_buf(),
         staged_dir: staged_dir.clone(),
@@ -246,7 +249,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         files: summary.files.iter().map(|f| ManifestFile::new(&published, f)).collect(),
         schema: manifest::describe_schema(&schema),
     };
-    staging.publish(source, |staged| manifest::write_markers(staged, &manifest))?;
+    staging.publish(source, |staged| manifest::write_markers(store.as_ref(), staged, &manifest))?;
     drop(lock);
     Ok(summary)
 }

@@ -51,6 +51,8 @@ pub(crate) struct Writer {
 
 /// When and where the Writer checkpoints (v2 cursor runs).
 pub(crate) struct Checkpoints {
+    /// Where the checkpoint is written.
+    pub store: std::sync::Arc<dyn crate::store::Store>,
     pub source: String,
     pub staging_root: PathBuf,
     pub staged_dir: PathBuf,
@@ -83,7 +85,7 @@ impl Writer {
         }
         let files = sink.checkpoint()?;
         Checkpoint { source: plan.source.clone(), resume_at, records: plan.records, files, layout: Some(plan.layout.clone()) }
-            .save(&plan.staging_root, &plan.staged_dir)?;
+            .save(plan.store.as_ref(), &plan.staging_root, &plan.staged_dir)?;
         plan.rows_since = 0;
         Ok(())
     }

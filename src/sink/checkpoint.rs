@@ -14,11 +14,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{SinkError, WrittenFile};
+use crate::store::Store;
 
-pub const CHECKPOINT: &str = "checkpoint.json";
+pub(crate) const CHECKPOINT: &str = "checkpoint.json";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
+pub(crate) struct Checkpoint {
     pub source: String,
     /// The `starting_after` cursor of the first page not in `files`.
     pub resume_at: String,
@@ -33,7 +34,7 @@ pub struct Checkpoint {
 
 /// Everything that shapes a dump's files: a resumed run must have the same.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Layout {
+pub(crate) struct Layout {
     /// Without credentials.
     pub base_url: String,
     pub api_version: String,
@@ -46,7 +47,7 @@ pub struct Layout {
 
 impl Layout {
     /// What differs from `earlier`, one phrase each (`--format was parquet, now both`).
-    pub fn differences(&self, earlier: &Layout) -> Vec<String> {
+    pub(crate) fn differences(&self, earlier: &Layout) -> Vec<String> {
         let mut out = Vec::new();
         let mut compare = |what: &str, before: &str, now: &str| {
             if before != now {
@@ -73,32 +74,24 @@ impl Layout {
 }
 
 impl Checkpoint {
-    /// Writes the checkpoint into `staging_root`, atomically; `files` are made relative to
-    /// `staged_dir`.
-    pub fn save(mut self, staging_root: &Path, staged_dir: &Path) -> Result<(), SinkError> {
+    /// Writes the checkpoint into `staging_root` through `store`, whole; `files` are made
+    /// relative to `staged_dir`.
+    pub(crate) fn save(mut self, store: &dyn Store, staging_root: &Path, staged_dir: &Path) -> Result<(), SinkError> {
         for file in &mut self.files {
             file.path = file.path.strip_prefix(staged_dir).unwrap_or(&file.path).to_path_buf();
         }
-        let path = staging_root.join(CHECKPOINT);
-        let temp = staging_root.join(format!(".{CHECKPOINT}.inprogress"));
-        let write = || -> std::io::Result<()> {
-            let body = serde_json::to_vec(&self).expect("a checkpoint serialises");
-            let mut file = std::fs::File::create(&temp)?;
-            std::io::Write::write_all(&mut file, &body)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, &path)
-        };
-        write().map_err(|e| SinkError::write(&path, e))
+        let body = serde_json::to_vec(&self).expect("a checkpoint serialises");
+        store.put(&staging_root.join(CHECKPOINT), &body)
     }
 
     /// The checkpoint in `staging_root`, its files' paths relative; `None` when there is none or
     /// it cannot be read.
-    pub fn read(staging_root: &Path) -> Option<Checkpoint> {
+    pub(crate) fn read(staging_root: &Path) -> Option<Checkpoint> {
         serde_json::from_slice(&std::fs::read(staging_root.join(CHECKPOINT)).ok()?).ok()
     }
 
     /// The checkpoint with its files' paths under `staged_dir`, where a resumed run finds them.
-    pub fn rooted(mut self, staged_dir: &Path) -> Checkpoint {
+    pub(crate) fn rooted(mut self, staged_dir: &Path) -> Checkpoint {
         for file in &mut self.files {
             file.path = staged_dir.join(&file.path);
         }
@@ -106,7 +99,7 @@ impl Checkpoint {
     }
 
     /// Files under `staged_dir` that are not in the checkpoint: written after it, or unfinished.
-    pub fn strays(&self, staged_dir: &Path) -> Vec<PathBuf> {
+    pub(crate) fn strays(&self, staged_dir: &Path) -> Vec<PathBuf> {
         let mut strays = Vec::new();
         let mut stack = vec![staged_dir.to_path_buf()];
         while let Some(dir) = stack.pop() {

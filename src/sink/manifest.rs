@@ -10,6 +10,7 @@ use arrow::datatypes::{DataType, Schema};
 use serde::Serialize;
 
 use super::{SinkError, WrittenFile};
+use crate::store::Store;
 
 pub const MANIFEST: &str = "_manifest.json";
 pub const SUCCESS: &str = "_SUCCESS";
@@ -93,23 +94,15 @@ fn type_name(data_type: &DataType) -> String {
 /// The markers a published dump carries, in the order they are written.
 pub const MARKERS: [&str; 2] = [MANIFEST, SUCCESS];
 
-/// Writes the manifest, then `_SUCCESS`, into `dir`, each under a temporary name first.
-pub fn write_markers(dir: &Path, manifest: &Manifest) -> Result<(), SinkError> {
+/// Writes the manifest, then `_SUCCESS`, into `dir` through `store`, each whole.
+pub(crate) fn write_markers(store: &dyn Store, dir: &Path, manifest: &Manifest) -> Result<(), SinkError> {
     let body = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
-    write_atomically(&dir.join(MANIFEST), &body)?;
-    write_atomically(&dir.join(SUCCESS), b"")
-}
-
-fn write_atomically(path: &Path, body: &[u8]) -> Result<(), SinkError> {
-    let name = path.file_name().expect("a file name").to_string_lossy();
-    let temp = path.with_file_name(format!(".{name}.inprogress"));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&temp)?;
-        std::io::Write::write_all(&mut file, body)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
+    let publish_error = |e: SinkError| match e {
+        SinkError::Write { path, reason } | SinkError::CreateDir { path, reason } => SinkError::Publish { path, reason },
+        e => e,
     };
-    write().map_err(|e| SinkError::Publish { path: path.to_path_buf(), reason: e.to_string() })
+    store.put(&dir.join(MANIFEST), &body).map_err(publish_error)?;
+    store.put(&dir.join(SUCCESS), b"").map_err(publish_error)
 }
 
 /// `secs` since the Unix epoch as RFC 3339 UTC (`2026-11-24T18:47:05Z`).

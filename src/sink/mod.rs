@@ -1,13 +1,15 @@
-//! Where batches become files, on the local filesystem: the rolling Parquet and Arrow IPC
-//! writers, fanned out by partition and format ([`rolling`]); the staging directory a run
-//! writes into and publishes from in one step, the earlier dump kept aside until the new one is
-//! whole, and the lock that keeps one run at a time in an output ([`publish`]); the manifest
-//! that says what a published dump holds ([`manifest`]); and the checkpoints a resumable
-//! listing's dump goes on from, with the layout they must match ([`checkpoint`]).
+//! Where batches become files: the rolling Parquet and Arrow IPC writers, fanned out by
+//! partition and format, which write every part through a store (`crate::store`: the local
+//! filesystem today) ([`rolling`]); the staging directory a run writes into and publishes from
+//! in one step, the earlier dump kept aside until the new one is whole, and the lock that keeps
+//! one run at a time per source in an output (`publish`, local: the directory move is its
+//! commit); the manifest that says what a published dump holds ([`manifest`]); and the
+//! checkpoints a resumable listing's dump goes on from, with the layout they must match
+//! (`checkpoint`).
 
-pub mod checkpoint;
+pub(crate) mod checkpoint;
 pub mod manifest;
-pub mod publish;
+pub(crate) mod publish;
 pub mod rolling;
 
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use super::checkpoint::{Checkpoint, Layout};
 
 const STAGING_PREFIX: &str = ".intercom-dump-staging-";
 
-pub struct Staging {
+pub(crate) struct Staging {
     out: PathBuf,
     root: PathBuf,
     overwrite: bool,
@@ -24,7 +24,7 @@ pub struct Staging {
 
 impl Staging {
     /// Checks `out` can take a dump of `source`, and makes the run's staging directory.
-    pub fn prepare(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Staging, SinkError> {
+    pub(crate) fn prepare(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Staging, SinkError> {
         std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
         // First: a run killed while publishing may have left the earlier dump aside in its staging.
         remove_abandoned_staging(out);
@@ -36,7 +36,7 @@ impl Staging {
     }
 
     /// Where the writer of `source` puts its parts during the run.
-    pub fn dir_for(&self, source: &str) -> PathBuf {
+    pub(crate) fn dir_for(&self, source: &str) -> PathBuf {
         self.root.join(source)
     }
 
@@ -44,7 +44,7 @@ impl Staging {
     /// finish and left a checkpoint for `source`: the one with the most records. Its stray files
     /// (written after the checkpoint, or unfinished) are removed. `None` when there is none.
     /// A checkpoint whose layout is not `layout` is refused before anything moves.
-    pub fn adopt(
+    pub(crate) fn adopt(
         out: &Path,
         source: &str,
         overwrite: bool,
@@ -79,12 +79,12 @@ impl Staging {
     }
 
     /// The run's staging directory.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// A file of the run's own (a spill file, say): inside staging, gone with it.
-    pub fn scratch_path(&self, name: &str) -> PathBuf {
+    pub(crate) fn scratch_path(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
 
@@ -281,7 +281,7 @@ fn is_non_empty_dir(path: &Path) -> bool {
 }
 
 /// A run id unique on this machine: start time and process id.
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     format!("{}-{}", now.as_millis(), std::process::id())
 }
@@ -410,7 +410,7 @@ mod tests {
             files: vec![],
             layout: Some(layout.clone()),
         };
-        checkpoint.save(&old, &old.join("contacts")).unwrap();
+        checkpoint.save(&crate::store::LocalStore, &old, &old.join("contacts")).unwrap();
         let mut now = layout.clone();
         now.format = "both".into();
         now.schema.push("custom_seats Int64".into());

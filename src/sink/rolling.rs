@@ -1,14 +1,15 @@
 //! The rolling part writer: opens its first part on the first batch, rolls to the next at a
-//! row limit or at an estimated size, writes each part under a temporary name and renames it
-//! when complete, so a part under its final name is always whole. An unfinished part is removed
-//! on drop. Parts are Parquet or Arrow IPC (the file format); every byte written passes a
-//! SHA-256, so the manifest's checksums cost no second read.
+//! row limit or at an estimated size, and writes every part through a store (`crate::store`): created,
+//! appended to, committed when complete (so a part under its final name is always whole),
+//! aborted when the writer is dropped unfinished. Parts are Parquet or Arrow IPC (the file
+//! format). [`Sink`] fans batches out to one rolling writer per partition and format.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::{SinkError, WrittenFile};
+use crate::config::{Compression, FileFormat, OutputConfig};
+use crate::store::{Committed, LocalStore, Part, Store};
 use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -16,55 +17,16 @@ use arrow::ipc::writer::FileWriter;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use sha2::{Digest, Sha256};
-
-use super::{SinkError, WrittenFile};
-use crate::config::{Compression, FileFormat, OutputConfig};
-
-/// A file being written: buffered, counted and hashed on the way.
-pub struct HashingFile {
-    inner: BufWriter<File>,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl HashingFile {
-    fn create(path: &Path) -> io::Result<HashingFile> {
-        Ok(HashingFile { inner: BufWriter::with_capacity(1 << 20, File::create(path)?), hasher: Sha256::new(), bytes: 0 })
-    }
-
-    /// Flushes and syncs the file; its size and SHA-256 (hex).
-    fn close(mut self) -> io::Result<(u64, String)> {
-        self.inner.flush()?;
-        let file = self.inner.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        let digest = self.hasher.finalize();
-        Ok((self.bytes, digest.iter().map(|b| format!("{b:02x}")).collect()))
-    }
-}
-
-impl Write for HashingFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let written = self.inner.write(buf)?;
-        self.hasher.update(&buf[..written]);
-        self.bytes += written as u64;
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 enum PartWriter {
     /// Parquet has no second unit: an Arrow `Timestamp(Second)` would land as a bare INT64 that
     /// DuckDB, Spark and Trino read as a number. Such columns are widened to milliseconds, which
     /// Parquet annotates as `TIMESTAMP(MILLIS, isAdjustedToUTC)`.
     Parquet {
-        writer: ArrowWriter<HashingFile>,
+        writer: ArrowWriter<Box<dyn Part>>,
         schema: SchemaRef,
     },
-    Arrow(FileWriter<HashingFile>),
+    Arrow(FileWriter<Box<dyn Part>>),
 }
 
 /// The schema Parquet parts carry: second timestamps as milliseconds, everything else as is.
@@ -106,11 +68,11 @@ impl PartWriter {
     fn estimated_bytes(&self) -> u64 {
         match self {
             PartWriter::Parquet { writer, .. } => (writer.bytes_written() + writer.in_progress_size()) as u64,
-            PartWriter::Arrow(writer) => writer.get_ref().bytes,
+            PartWriter::Arrow(writer) => writer.get_ref().bytes(),
         }
     }
 
-    fn close(self) -> Result<HashingFile, String> {
+    fn close(self) -> Result<Box<dyn Part>, String> {
         match self {
             PartWriter::Parquet { writer, .. } => writer.into_inner().map_err(|e| e.to_string()),
             PartWriter::Arrow(mut writer) => {
@@ -122,6 +84,7 @@ impl PartWriter {
 }
 
 pub struct RollingWriter {
+    store: Arc<dyn Store>,
     dir: PathBuf,
     schema: SchemaRef,
     format: FileFormat,
@@ -135,16 +98,25 @@ pub struct RollingWriter {
 
 struct OpenPart {
     writer: PartWriter,
-    temp_path: PathBuf,
-    final_path: PathBuf,
+    path: PathBuf,
     rows: usize,
 }
 
 impl RollingWriter {
-    /// A writer of `schema` batches into `dir` (created if missing), as `format` (Parquet or
+    /// A writer of `schema` batches into `dir` on the local filesystem, as `format` (Parquet or
     /// Arrow; not both: a run keeps one writer a format).
     pub fn new(dir: &Path, schema: SchemaRef, format: FileFormat, config: &OutputConfig) -> Result<Self, SinkError> {
-        std::fs::create_dir_all(dir).map_err(|e| SinkError::CreateDir { path: dir.to_path_buf(), reason: e.to_string() })?;
+        RollingWriter::with_store(Arc::new(LocalStore), dir, schema, format, config)
+    }
+
+    /// [`RollingWriter::new`], writing through `store`.
+    pub(crate) fn with_store(
+        store: Arc<dyn Store>,
+        dir: &Path,
+        schema: SchemaRef,
+        format: FileFormat,
+        config: &OutputConfig,
+    ) -> Result<Self, SinkError> {
         let compression = match config.compression {
             Compression::Zstd(level) => {
                 ParquetCompression::ZSTD(ZstdLevel::try_new(level).map_err(|e| SinkError::write(dir, e))?)
@@ -162,6 +134,7 @@ impl RollingWriter {
             .set_created_by(concat!("intercom-dump ", env!("CARGO_PKG_VERSION")).to_string())
             .build();
         Ok(RollingWriter {
+            store,
             dir: dir.to_path_buf(),
             schema,
             format,
@@ -184,7 +157,7 @@ impl RollingWriter {
             }
             let part = self.current.as_mut().expect("opened above");
             let take = (self.max_file_rows - part.rows).min(batch.num_rows() - offset);
-            part.writer.write(&batch.slice(offset, take)).map_err(|e| SinkError::write(&part.temp_path, e))?;
+            part.writer.write(&batch.slice(offset, take)).map_err(|e| SinkError::write(&part.path, e))?;
             part.rows += take;
             offset += take;
             if part.rows >= self.max_file_rows || part.writer.estimated_bytes() >= self.max_file_bytes {
@@ -219,39 +192,29 @@ impl RollingWriter {
         let extension = self.format.extension();
         let name = format!("part-{:05}.{extension}", self.next_part);
         self.next_part += 1;
-        let final_path = self.dir.join(&name);
-        let temp_path = self.dir.join(format!(".{name}.inprogress"));
-        let file = HashingFile::create(&temp_path).map_err(|e| SinkError::write(&temp_path, e))?;
+        let path = self.dir.join(&name);
+        let file = self.store.create(&path)?;
         let writer = match self.format {
             FileFormat::Arrow => {
-                PartWriter::Arrow(FileWriter::try_new(file, &self.schema).map_err(|e| SinkError::write(&temp_path, e))?)
+                PartWriter::Arrow(FileWriter::try_new(file, &self.schema).map_err(|e| SinkError::write(&path, e))?)
             }
             _ => {
                 let schema = parquet_schema(&self.schema);
                 let writer = ArrowWriter::try_new(file, schema.clone(), Some(self.properties.clone()))
-                    .map_err(|e| SinkError::write(&temp_path, e))?;
+                    .map_err(|e| SinkError::write(&path, e))?;
                 PartWriter::Parquet { writer, schema }
             }
         };
-        Ok(OpenPart { writer, temp_path, final_path, rows: 0 })
+        Ok(OpenPart { writer, path, rows: 0 })
     }
 
     fn close_part(&mut self) -> Result<(), SinkError> {
         let Some(part) = self.current.take() else { return Ok(()) };
-        let OpenPart { writer, temp_path, final_path, rows } = part;
-        let file = writer.close().map_err(|e| SinkError::write(&temp_path, e))?;
-        let (bytes, sha256) = file.close().map_err(|e| SinkError::write(&temp_path, e))?;
-        std::fs::rename(&temp_path, &final_path).map_err(|e| SinkError::write(&final_path, e))?;
-        self.finished.push(WrittenFile { path: final_path, rows: rows as u64, bytes, sha256 });
+        let OpenPart { writer, path, rows } = part;
+        let file = writer.close().map_err(|e| SinkError::write(&path, e))?;
+        let Committed { bytes, sha256 } = file.commit()?;
+        self.finished.push(WrittenFile { path, rows: rows as u64, bytes, sha256 });
         Ok(())
-    }
-}
-
-impl Drop for RollingWriter {
-    fn drop(&mut self) {
-        if let Some(part) = self.current.take() {
-            let _ = std::fs::remove_file(&part.temp_path);
-        }
     }
 }
 
@@ -269,6 +232,7 @@ pub enum Partitioning {
 /// Where batches go: one rolling writer a format (`--format both` writes every batch twice), a
 /// set of them a partition.
 pub struct Sink {
+    store: Arc<dyn Store>,
     dir: PathBuf,
     schema: SchemaRef,
     config: OutputConfig,
@@ -298,16 +262,28 @@ pub fn partition_dir(name: &str, value: Option<&str>) -> String {
 }
 
 impl Sink {
+    /// A sink into `dir` on the local filesystem.
     pub fn new(dir: &Path, schema: SchemaRef, config: &OutputConfig, partitioning: Partitioning) -> Result<Sink, SinkError> {
-        std::fs::create_dir_all(dir).map_err(|e| SinkError::CreateDir { path: dir.to_path_buf(), reason: e.to_string() })?;
-        Ok(Sink {
+        Ok(Sink::with_store(Arc::new(LocalStore), dir, schema, config, partitioning))
+    }
+
+    /// [`Sink::new`], writing through `store`.
+    pub(crate) fn with_store(
+        store: Arc<dyn Store>,
+        dir: &Path,
+        schema: SchemaRef,
+        config: &OutputConfig,
+        partitioning: Partitioning,
+    ) -> Sink {
+        Sink {
+            store,
             dir: dir.to_path_buf(),
             schema,
             config: config.clone(),
             partitioning,
             partitions: Default::default(),
             resumed: Vec::new(),
-        })
+        }
     }
 
     /// Keeps the parts a resumed run had finished; new parts are numbered after them.
@@ -325,7 +301,7 @@ impl Sink {
             };
             let mut writers = formats
                 .iter()
-                .map(|&f| RollingWriter::new(&dir, self.schema.clone(), f, &self.config))
+                .map(|&f| RollingWriter::with_store(self.store.clone(), &dir, self.schema.clone(), f, &self.config))
                 .collect::<Result<Vec<_>, _>>()?;
             for (writer, format) in writers.iter_mut().zip(formats) {
                 let earlier = self
@@ -398,9 +374,12 @@ impl Sink {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use sha2::{Digest, Sha256};
 
     use super::*;
 
