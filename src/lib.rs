@@ -25,7 +25,7 @@
 //!   Writer in delivery order, each with the listing's resume token after it. The listing's
 //!   guard sees every page and every deduplicated batch: it stops a listing that loops and
 //!   keeps the counts the API announced, against which the output is checked before publishing.
-//! - The Fetcher owns the [`api::ApiClient`]: reqwest over rustls, every request through one
+//! - The Fetcher owns the API client (`api::client`): reqwest over rustls, every request through one
 //!   governor limiter, failures classified and retried under a backon backoff. It sends a
 //!   listing's `Call` to the endpoints of the run's source (`source/`: endpoints, envelope,
 //!   schema, key, partition column, attribute model; one file a source).

@@ -12,7 +12,7 @@ use crate::actors::coordinator::{Coordinator, Peers};
 use crate::actors::fetcher::Fetcher;
 use crate::actors::parser::Parser;
 use crate::actors::writer::{Checkpoints, Writer};
-use crate::api::client::ApiStatsSnapshot;
+use crate::api::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
 use crate::config::{Config, PartitionBy};

@@ -1,4 +1,4 @@
-//! A listing walked without the pipeline: the run's own listing and [`ApiClient`], every
+//! A listing walked without the pipeline: the run's own listing and API client, every
 //! page fetched as the dump fetches it (one at a time, a page list several at once), nothing
 //! decoded or written. What the API serves, at the rate the dump would see it: the bench's
 //! baseline, and a check of a listing's reach.

@@ -38,11 +38,11 @@ impl Endpoints {
 }
 
 /// The limiter every request of a run passes, whichever task sends it.
-pub type RateLimiter = governor::DefaultDirectRateLimiter;
+pub(crate) type RateLimiter = governor::DefaultDirectRateLimiter;
 
 /// A limiter allowing `per_minute` requests a minute, in bursts of one 10-second window's
 /// share: the way Intercom counts.
-pub fn new_rate_limiter(per_minute: u32) -> Arc<RateLimiter> {
+pub(crate) fn new_rate_limiter(per_minute: u32) -> Arc<RateLimiter> {
     let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
     let burst = NonZeroU32::new((per_minute.get() / 6).max(1)).expect("at least 1");
     Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(per_minute).allow_burst(burst)))
@@ -50,14 +50,14 @@ pub fn new_rate_limiter(per_minute: u32) -> Arc<RateLimiter> {
 
 /// Counters a run reports in its summary.
 #[derive(Debug, Default)]
-pub struct ApiStats {
+pub(crate) struct ApiStats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
     pub waited_ms: AtomicU64,
 }
 
-/// A point-in-time copy of [`ApiStats`].
+/// The run's API counters: requests, retries, rate-limited answers and time waited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ApiStatsSnapshot {
     pub requests: u64,
@@ -67,7 +67,7 @@ pub struct ApiStatsSnapshot {
 }
 
 impl ApiStats {
-    pub fn snapshot(&self) -> ApiStatsSnapshot {
+    pub(crate) fn snapshot(&self) -> ApiStatsSnapshot {
         ApiStatsSnapshot {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
@@ -79,11 +79,11 @@ impl ApiStats {
 
 /// Installs ring as the process's rustls crypto provider (reqwest is built without one).
 /// A provider installed earlier, by us or the host application, stays.
-pub fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     http: reqwest::Client,
     config: ApiConfig,
     headers: HeaderMap,
@@ -106,7 +106,7 @@ fn unix_millis() -> u64 {
 }
 
 impl ApiClient {
-    pub fn new(config: ApiConfig, limiter: Arc<RateLimiter>, stats: Arc<ApiStats>) -> Result<ApiClient, ApiError> {
+    pub(crate) fn new(config: ApiConfig, limiter: Arc<RateLimiter>, stats: Arc<ApiStats>) -> Result<ApiClient, ApiError> {
         install_crypto_provider();
         // Redirects stay on https: a hop to plain http would carry contact data unencrypted
         // (reqwest already drops `Authorization` on a hop to another host).

@@ -1,19 +1,20 @@
-//! The Intercom API client layer: HTTP through one rate limiter ([`client`]), the wire
+//! The Intercom API client layer: HTTP through one rate limiter (`client`), the wire
 //! format of pages and error envelopes ([`wire`]), which failures are worth another try
-//! ([`retry`]), the token kept out of every answer (`scrub`), and text that is not text
-//! replaced ([`sanitize`]). Plain async Rust: the Fetcher actor owns an [`ApiClient`]; tests use
-//! it alone.
+//! (`retry`), the token kept out of every answer (`scrub`), and text that is not text
+//! replaced ([`sanitize`]). Plain async Rust: the Fetcher actor owns an `ApiClient`, and
+//! `walk` drives one alone. Public: the errors, the counters a summary reports, and the page
+//! envelope readers (the benches and tests use them).
 
-pub mod client;
-pub mod retry;
+pub(crate) mod client;
+pub(crate) mod retry;
 pub mod sanitize;
 pub(crate) mod scrub;
 pub mod wire;
 
 use std::time::Duration;
 
-pub(crate) use client::Endpoints;
-pub use client::{ApiClient, ApiStats, RateLimiter, new_rate_limiter};
+pub use client::ApiStatsSnapshot;
+pub(crate) use client::{ApiClient, ApiStats, Endpoints, RateLimiter, new_rate_limiter};
 pub use wire::{FetchedPage, ListedPage};
 
 use crate::version::ApiVersion;

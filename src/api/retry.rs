@@ -10,11 +10,11 @@ use crate::config::ApiConfig;
 
 /// The longest wait a header may ask for (`Retry-After`, `X-RateLimit-Reset`): Intercom's windows
 /// are 10 s, so anything longer is a server's mistake, not a reason to sleep for days.
-pub const MAX_HEADER_WAIT: Duration = Duration::from_secs(60);
+pub(crate) const MAX_HEADER_WAIT: Duration = Duration::from_secs(60);
 
 /// What to do after a failed attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryAction {
+pub(crate) enum RetryAction {
     /// Transient: try again after the backoff's next delay.
     Retry,
     /// Over the rate limit: wait this long, then try again; not counted as a failure.
@@ -24,7 +24,7 @@ pub enum RetryAction {
 }
 
 /// The classifier.
-pub fn classify(error: &ApiError) -> RetryAction {
+pub(crate) fn classify(error: &ApiError) -> RetryAction {
     match error {
         ApiError::RateLimited { reset_at, retry_after, .. } => {
             RetryAction::WaitForWindow(rate_limit_wait(*reset_at, *retry_after))
@@ -57,14 +57,14 @@ pub fn classify(error: &ApiError) -> RetryAction {
 /// connection that never opened, a 429 (refused at the door), a 503 (shed before any work) and
 /// a 408 (the request never fully arrived). A 500, 502 or 504, a timeout or a broken body may
 /// come after the page was served.
-pub fn certainly_unserved(error: &ApiError) -> bool {
+pub(crate) fn certainly_unserved(error: &ApiError) -> bool {
     matches!(error, ApiError::Connect { .. } | ApiError::RateLimited { .. } | ApiError::Status { status: 503 | 408, .. })
 }
 
 /// Unix milliseconds until which requests wait, at `now_ms`, for a window that resets at `reset`
 /// (Unix seconds, `X-RateLimit-Reset`): a little past it (the server's clock and ours may differ by
 /// a hair), and never more than [`MAX_HEADER_WAIT`] away, whatever the header says.
-pub fn pause_until(now_ms: u64, reset: u64) -> u64 {
+pub(crate) fn pause_until(now_ms: u64, reset: u64) -> u64 {
     let until = reset.saturating_mul(1_000).saturating_add(50);
     let cap = now_ms + MAX_HEADER_WAIT.as_millis() as u64;
     if until > cap {
@@ -81,7 +81,7 @@ pub fn pause_until(now_ms: u64, reset: u64) -> u64 {
 
 /// How long a 429 waits: `Retry-After` when the server sent one, else until the window's reset,
 /// plus up to a second of jitter so that concurrent requests do not all return at once.
-pub fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duration>) -> Duration {
     let base = retry_after.unwrap_or_else(|| {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         match reset_at {
@@ -102,7 +102,7 @@ pub fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duration>) -> 
 }
 
 /// Exponential backoff with jitter, bounded in count and in total time.
-pub fn backoff(config: &ApiConfig) -> ExponentialBuilder {
+pub(crate) fn backoff(config: &ApiConfig) -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_jitter()
         .with_min_delay(Duration::from_millis(100))

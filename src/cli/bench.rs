@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use serde::Serialize;
 
+use intercom_dump::api::ApiError;
 use intercom_dump::api::wire::{self, ListedPage};
-use intercom_dump::api::{ApiError, ApiStats};
 use intercom_dump::config::{ApiConfig, Config, Mode, OutputConfig, PipelineConfig, Source, Token};
 use intercom_dump::error::DumpError;
 use intercom_dump::progress::Progress;
@@ -323,18 +323,14 @@ fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<Measur
     })
 }
 
-/// Measures what a dump is compared with: the simulator's own rate over the same listing, and one
+/// Measures what a dump is compared with: the dump's listing and client alone over the same
+/// listing (the walk), and one
 /// thread decoding and writing its first pages (three passes, the median kept: one pass is at
 /// the mercy of a noisy machine).
 fn measure_beside(dump: MeasuredDump, options: &BenchOptions, sample_dir: &Path, cores: usize) -> Result<ModeReport, DumpError> {
     let MeasuredDump { mode, expected, config, summary, .. } = &dump;
     let drained = drain(*mode, config, *expected, options.sample_records)?;
-    let declared = if config.typed_custom_attributes() {
-        let _stats = Arc::new(ApiStats::default());
-        intercom_dump::run::declared_attributes(config)?
-    } else {
-        Vec::new()
-    };
+    let declared = if config.typed_custom_attributes() { intercom_dump::run::declared_attributes(config)? } else { Vec::new() };
     let mut splits = Vec::with_capacity(SINGLE_THREAD_PASSES);
     for _ in 0..SINGLE_THREAD_PASSES {
         splits.push(decode_and_write(&drained.sample, *mode, config, &declared, sample_dir)?);
