@@ -360,9 +360,8 @@ impl OutputConfig {
 }
 
 /// Page bytes held in memory by default, the pages being parsed included: about 40 pages of
-/// 150 contacts, three groups for the parsers. A 1M-contact dump against the in-process
-/// simulator ran as fast with 16 MiB as with 32 (and peaked 24 MiB lower); with 8 the parsers
-/// started to wait for pages.
+/// 150 contacts, three groups for the parsers: as fast as twice as much, and enough that the
+/// parsers do not wait for pages (the figures are in BENCHMARKS.md).
 pub const DEFAULT_MAX_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 /// Rows a parser decodes into one batch: thousands, as Parquet wants, and few enough that each

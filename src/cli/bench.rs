@@ -23,68 +23,49 @@ use intercom_dump::schema::{DeclaredAttribute, PageDecoder};
 use intercom_dump::sink::{Partitioning, Sink};
 use intercom_sim::{FaultKind, FaultPlan, FaultRule, Prerender, RecordShape, Role, SimConfig, SimHandle, When, Workspace};
 
-/// A listing the bench measures.
+/// A listing the bench measures: a source and the listing that walks it, named
+/// `SOURCE-MODE` (`contacts-cursor`). The page list runs 4 pages at once with the simulator's
+/// paging cap lifted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BenchMode {
-    /// v2 contacts, cursor, 150 a page.
-    ContactsCursor,
-    /// v1 users, scroll, 100 a page.
-    UsersScroll,
-    /// v1 leads, scroll, 100 a page.
-    LeadsScroll,
-    /// v1 users, page list, 60 a page, 4 at once (the paging cap lifted in the simulator).
-    UsersPages,
+pub(crate) struct BenchMode {
+    source: Source,
+    mode: Mode,
 }
 
 impl BenchMode {
-    pub(crate) const ALL: [BenchMode; 4] =
-        [BenchMode::ContactsCursor, BenchMode::UsersScroll, BenchMode::LeadsScroll, BenchMode::UsersPages];
+    pub(crate) const CONTACTS_CURSOR: BenchMode = BenchMode { source: Source::Contacts, mode: Mode::Cursor };
+    pub(crate) const ALL: [BenchMode; 4] = [
+        BenchMode::CONTACTS_CURSOR,
+        BenchMode { source: Source::Users, mode: Mode::Scroll },
+        BenchMode { source: Source::Leads, mode: Mode::Scroll },
+        BenchMode { source: Source::Users, mode: Mode::Pages },
+    ];
 
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            BenchMode::ContactsCursor => "contacts-cursor",
-            BenchMode::UsersScroll => "users-scroll",
-            BenchMode::LeadsScroll => "leads-scroll",
-            BenchMode::UsersPages => "users-pages",
-        }
-    }
-
-    fn source(self) -> Source {
-        match self {
-            BenchMode::ContactsCursor => Source::Contacts,
-            BenchMode::UsersScroll | BenchMode::UsersPages => Source::Users,
-            BenchMode::LeadsScroll => Source::Leads,
-        }
-    }
-
-    fn mode(self) -> Mode {
-        match self {
-            BenchMode::ContactsCursor => Mode::Cursor,
-            BenchMode::UsersScroll | BenchMode::LeadsScroll => Mode::Scroll,
-            BenchMode::UsersPages => Mode::Pages,
-        }
+    pub(crate) fn name(self) -> String {
+        format!("{}-{}", self.source.name(), self.mode.name())
     }
 
     fn shape(self) -> RecordShape {
-        if self.source() == Source::Contacts { RecordShape::ContactV2 } else { RecordShape::V1 }
+        if self.source == Source::Contacts { RecordShape::ContactV2 } else { RecordShape::V1 }
     }
 
     /// Records a page of this listing holds.
     fn per_page(self) -> u64 {
-        match self {
-            BenchMode::ContactsCursor => u64::from(intercom_dump::config::MAX_PER_PAGE_V2),
-            BenchMode::UsersScroll | BenchMode::LeadsScroll => intercom_dump::config::SCROLL_PAGE_SIZE as u64,
-            BenchMode::UsersPages => u64::from(intercom_dump::config::MAX_PER_PAGE_V1),
+        match self.mode {
+            Mode::Cursor => u64::from(intercom_dump::config::MAX_PER_PAGE_V2),
+            Mode::Scroll => intercom_dump::config::SCROLL_PAGE_SIZE as u64,
+            Mode::Pages | Mode::Auto => u64::from(intercom_dump::config::MAX_PER_PAGE_V1),
         }
     }
 
-    /// The records this listing of `ws` holds.
+    /// The records this listing of `ws` holds: the simulator's roles are its v1 sources.
     fn expected_records(self, ws: &Workspace) -> u64 {
-        match self.source() {
-            Source::Contacts => ws.contacts,
-            Source::Users => (0..ws.contacts).filter(|&i| ws.role(i) == Role::User).count() as u64,
-            Source::Leads => (0..ws.contacts).filter(|&i| ws.role(i) == Role::Lead).count() as u64,
-        }
+        let role = match self.source {
+            Source::Contacts => return ws.contacts,
+            Source::Users => Role::User,
+            Source::Leads => Role::Lead,
+        };
+        (0..ws.contacts).filter(|&i| ws.role(i) == role).count() as u64
     }
 }
 
@@ -143,7 +124,7 @@ impl BenchOptions {
 /// One listing, end to end.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ModeReport {
-    pub mode: &'static str,
+    pub mode: String,
     pub records: u64,
     pub pages: u64,
     pub json_bytes: u64,
@@ -481,13 +462,13 @@ fn aborted(what: &str, error: impl std::fmt::Display) -> DumpError {
 /// The configuration a `dump` of this listing would have, against the simulator.
 fn dump_config(base_url: &str, mode: BenchMode, options: &BenchOptions, out: &Path) -> Result<Config, DumpError> {
     let mut api = ApiConfig::new(base_url, Token::new(TOKEN)?, false)?;
-    api.version = mode.source().default_version();
+    api.version = mode.source.default_version();
     // The simulator enforces no limit here: the bench measures the client, not the API's cap.
     api.rate_limit_per_minute = u32::MAX / 2;
     let output = OutputConfig { dir: out.to_path_buf(), overwrite: true, ..options.output.clone() };
     let mut config = Config::new(api, output);
-    config.source = mode.source();
-    config.listing.mode = Some(mode.mode());
+    config.source = mode.source;
+    config.listing.mode = Some(mode.mode);
     config.listing.page_cap = u64::MAX;
     config.pipeline = options.pipeline.clone();
     Ok(config.validate()?)
@@ -540,7 +521,7 @@ fn decode_and_write(
     declared: &[DeclaredAttribute],
     dir: &Path,
 ) -> Result<SingleThreadSplit, DumpError> {
-    let source = mode.source();
+    let source = mode.source;
     let per_group = (config.pipeline.batch_rows as u64 / mode.per_page()).max(1) as usize;
     let mut split = SingleThreadSplit::default();
     let mut decoder = PageDecoder::for_source(source, config.decoder_batch_rows(), declared);
@@ -567,7 +548,7 @@ fn decode_and_write(
 /// One cursor through a simulator that answers every request after `latency` (and serves
 /// pre-rendered records, so that generating them adds nothing to it).
 fn latency_run(options: &BenchOptions, latency: Duration, scratch: &Path) -> Result<LatencyReport, DumpError> {
-    let mode = BenchMode::ContactsCursor;
+    let mode = BenchMode::CONTACTS_CURSOR;
     let per_page = mode.per_page();
     let contacts = options.latency_pages.max(1) * per_page;
     let mut sim_config = simulator_config(options.seed, contacts);

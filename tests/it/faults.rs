@@ -8,22 +8,29 @@ use intercom_sim::{FaultPlan, FaultRule, ParamStyle, Role, SimConfig, Workspace}
 
 use crate::helpers::*;
 
-/// One listing mode as the matrix runs it.
+/// One listing as the matrix runs it: a source, the listing that walks it, and how the
+/// simulator's scroll hands out its param.
 #[derive(Clone, Copy, Debug)]
-enum Listing {
-    Cursor,
-    UsersScroll,
-    LeadsScrollFixedParam,
-    UsersPages,
+struct Listing {
+    source: Source,
+    mode: Mode,
+    param: ParamStyle,
 }
 
-const LISTINGS: [Listing; 4] = [Listing::Cursor, Listing::UsersScroll, Listing::LeadsScrollFixedParam, Listing::UsersPages];
+const CURSOR: Listing = Listing { source: Source::Contacts, mode: Mode::Cursor, param: ParamStyle::Rotating };
+const USERS_SCROLL: Listing = Listing { source: Source::Users, mode: Mode::Scroll, param: ParamStyle::Rotating };
+const LISTINGS: [Listing; 4] = [
+    CURSOR,
+    USERS_SCROLL,
+    Listing { source: Source::Leads, mode: Mode::Scroll, param: ParamStyle::Fixed },
+    Listing { source: Source::Users, mode: Mode::Pages, param: ParamStyle::Rotating },
+];
 
 /// Dumps with `rules` injected and checks the exact id set; returns the summary's counters.
 fn run(listing: Listing, rules: &[&str], seed: u64) -> intercom_dump::Summary {
-    let contacts = match listing {
-        Listing::Cursor => 3_000,
-        Listing::UsersPages => 2_500,
+    let contacts = match listing.mode {
+        Mode::Cursor => 3_000,
+        Mode::Pages => 2_500,
         _ => 2_000,
     };
     run_on(listing, rules, seed, contacts)
@@ -32,21 +39,18 @@ fn run(listing: Listing, rules: &[&str], seed: u64) -> intercom_dump::Summary {
 fn run_on(listing: Listing, rules: &[&str], seed: u64, contacts: u64) -> intercom_dump::Summary {
     let mut sim_config = SimConfig::new(seed, contacts, TOKEN);
     sim_config.faults = FaultPlan { seed, rules: rules.iter().map(|r| r.parse::<FaultRule>().unwrap()).collect() };
-    if let Listing::LeadsScrollFixedParam = listing {
-        sim_config.scroll.param_style = ParamStyle::Fixed;
-    }
+    sim_config.scroll.param_style = listing.param;
     // A scroll whose page was lost mid-answer stays open on the server until it idles out, and
     // the fresh scroll waits for that: 60 s in Intercom, 2 s here.
     sim_config.scroll.idle_expiry = Duration::from_secs(2);
     let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
-    let (source, mut config) = match listing {
-        Listing::Cursor => (Source::Contacts, config_for(&sim, out.path(), TOKEN)),
-        Listing::UsersScroll => (Source::Users, v1_config(&sim, out.path(), Source::Users, Mode::Scroll)),
-        Listing::LeadsScrollFixedParam => (Source::Leads, v1_config(&sim, out.path(), Source::Leads, Mode::Scroll)),
-        Listing::UsersPages => (Source::Users, v1_config(&sim, out.path(), Source::Users, Mode::Pages)),
+    let source = listing.source;
+    let mut config = match source {
+        Source::Contacts => config_for(&sim, out.path(), TOKEN),
+        _ => v1_config(&sim, out.path(), source, listing.mode),
     };
-    if let Listing::Cursor = listing {
+    if listing.mode == Mode::Cursor {
         config.api.per_page = 100;
     }
     config.api.request_timeout = Duration::from_millis(800);
@@ -114,9 +118,9 @@ fn all_faults_together_on_fifty_thousand_contacts() {
     let statuses = ["429:0.005", "500:0.01", "502:0.01", "503:0.01", "504:0.01", "408:0.005"];
     let mut all = statuses.to_vec();
     all.extend(["reset:0.01", "truncate:0.01", "slow=1500:0.002"]);
-    let summary = run_on(Listing::Cursor, &all, 90, 50_000);
+    let summary = run_on(CURSOR, &all, 90, 50_000);
     assert!(summary.api.retries > 10, "{summary:?}");
-    let summary = run_on(Listing::UsersScroll, &statuses, 91, 50_000);
+    let summary = run_on(USERS_SCROLL, &statuses, 91, 50_000);
     assert!(summary.api.retries > 10, "{summary:?}");
     assert_eq!(summary.restarts, 0, "failures before the page was served are retried in place");
 }
