@@ -5,9 +5,13 @@
 //! carrying the listing's resume token once it is written. No actix, no HTTP, no sleeps inside:
 //! the Coordinator drives a [`Listing`], unit tests drive one with an injected clock.
 //!
-//! A partitioned listing (many cursors walked at once) fits the same shape: its [`Call`]s carry
-//! the partition they belong to, it hands on pages as they arrive, and its resume token is the
-//! set of its children's.
+//! A partitioned listing (many cursors walked at once, the search endpoint's ranges) fits the
+//! same shape as a listing of listings: [`Listing::next`] asks each child in turn, as many calls
+//! in flight as the rate limit keeps busy; each child's [`Call`] carries its own query, so an
+//! answer is routed back to the child that asked; pages are handed on as they arrive, whichever
+//! child's; and the token a page carries is the set of every child's token at that point
+//! (the pages handed on before it are written before it, so that set is where a resumed run goes
+//! on). A child done is recorded as done. Its guard adds up its children's announced counts.
 //!
 //! [`guard`] holds the checks every listing shares: it keeps a listing finite and proves it whole.
 
