@@ -15,6 +15,7 @@ pub mod page_list;
 pub mod rate;
 pub mod rendered;
 pub mod scroll;
+pub mod search;
 pub mod server;
 pub mod v1;
 pub mod version;
@@ -66,6 +67,8 @@ pub struct SimConfig {
     /// The most records v1 paging reaches, and what a page past it answers.
     pub page_cap: u64,
     pub past_cap: PastCap,
+    /// How `POST /contacts/search` matches dates: by day in a time zone, or by second.
+    pub search: search::SearchSettings,
     /// `GET /data_attributes` declares this custom attribute with a type its values do not have.
     pub misdeclared_attribute: Option<String>,
     /// Which requests fail, and how.
@@ -128,6 +131,7 @@ impl SimConfig {
             scroll: ScrollSettings::default(),
             page_cap: page_list::DEFAULT_PAGE_CAP,
             past_cap: PastCap::default(),
+            search: search::SearchSettings::default(),
             misdeclared_attribute: None,
             faults: FaultPlan::default(),
             prerender: None,

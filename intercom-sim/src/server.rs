@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
@@ -23,6 +23,7 @@ use crate::page_list::{ListAnswer, ListQuery, MAX_PER_PAGE_V1, PageLists, Sort};
 use crate::rate::{RateVerdict, WindowLimiter};
 use crate::rendered::RenderedRecords;
 use crate::scroll::{RESTART_MESSAGE, ScrollAnswer, Scrolls};
+use crate::search::{Invalid, Search, SearchPage, SearchRequest};
 use crate::version::Family;
 use crate::{NextShape, SimConfig};
 
@@ -133,6 +134,7 @@ impl SimState {
 pub fn router(state: Arc<SimState>) -> Router {
     let router = Router::new()
         .route("/contacts", get(list_contacts))
+        .route("/contacts/search", post(search_contacts))
         .route("/users", get(list_users))
         .route("/users/scroll", get(scroll_users))
         .route("/contacts/scroll", get(scroll_leads))
@@ -343,6 +345,40 @@ async fn list_contacts(
     };
     let body = render_cursor_page(&state, start, per_page).map_err(|e| e.with_rate(rate))?;
     Ok(json_response(StatusCode::OK, body, Some(rate)))
+}
+
+/// `POST /contacts/search` (2.x): the query in the body, its cursor too ([`crate::search`]).
+async fn search_contacts(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, SimError> {
+    let Admitted { version, rate } = admit(&state, &headers)?;
+    if version == Family::V1 {
+        return Err(SimError::new(StatusCode::NOT_FOUND, "not_found", "Resource Not Found").with_rate(rate));
+    }
+    let refuse = |e: Invalid| SimError::new(StatusCode::BAD_REQUEST, e.code, e.message).with_rate(rate);
+    let request = SearchRequest::parse(&body, &state.config.search).map_err(refuse)?;
+    let page = Search::new(&state.workspace, &request).page().map_err(refuse)?;
+    let body = render_search_page(&state, &page, request.per_page).map_err(|e| e.with_rate(rate))?;
+    Ok(json_response(StatusCode::OK, body, Some(rate)))
+}
+
+fn render_search_page(state: &SimState, page: &SearchPage, per_page: u64) -> Result<Vec<u8>, SimError> {
+    let mut body = Vec::with_capacity(page.indices.len() * 2_600 + 256);
+    body.extend_from_slice(br#"{"type":"list","data":"#);
+    state.write_records(RecordShape::ContactV2, page.indices.iter().copied(), &mut body)?;
+    let mut pages =
+        serde_json::json!({"type": "pages", "page": page.page, "per_page": per_page, "total_pages": page.total_pages});
+    if let Some(cursor) = &page.next {
+        pages["next"] = serde_json::json!({"page": page.page + 1, "starting_after": cursor});
+    }
+    body.extend_from_slice(br#","total_count":"#);
+    body.extend_from_slice(page.total_count.to_string().as_bytes());
+    body.extend_from_slice(br#","pages":"#);
+    serde_json::to_writer(&mut body, &pages).expect("writing JSON to a Vec cannot fail");
+    body.push(b'}');
+    Ok(body)
 }
 
 fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Result<Vec<u8>, SimError> {
@@ -592,6 +628,20 @@ mod tests {
         }
         assert!(encoded.iter().any(|c| c.contains('=') || c.contains('+') || c.contains('/')));
         assert_eq!(decode_cursor(11, "not a cursor"), None);
+    }
+
+    #[test]
+    fn a_search_page_carries_its_envelope_and_the_next_cursor_until_the_last() {
+        let state = SimState::new(SimConfig::new(4, 25, "t"));
+        let body = br#"{"query": {"field": "created_at", "operator": ">", "value": 0}, "pagination": {"per_page": 10}}"#;
+        let request = SearchRequest::parse(body, &state.config.search).unwrap();
+        let page = Search::new(&state.workspace, &request).page().unwrap();
+        let first: serde_json::Value = serde_json::from_slice(&render_search_page(&state, &page, 10).unwrap()).unwrap();
+        assert_eq!((first["type"].as_str(), first["total_count"].as_u64()), (Some("list"), Some(25)));
+        assert_eq!(first["data"].as_array().unwrap().len(), 10);
+        assert_eq!((first["pages"]["page"].as_u64(), first["pages"]["total_pages"].as_u64()), (Some(1), Some(3)));
+        assert_eq!(first["pages"]["next"]["page"], 2);
+        assert!(first["pages"]["next"]["starting_after"].is_string());
     }
 
     #[test]

@@ -116,6 +116,7 @@ pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.gzip = !args.no_gzip;
     config.prerender = args.prerender_dir.map(|dir| Prerender::new(dir, vec![RecordShape::ContactV2, RecordShape::V1]));
     config.past_cap = args.past_cap;
+    config.search = intercom_sim::search::SearchSettings { dates: args.search_dates, utc_offset_secs: args.timezone };
     let handle = SimHandle::spawn(config, args.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     eprintln!("simulator: {} contacts (seed {}) at {} — Ctrl-C stops it", args.contacts, args.seed, handle.base_url());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -14,6 +14,7 @@ use intercom_dump::config::{
     PipelineConfig, Region, SortOrder, Source, Token,
 };
 use intercom_dump::error::ConfigError;
+use intercom_sim::search::DateMatch;
 use intercom_sim::{FaultRule, NextShape, ParamStyle, PastCap};
 
 use bench::BenchMode;
@@ -179,6 +180,13 @@ pub(crate) struct SimArgs {
     /// pages from there: much faster than generating them (about 5 KB of disk a contact).
     #[arg(long, value_name = "DIR")]
     pub(crate) prerender_dir: Option<PathBuf>,
+    /// How `POST /contacts/search` matches dates: `day` (whole days in --timezone, as the stable
+    /// API versions document) or `second` (exact seconds, as the Preview docs say).
+    #[arg(long, value_enum, default_value_t = DateMatch::Day)]
+    pub(crate) search_dates: DateMatch,
+    /// The workspace's time zone, where its days begin for search: UTC, +HH:MM or -HH:MM.
+    #[arg(long, default_value = "-05:00", value_parser = intercom_sim::search::parse_utc_offset, allow_hyphen_values = true)]
+    pub(crate) timezone: i32,
 }
 
 #[derive(Args)]

@@ -216,7 +216,7 @@ fn v1_endpoints_refuse_v2_versions_and_the_client_says_which_to_use() {
     let sim = simulator(40, 100);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (status, body) = runtime.block_on(async {
-        let answer = reqwest::Client::new()
+        let answer = http_client()
             .get(format!("{}/users/scroll", sim.base_url()))
             .bearer_auth(TOKEN)
             .header("Intercom-Version", "2.14")

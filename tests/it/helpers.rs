@@ -231,3 +231,10 @@ pub(crate) fn assert_refused(output: &Output, code: i32, words: &[&str], out: &P
     assert!(markers.is_empty(), "nothing published: {markers:?}");
     assert!(!out.join("contacts").join("part-00000.parquet").exists());
 }
+
+/// A plain HTTP client for talking to the simulator directly (reqwest is built without a crypto
+/// provider: ring is installed first, as the dump's own client does).
+pub(crate) fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}

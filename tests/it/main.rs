@@ -12,4 +12,5 @@ mod helpers;
 mod hostile_server;
 mod output;
 mod python;
+mod search_sim;
 mod whole;

@@ -1,0 +1,68 @@
+//! The simulator's `POST /contacts/search` over HTTP, as any Intercom client meets it: the
+//! envelope, the cursor in the body, and Intercom's error body for what it refuses.
+
+use intercom_sim::search::{DateMatch, SearchSettings};
+use intercom_sim::{SimConfig, Workspace};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn post(url: &str, body: &Value) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let answer = http_client()
+            .post(format!("{url}/contacts/search"))
+            .bearer_auth(TOKEN)
+            .header("Accept", "application/json")
+            .header("Intercom-Version", "2.14")
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(body).unwrap())
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
+    })
+}
+
+#[test]
+fn a_window_of_days_is_walked_through_the_body_cursor_and_refusals_carry_intercoms_error_body() {
+    let (seed, n) = (140, 12_000);
+    let mut config = SimConfig::new(seed, n, TOKEN);
+    config.search = SearchSettings { dates: DateMatch::Day, utc_offset_secs: 3 * 3_600 };
+    let sim = simulator_with(config);
+    let ws = Workspace::new(seed, n);
+    let (t, t2) = (ws.created_at(2_000), ws.created_at(9_000));
+    let query = json!({"operator": "AND", "value": [
+        {"operator": "OR", "value": [
+            {"field": "created_at", "operator": "=", "value": t},
+            {"field": "created_at", "operator": ">", "value": t}]},
+        {"field": "created_at", "operator": "<", "value": t2}]});
+    let day = |at: i64| (at + 3 * 3_600).div_euclid(86_400);
+    let want: Vec<String> = (0..n)
+        .filter(|&i| day(ws.created_at(i)) >= day(t) && day(ws.created_at(i)) < day(t2))
+        .map(|i| ws.contact_id(i))
+        .collect();
+    let mut body =
+        json!({"query": query, "sort": {"field": "created_at", "order": "ascending"}, "pagination": {"per_page": 150}});
+    let mut got = Vec::new();
+    loop {
+        let (status, page) = post(&sim.base_url(), &body);
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(page["total_count"].as_u64(), Some(want.len() as u64));
+        got.extend(page["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()));
+        match page["pages"]["next"]["starting_after"].as_str() {
+            Some(cursor) => body["pagination"]["starting_after"] = json!(cursor),
+            None => break,
+        }
+    }
+    assert!(got == want, "the window's {} contacts, whole days in UTC+3, in order; got {}", want.len(), got.len());
+
+    let (status, error) = post(&sim.base_url(), &json!({"query": {"field": "created_at", "operator": ">=", "value": t}}));
+    assert_eq!(status, 400);
+    assert_eq!(error["type"], "error.list");
+    assert!(error["errors"][0]["message"].as_str().unwrap().contains("not supported for date field"), "{error}");
+    let forged = json!({"query": {"field": "created_at", "operator": ">", "value": t}, "pagination": {"starting_after": "czE6MTA6MTA6MTA6MDAwMDAwMDAwMDAwMDAwMA"}});
+    let (status, error) = post(&sim.base_url(), &forged);
+    assert_eq!((status, error["errors"][0]["code"].as_str()), (400, Some("client_error")), "{error}");
+}
