@@ -92,6 +92,9 @@ pub enum Mode {
     Scroll,
     /// The v1 page list (users, leads), several pages at once.
     Pages,
+    /// v2 contacts: `POST /contacts/search`, the workspace split into `created_at` windows
+    /// walked several at once.
+    Search,
 }
 
 impl Mode {
@@ -101,6 +104,7 @@ impl Mode {
             Mode::Cursor => "cursor",
             Mode::Scroll => "scroll",
             Mode::Pages => "pages",
+            Mode::Search => "search",
         }
     }
 }
@@ -192,6 +196,10 @@ pub struct ListingConfig {
     pub page_concurrency: usize,
     /// The most records the v1 page list reaches; past it only the scroll lists everything.
     pub page_cap: u64,
+    /// Search: windows walked at once.
+    pub search_concurrency: usize,
+    /// Search: windows the workspace's time line is cut into.
+    pub search_windows: usize,
     /// Fresh scrolls opened after a scroll broke, before the run gives up.
     pub max_restarts: u32,
     /// How long to wait for another client's scroll to release the workspace's lock.
@@ -208,6 +216,8 @@ impl Default for ListingConfig {
             page_size: MAX_PER_PAGE_V1,
             page_concurrency: 4,
             page_cap: V1_PAGE_CAP,
+            search_concurrency: 16,
+            search_windows: 64,
             max_restarts: 5,
             scroll_lock_wait: Duration::from_secs(120),
             scroll_lock_poll: Duration::from_secs(5),
@@ -420,6 +430,8 @@ impl Config {
         positive("--max-file-bytes", self.output.max_file_bytes as usize)?;
         positive("--max-buffer-bytes", self.pipeline.max_buffer_bytes)?;
         positive("--page-concurrency", self.listing.page_concurrency)?;
+        positive("--search-concurrency", self.listing.search_concurrency)?;
+        positive("--search-windows", self.listing.search_windows)?;
         let mode = self.mode();
         let spec = self.source.spec();
         if !spec.serves(mode) {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use backon::BackoffBuilder;
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 
 use super::retry::{RetryAction, backoff, certainly_unserved, classify, pause_until};
@@ -147,7 +147,20 @@ impl ApiClient {
             Call::Cursor { starting_after } => self.cursor_page(source, starting_after.as_deref()).await,
             Call::Scroll { param, params_rotate } => self.scroll(source, param.as_deref(), *params_rotate).await,
             Call::Page { number } => self.list_page(source, *number, endpoints.page_size, &endpoints.query).await,
+            Call::Search { .. } | Call::Probe { .. } => {
+                let body = Bytes::from(call.search_body(self.config.per_page).expect("a search call has a body").to_string());
+                self.search_page(source, &body).await
+            }
         }
+    }
+
+    /// One page of a search (`POST /contacts/search`), the query and the cursor in `body`.
+    /// Asking again is harmless: a search's cursor does not move on the server.
+    async fn search_page(&self, source: &SourceSpec, body: &Bytes) -> Result<ListedPage, ApiError> {
+        let path = source.search_path.ok_or_else(|| ApiError::BadPage { reason: format!("{} have no search", source.name) })?;
+        let url = self.endpoint(path);
+        let envelope = source.envelope;
+        self.with_retries(|| async { wire::parse_page(envelope, self.send(&url, Some(body)).await?) }, retryable).await
     }
 
     /// One page of a v2 cursor list (`GET /contacts`).
@@ -283,9 +296,15 @@ impl ApiClient {
         }
     }
 
-    /// One attempt: wait for the window when the server said it is nearly used up, then for
-    /// the limiter; send, read the whole body, map failures.
+    /// One `GET` attempt.
     async fn get(&self, url: &Url) -> Result<Bytes, ApiError> {
+        self.send(url, None).await
+    }
+
+    /// One attempt, a `POST` of `body` (JSON) when given, else a `GET`: wait for the window when
+    /// the server said it is nearly used up, then for the limiter; send, read the whole body,
+    /// map failures.
+    async fn send(&self, url: &Url, body: Option<&Bytes>) -> Result<Bytes, ApiError> {
         let paused_until = self.paused_until_ms.load(Ordering::Relaxed);
         let now = unix_millis();
         if paused_until > now {
@@ -296,8 +315,12 @@ impl ApiClient {
         }
         self.limiter.until_ready().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(path = url.path(), "GET");
-        let response = self.http.get(url.clone()).headers(self.headers.clone()).send().await.map_err(transport_error)?;
+        let request = match body {
+            None => self.http.get(url.clone()),
+            Some(body) => self.http.post(url.clone()).header(CONTENT_TYPE, "application/json").body(body.clone()),
+        };
+        tracing::debug!(path = url.path(), post = body.is_some(), "request");
+        let response = request.headers(self.headers.clone()).send().await.map_err(transport_error)?;
         let status = response.status();
         let headers = response.headers().clone();
         self.note_rate_window(&headers);

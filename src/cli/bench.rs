@@ -52,7 +52,7 @@ impl BenchMode {
     /// Records a page of this listing holds.
     fn per_page(self) -> u64 {
         match self.mode {
-            Mode::Cursor => u64::from(intercom_dump::config::MAX_PER_PAGE_V2),
+            Mode::Cursor | Mode::Search => u64::from(intercom_dump::config::MAX_PER_PAGE_V2),
             Mode::Scroll => intercom_dump::config::SCROLL_PAGE_SIZE as u64,
             Mode::Pages | Mode::Auto => u64::from(intercom_dump::config::MAX_PER_PAGE_V1),
         }

@@ -195,7 +195,8 @@ pub(crate) struct ListingArgs {
     #[arg(long, value_enum, default_value_t = Source::Contacts)]
     pub(crate) source: Source,
     /// How to list it (default: the cursor for contacts; the scroll for users and leads, or the
-    /// page list when a filter is given). `auto`: for users and leads, the page list when it
+    /// page list when a filter is given). `search`: contacts through `POST /contacts/search`,
+    /// cut into time windows walked at once. `auto`: for users and leads, the page list when it
     /// reaches every record (at most 10,000), else the scroll.
     #[arg(long, value_enum)]
     pub(crate) mode: Option<Mode>,
@@ -217,6 +218,12 @@ pub(crate) struct ListingArgs {
     /// Page list: pages fetched at once.
     #[arg(long, default_value_t = 4)]
     pub(crate) page_concurrency: usize,
+    /// Search: time windows walked at once, a page in flight each.
+    #[arg(long, default_value_t = 16)]
+    pub(crate) search_concurrency: usize,
+    /// Search: windows of equal time the workspace's creation dates are cut into.
+    #[arg(long, default_value_t = 64)]
+    pub(crate) search_windows: usize,
     /// Scroll: fresh scrolls opened after one breaks (expiry, the restart 500) before giving up.
     #[arg(long, default_value_t = 5)]
     pub(crate) max_restarts: u32,
@@ -392,6 +399,8 @@ impl RunArgs {
             },
             page_size: self.api.per_page.unwrap_or(defaults.page_size),
             page_concurrency: args.page_concurrency,
+            search_concurrency: args.search_concurrency,
+            search_windows: args.search_windows,
             max_restarts: args.max_restarts,
             scroll_lock_wait: Duration::from_secs(args.scroll_lock_wait),
             ..defaults

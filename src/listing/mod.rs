@@ -19,6 +19,7 @@ mod cursor;
 pub(crate) mod guard;
 mod page_list;
 mod scroll;
+mod search;
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,7 @@ pub(crate) use guard::ListingGuard;
 pub use guard::{LoopError, Verdict};
 pub(crate) use page_list::PageListing;
 pub(crate) use scroll::ScrollListing;
+pub(crate) use search::SearchListing;
 
 use crate::api::{ApiError, FetchedPage, ListedPage};
 use crate::config::{Config, Mode};
@@ -41,6 +43,39 @@ pub(crate) enum Call {
     Scroll { param: Option<String>, params_rotate: bool },
     /// Page `number` (from 1) of a v1 page list.
     Page { number: u64 },
+    /// A page of a search for the records created in `window`, oldest first.
+    Search { window: Window, starting_after: Option<String> },
+    /// One record of a search for every record: the oldest (or the newest), and how many there
+    /// are.
+    Probe { newest: bool },
+}
+
+/// A span of `created_at`, `[from, to)`, either end open; `index` names it in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub index: u32,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl Window {
+    /// The window as a search query. `(F = t OR F > t) AND F < t2` means `[t, t2)` where dates
+    /// match by the second and `[day(t), day(t2))` where they match by the day (in whatever time
+    /// zone): windows that share their cuts cover the time line exactly either way.
+    pub(crate) fn query(&self) -> serde_json::Value {
+        let at_or_after = |t: i64| {
+            serde_json::json!({"operator": "OR", "value": [
+                {"field": "created_at", "operator": "=", "value": t},
+                {"field": "created_at", "operator": ">", "value": t}]})
+        };
+        let before = |t: i64| serde_json::json!({"field": "created_at", "operator": "<", "value": t});
+        match (self.from, self.to) {
+            (Some(from), Some(to)) => serde_json::json!({"operator": "AND", "value": [at_or_after(from), before(to)]}),
+            (Some(from), None) => at_or_after(from),
+            (None, Some(to)) => before(to),
+            (None, None) => at_or_after(0),
+        }
+    }
 }
 
 impl Call {
@@ -52,7 +87,31 @@ impl Call {
             Call::Scroll { param: None, .. } => format!("page {run_page} (a scroll's first)"),
             Call::Scroll { param: Some(param), .. } => format!("page {run_page} (scroll_param={param})"),
             Call::Page { number } => format!("page {run_page} (page={number} of the page list)"),
+            Call::Search { window, starting_after: None } => format!("page {run_page} (search window {}'s first)", window.index),
+            Call::Search { window, starting_after: Some(cursor) } => {
+                format!("page {run_page} (search window {}, starting_after={cursor})", window.index)
+            }
+            Call::Probe { newest } => {
+                format!("page {run_page} (the search's {} record)", if *newest { "newest" } else { "oldest" })
+            }
         }
+    }
+
+    /// The body of a search call, `per_page` records a page; `None` for the others.
+    pub(crate) fn search_body(&self, per_page: u32) -> Option<serde_json::Value> {
+        let (query, per_page, order, cursor) = match self {
+            Call::Search { window, starting_after } => (window.query(), per_page, "ascending", starting_after.as_deref()),
+            Call::Probe { newest } => {
+                let window = Window { index: 0, from: None, to: None };
+                (window.query(), 1, if *newest { "descending" } else { "ascending" }, None)
+            }
+            _ => return None,
+        };
+        let mut pagination = serde_json::json!({"per_page": per_page});
+        if let Some(cursor) = cursor {
+            pagination["starting_after"] = cursor.into();
+        }
+        Some(serde_json::json!({"query": query, "pagination": pagination, "sort": {"field": "created_at", "order": order}}))
     }
 }
 
@@ -136,6 +195,9 @@ pub(crate) fn open(config: &Config, resume_at: Option<String>) -> Box<dyn Listin
     match config.mode() {
         Mode::Cursor => Box::new(CursorListing::new(config.api.per_page as usize, resume_at, guard)),
         Mode::Scroll => Box::new(ScrollListing::new(scroll_rules(config), guard)),
+        Mode::Search => {
+            Box::new(SearchListing::new(config.api.per_page as usize, listing.search_windows, listing.search_concurrency, guard))
+        }
         mode @ (Mode::Pages | Mode::Auto) => {
             let fallback = (mode == Mode::Auto && !listing.query.filters()).then(|| scroll_rules(config));
             let rules = page_list::PageRules {

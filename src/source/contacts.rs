@@ -1,4 +1,5 @@
-//! v2 contacts (users and leads together), through the cursor list `GET /contacts`.
+//! v2 contacts (users and leads together): the cursor list `GET /contacts`, or `POST
+//! /contacts/search` split into time windows walked at once.
 
 use super::{Envelope, RolePartition, SourceSpec};
 use crate::config::Mode;
@@ -10,8 +11,9 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     default_version: ApiVersion::LATEST_V2,
     list_path: &["contacts"],
     scroll_path: None,
+    search_path: Some(&["contacts", "search"]),
     envelope: Envelope::Data,
-    modes: &[Mode::Cursor],
+    modes: &[Mode::Cursor, Mode::Search],
     object: contact::CONTACT_V2,
     schema: contact::contact_v2_schema_with,
     key: "id",

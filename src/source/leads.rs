@@ -11,6 +11,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     default_version: ApiVersion::LATEST_V1,
     list_path: &["contacts"],
     scroll_path: Some(&["contacts", "scroll"]),
+    search_path: None,
     envelope: Envelope::V1(V1Key::Contacts),
     modes: &[Mode::Scroll, Mode::Pages],
     object: v1::LEAD_V1,

@@ -48,8 +48,11 @@ pub(crate) struct SourceSpec {
     pub list_path: &'static [&'static str],
     /// The scroll endpoint's path segments, for sources with one.
     pub scroll_path: Option<&'static [&'static str]>,
+    /// The search endpoint's path segments (`POST`), for sources with one.
+    pub search_path: Option<&'static [&'static str]>,
     pub envelope: Envelope,
-    /// The listings that serve this source; the first is the default.
+    /// The listings that serve this source; the first is the default (`auto` chooses between the
+    /// page list and the scroll where a source has both).
     pub modes: &'static [Mode],
     /// The object's name in messages (`contact (v2)`), and its schema.
     pub object: &'static str,
@@ -77,7 +80,8 @@ impl Source {
 impl SourceSpec {
     /// Whether `mode` lists this source (`auto` does wherever a choice exists).
     pub(crate) fn serves(&self, mode: Mode) -> bool {
-        self.modes.contains(&mode) || (mode == Mode::Auto && self.modes.len() > 1)
+        let auto = self.modes.contains(&Mode::Scroll) && self.modes.contains(&Mode::Pages);
+        self.modes.contains(&mode) || (mode == Mode::Auto && auto)
     }
 }
 
@@ -92,6 +96,7 @@ mod tests {
             assert_eq!(spec.name, source.name());
             assert!(!spec.modes.is_empty(), "{}", spec.name);
             assert_eq!(spec.scroll_path.is_some(), spec.modes.contains(&Mode::Scroll), "{}", spec.name);
+            assert_eq!(spec.search_path.is_some(), spec.modes.contains(&Mode::Search), "{}", spec.name);
             assert!((spec.schema)(&[], false).field_with_name(spec.key).is_ok(), "{} has its key column", spec.name);
         }
     }

@@ -11,6 +11,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     default_version: ApiVersion::LATEST_V1,
     list_path: &["users"],
     scroll_path: Some(&["users", "scroll"]),
+    search_path: None,
     envelope: Envelope::V1(V1Key::Users),
     modes: &[Mode::Scroll, Mode::Pages],
     object: v1::USER_V1,

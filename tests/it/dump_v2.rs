@@ -8,9 +8,10 @@ use arrow::array::{Array, AsArray, ListArray, StructArray};
 use arrow::datatypes::Int64Type;
 use arrow::datatypes::{DataType, TimeUnit};
 use intercom_dump::api::ApiError;
+use intercom_dump::config::Mode;
 use intercom_dump::progress::Progress;
 use intercom_dump::{DumpError, run_dump_with};
-use intercom_sim::Workspace;
+use intercom_sim::{SimConfig, Workspace};
 
 use crate::helpers::*;
 
@@ -140,4 +141,31 @@ fn a_stalled_writer_pauses_the_cursor_instead_of_spilling() {
     assert_eq!(summary.api.requests, 1 + n.div_ceil(150), "every page asked for once");
     let ws = Workspace::new(seed, n);
     assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
+}
+
+#[test]
+fn a_search_dump_walks_windows_at_once_and_holds_every_contact_once_under_days_and_seconds() {
+    use intercom_sim::search::{DateMatch, SearchSettings};
+    let (seed, n) = (150, 9_000);
+    for search in [
+        SearchSettings::default(),
+        SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0 },
+        SearchSettings { dates: DateMatch::Day, utc_offset_secs: 9 * 3_600 + 1_800 },
+    ] {
+        let mut sim_config = SimConfig::new(seed, n, TOKEN);
+        sim_config.search = search;
+        let sim = simulator_with(sim_config);
+        let out = tempfile::tempdir().unwrap();
+        let mut config = config_for(&sim, out.path(), TOKEN);
+        config.listing.mode = Some(Mode::Search);
+        config.listing.search_windows = 12;
+        config.listing.search_concurrency = 4;
+        let summary = dump(config).unwrap();
+        assert_eq!(summary.mode, "search");
+        assert_eq!(summary.announced.map(|a| (a.min, a.max)), Some((n, n)), "{search:?}: the probes' count");
+        let ws = Workspace::new(seed, n);
+        assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
+        // Two probes, then each window's pages: about n / 150 of them, and one more a window at most.
+        assert!(summary.api.requests <= 1 + 2 + n.div_ceil(150) + 12, "{search:?}: {} requests", summary.api.requests);
+    }
 }
