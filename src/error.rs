@@ -31,7 +31,7 @@ pub enum ConfigError {
     ZstdLevelText(String),
     #[error("unknown --compression {0:?}: use zstd, zstd:LEVEL, snappy or none")]
     Compression(String),
-    #[error("unknown --api-version {0:?}: use 1.0 to 1.4, 2.0 to 2.16, or Preview")]
+    #[error("unknown --api-version {0:?}: use 1.0 to 1.4, 2.0 to 2.17, or Preview")]
     ApiVersion(String),
     #[error("API version {version} cannot list {listing}: pass --api-version {needed} (or leave it out)")]
     VersionForSource { version: ApiVersion, listing: &'static str, needed: ApiVersion },

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// One of the versions Intercom accepts: `1.0`–`1.4`, `2.0`–`2.16`, `Preview` (once `Unstable`).
+/// One of the versions Intercom accepts: `1.0`–`1.4`, `2.0`–`2.17`, `Preview` (once `Unstable`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiVersion {
     V1(u8),
@@ -33,7 +33,7 @@ impl fmt::Display for ApiVersion {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown Intercom API version {0:?}: use 1.0 to 1.4, 2.0 to 2.16, or Preview")]
+#[error("unknown Intercom API version {0:?}: use 1.0 to 1.4, 2.0 to 2.17, or Preview")]
 pub struct UnknownVersion(pub String);
 
 impl FromStr for ApiVersion {
@@ -51,7 +51,7 @@ impl FromStr for ApiVersion {
         }
         match (major, minor) {
             ("1", 0..=4) => Ok(ApiVersion::V1(minor)),
-            ("2", 0..=16) => Ok(ApiVersion::V2(minor)),
+            ("2", 0..=17) => Ok(ApiVersion::V2(minor)),
             _ => Err(unknown()),
         }
     }
@@ -67,10 +67,10 @@ mod tests {
 
     #[test]
     fn parses_every_documented_version_and_nothing_else() {
-        for v in ["1.0", "1.4", "2.0", "2.14", "2.16", "Preview", "Unstable"] {
+        for v in ["1.0", "1.4", "2.0", "2.14", "2.16", "2.17", "Preview", "Unstable"] {
             assert!(v.parse::<ApiVersion>().is_ok(), "{v}");
         }
-        for v in ["1.5", "2.17", "3.0", "2", "2.014", "", "latest", "2.x"] {
+        for v in ["1.5", "2.18", "3.0", "2", "2.014", "", "latest", "2.x"] {
             assert!(v.parse::<ApiVersion>().is_err(), "{v}");
         }
         assert_eq!("2.14".parse::<ApiVersion>().unwrap().to_string(), "2.14");

@@ -37,6 +37,13 @@ impl Workspace {
         format!("{created:08x}{unique:016x}")
     }
 
+    /// The contact number of `id`, when it is one of this workspace's.
+    pub fn index_of_id(&self, id: &str) -> Option<u64> {
+        let created = u32::from_str_radix(id.get(..8)?, 16).ok()? as i64;
+        let i = u64::try_from((created - EPOCH_BASE) / CREATION_STEP).ok()?;
+        (i < self.contacts && self.contact_id(i) == id).then_some(i)
+    }
+
     /// Contact number `i`, exactly as the v2 API serves it.
     pub fn contact(&self, i: u64) -> Contact {
         let mut rng = self.stream(i, Salt::Body);

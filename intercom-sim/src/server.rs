@@ -135,6 +135,8 @@ pub fn router(state: Arc<SimState>) -> Router {
     let router = Router::new()
         .route("/contacts", get(list_contacts))
         .route("/contacts/search", post(search_contacts))
+        .route("/contacts/{id}", get(get_contact))
+        .route("/tags", get(list_tags))
         .route("/users", get(list_users))
         .route("/users/scroll", get(scroll_users))
         .route("/contacts/scroll", get(scroll_leads))
@@ -200,12 +202,12 @@ async fn inject_faults(
     state.faults_injected.fetch_add(1, Ordering::Relaxed);
     match fault {
         FaultKind::TooManyRequests => {
-            let mut response =
-                SimError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", "Exceeded rate limit").into_response();
-            let reset = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()) + 1;
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            response.headers_mut().insert("x-ratelimit-reset", HeaderValue::from(reset));
-            return response;
+            // As a natural refusal: the same message and headers, the window said to end in a second.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let limit = state.config.limit_per_window;
+            let rate = RateVerdict { allowed: false, limit, remaining: 0, reset_at: now + 1 };
+            let message = format!("Exceeded rate limit of {limit} in {}_seconds", state.config.window_secs);
+            return SimError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message).with_rate(rate).into_response();
         }
         FaultKind::Status(status) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -275,13 +277,23 @@ impl SimError {
 
 static ERRORS_ANSWERED: AtomicU64 = AtomicU64::new(0);
 
+/// A request id: the short form real answers carry (`000` and 17 more), unique across simulator
+/// processes too (the counter starts from the process id and the clock).
+fn request_id() -> String {
+    static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let salt = *SALT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        crate::generator::mix64(nanos ^ u64::from(std::process::id()).rotate_left(40))
+    });
+    let n = ERRORS_ANSWERED.fetch_add(1, Ordering::Relaxed);
+    format!("000{:017x}", crate::generator::mix64(n ^ salt) >> 4)
+}
+
 impl IntoResponse for SimError {
     fn into_response(self) -> Response {
-        let n = ERRORS_ANSWERED.fetch_add(1, Ordering::Relaxed);
         let body = serde_json::json!({
             "type": "error.list",
-            // Request ids take the short form real answers sometimes carry.
-            "request_id": format!("000{:017x}", crate::generator::mix64(n)),
+            "request_id": request_id(),
             "errors": [{"code": self.code, "message": self.message}],
         });
         json_response(self.status, serde_json::to_vec(&body).expect("JSON values serialise"), self.rate)
@@ -345,6 +357,40 @@ async fn list_contacts(
     };
     let body = render_cursor_page(&state, start, per_page).map_err(|e| e.with_rate(rate))?;
     Ok(json_response(StatusCode::OK, body, Some(rate)))
+}
+
+/// `GET /contacts/{id}` (2.x): one contact, as the list serves it.
+async fn get_contact(
+    State(state): State<Arc<SimState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, SimError> {
+    let Admitted { rate, .. } = admit(&state, &headers)?;
+    let Some(i) = state.workspace.index_of_id(&id) else {
+        return Err(SimError::new(StatusCode::NOT_FOUND, "not_found", "User Not Found").with_rate(rate));
+    };
+    let mut body = Vec::with_capacity(3_000);
+    state.workspace.write_record_json(RecordShape::ContactV2, i, &mut body);
+    Ok(json_response(StatusCode::OK, body, Some(rate)))
+}
+
+/// The workspace's tags: connectors list them to check a token.
+const TAG_NAMES: [&str; 8] = ["customer", "trial", "churn-risk", "vip", "beta", "newsletter", "partner", "imported"];
+
+/// `GET /tags`: the workspace's tags.
+async fn list_tags(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Result<Response, SimError> {
+    let Admitted { rate, .. } = admit(&state, &headers)?;
+    let seed = state.config.seed;
+    let data: Vec<serde_json::Value> = TAG_NAMES
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let id = 100_000 + crate::generator::mix64(seed ^ k as u64) % 9_000_000;
+            serde_json::json!({"type": "tag", "id": id.to_string(), "name": name})
+        })
+        .collect();
+    let body = serde_json::json!({"type": "list", "data": data});
+    Ok(json_response(StatusCode::OK, serde_json::to_vec(&body).expect("JSON values serialise"), Some(rate)))
 }
 
 /// `POST /contacts/search` (2.x): the query in the body, its cursor too ([`crate::search`]).
@@ -583,16 +629,23 @@ fn v1_page_list(
 /// An opaque cursor in standard base64, so `+`, `/` and `=` must be URL-encoded as they are
 /// in Intercom's own.
 pub fn encode_cursor(seed: u64, next_index: u64) -> String {
-    STANDARD.encode(format!("ic:{seed:x}:{next_index}:{:x}", next_index.wrapping_mul(0x9e37_79b9)))
+    STANDARD.encode(format!("ic:{seed:x}:{next_index}:{:x}", cursor_tag(seed, next_index)))
+}
+
+/// What ties a cursor to the place it was handed out for: a cursor edited to point elsewhere is
+/// refused like a garbled one.
+fn cursor_tag(seed: u64, next_index: u64) -> u64 {
+    crate::generator::mix64(seed.rotate_left(29) ^ next_index ^ 0x1c_c0de)
 }
 
 pub fn decode_cursor(seed: u64, cursor: &str) -> Option<u64> {
     let raw = STANDARD.decode(cursor).ok()?;
     let text = String::from_utf8(raw).ok()?;
     let mut parts = text.split(':');
-    let (tag, cursor_seed, index) = (parts.next()?, parts.next()?, parts.next()?);
+    let (kind, cursor_seed, index, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let index: u64 = index.parse().ok()?;
-    (tag == "ic" && u64::from_str_radix(cursor_seed, 16).ok()? == seed).then_some(index)
+    let whole = kind == "ic" && u64::from_str_radix(cursor_seed, 16).ok()? == seed && parts.next().is_none();
+    (whole && u64::from_str_radix(tag, 16).ok()? == cursor_tag(seed, index)).then_some(index)
 }
 
 async fn not_found(State(state): State<Arc<SimState>>, headers: HeaderMap) -> SimError {
@@ -628,6 +681,8 @@ mod tests {
         }
         assert!(encoded.iter().any(|c| c.contains('=') || c.contains('+') || c.contains('/')));
         assert_eq!(decode_cursor(11, "not a cursor"), None);
+        let forged = STANDARD.encode(format!("ic:{:x}:{}:{:x}", 11, 300, 300u64.wrapping_mul(0x9e37_79b9)));
+        assert_eq!(decode_cursor(11, &forged), None, "a well-formed cursor this workspace never handed out");
     }
 
     #[test]

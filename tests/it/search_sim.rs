@@ -66,3 +66,39 @@ fn a_window_of_days_is_walked_through_the_body_cursor_and_refusals_carry_interco
     let (status, error) = post(&sim.base_url(), &forged);
     assert_eq!((status, error["errors"][0]["code"].as_str()), (400, Some("client_error")), "{error}");
 }
+
+fn get(url: &str, path: &str) -> (u16, Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let answer = http_client()
+            .get(format!("{url}{path}"))
+            .bearer_auth(TOKEN)
+            .header("Accept", "application/json")
+            .header("Intercom-Version", "2.17")
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
+    })
+}
+
+#[test]
+fn what_other_clients_call_first_is_served() {
+    let (seed, n) = (141, 500);
+    let sim = simulator_with(SimConfig::new(seed, n, TOKEN));
+    let ws = Workspace::new(seed, n);
+    let (status, tags) = get(&sim.base_url(), "/tags");
+    assert_eq!((status, tags["type"].as_str()), (200, Some("list")), "{tags}");
+    assert!(tags["data"].as_array().unwrap().iter().all(|t| t["type"] == "tag" && t["name"].is_string()));
+    let (status, contact) = get(&sim.base_url(), &format!("/contacts/{}", ws.contact_id(321)));
+    assert_eq!((status, contact["id"].as_str()), (200, Some(ws.contact_id(321).as_str())), "{contact}");
+    assert_eq!(contact["email"].as_str(), ws.contact(321).email.as_deref());
+    let (status, missing) = get(&sim.base_url(), "/contacts/000000000000000000000000");
+    assert_eq!((status, missing["errors"][0]["code"].as_str()), (404, Some("not_found")), "{missing}");
+    // Two simulators' request ids differ, as two Intercom answers' do.
+    let other = simulator_with(SimConfig::new(seed, n, TOKEN));
+    let (_, a) = get(&sim.base_url(), "/nowhere");
+    let (_, b) = get(&other.base_url(), "/nowhere");
+    assert_ne!(a["request_id"], b["request_id"]);
+}
