@@ -445,23 +445,27 @@ impl<'a> Search<'a> {
         let exact = Search::exact(&request.query);
         let per_page = request.per_page as usize;
         // Keyset pagination: the page is the next `per_page` matches past the cursor's key, in
-        // the sort's order. Stateless, as Intercom's: a contact whose key moves between pages
-        // can be skipped or served twice.
+        // the sort's order (ties broken by index). Stateless, as Intercom's: a contact whose key
+        // moves between pages can be skipped or served twice.
         let past = |key: (i64, u64)| match after {
             None => true,
             Some((_, k)) if request.ascending => key > k,
             Some((_, k)) => key < k,
         };
         let (indices, total, served_before) = if request.sort == SortField::CreatedAt && exact {
-            // Index order is created_at order: walk the ranges from the cursor on.
+            // Index order is created_at order: the page starts right past the cursor's index, so a
+            // page costs its own records, however deep into the window it is.
             let total: u64 = ranges.iter().map(|(lo, hi)| hi - lo).sum();
+            let last = after.map(|(_, (_, index))| index);
             let ordered: Box<dyn Iterator<Item = u64>> = if request.ascending {
-                Box::new(ranges.iter().flat_map(|&(lo, hi)| lo..hi))
+                let from = last.map_or(0, |i| i + 1);
+                Box::new(ranges.iter().filter(move |r| r.1 > from).flat_map(move |&(lo, hi)| lo.max(from)..hi))
             } else {
-                Box::new(ranges.iter().rev().flat_map(|&(lo, hi)| (lo..hi).rev()))
+                let below = last.unwrap_or(u64::MAX);
+                Box::new(ranges.iter().rev().filter(move |r| r.0 < below).flat_map(move |&(lo, hi)| (lo..hi.min(below)).rev()))
             };
             let before = after.map_or(0, |(served, _)| served);
-            let indices: Vec<u64> = ordered.filter(|&i| past(self.key(i))).take(per_page).collect();
+            let indices: Vec<u64> = ordered.take(per_page).collect();
             (indices, total, before)
         } else {
             let mut matched: Vec<(i64, u64)> = ranges
@@ -650,6 +654,16 @@ mod tests {
         let mut want: Vec<u64> = (500..2_500).filter(|&i| ws.role(i) == Role::Lead).collect();
         want.sort_by_key(|&i| std::cmp::Reverse((ws.updated_at(i), i)));
         assert!(got == want, "{} leads by updated_at, descending; got {}", want.len(), got.len());
+    }
+
+    #[test]
+    fn a_window_walks_newest_first_too() {
+        let ws = Workspace::new(9, 5_000);
+        let settings = SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0 };
+        let body = serde_json::json!({"query": window(ws.created_at(1_000), ws.created_at(4_000)),
+            "sort": {"field": "created_at", "order": "descending"}, "pagination": {"per_page": 150}});
+        let got = walk(&ws, body, &settings);
+        assert!(got == (1_000..4_000).rev().collect::<Vec<u64>>(), "3,000 contacts newest first; got {}", got.len());
     }
 
     #[test]
