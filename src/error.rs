@@ -4,7 +4,7 @@
 //! and the fix, and none carries the token.
 
 use crate::api::ApiError;
-use crate::listing::{LoopError, Verdict};
+use crate::listing::{Call, ListingError, LoopError, Verdict};
 use crate::schema::DecodeError;
 use crate::sink::SinkError;
 use crate::version::ApiVersion;
@@ -92,6 +92,21 @@ pub enum DumpError {
     /// The listing ended, but what it delivered is not what the API announced.
     #[error("{}", incomplete_message(*.verdict, .source_name))]
     Incomplete { verdict: Verdict, source_name: &'static str },
+}
+
+impl DumpError {
+    /// What a listing's failure means for a run; `call` (the run's `number`-th page) names the
+    /// page a request failed for, `source` what the listing lists.
+    pub(crate) fn from_listing(error: ListingError, call: &Call, number: u64, source: &'static str) -> DumpError {
+        match error {
+            ListingError::Failed(error) => DumpError::Fetch { page: format!("fetching {}", call.describe(number)), error },
+            ListingError::Loop(error) => DumpError::Loop(error),
+            ListingError::ResumeRefused(error) => DumpError::ResumeRefused(error),
+            ListingError::PastPageCap { total, cap } => DumpError::PastPageCap { listing: source, total, cap },
+            ListingError::ScrollLocked { waited_secs } => DumpError::ScrollLocked { waited_secs },
+            ListingError::TooManyRestarts { restarts, last } => DumpError::TooManyRestarts { restarts, last },
+        }
+    }
 }
 
 fn incomplete_message(verdict: Verdict, source: &str) -> String {

@@ -1,5 +1,5 @@
 //! A listing walked without the pipeline: the run's own listing and API client, every
-//! page fetched as the dump fetches it (one at a time, a page list several at once), nothing
+//! page fetched as the dump fetches it (one at a time, a page list or a search several at once), nothing
 //! decoded or written. What the API serves, at the rate the dump would see it: the bench's
 //! baseline, and a check of a listing's reach.
 
@@ -9,7 +9,10 @@ use std::time::Instant;
 use crate::api::{ApiClient, ApiStats, Endpoints, FetchedPage, new_rate_limiter};
 use crate::config::Config;
 use crate::error::DumpError;
-use crate::listing::{self, Call, Step};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use crate::listing::{self, Step};
 
 /// What a walk saw.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,11 +37,18 @@ pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<
         let endpoints = Endpoints::new(&config);
         let mut listing = listing::open(&config, None);
         let (mut walked, mut ready, started) = (Walked::default(), Vec::new(), Instant::now());
+        // As the Coordinator does: every answer goes to the listing as it comes, and whatever the
+        // listing then asks for goes out at once.
+        let (client, endpoints) = (&client, &endpoints);
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            let mut calls: Vec<(Call, std::time::Duration)> = Vec::new();
             loop {
                 match listing.next(true, Instant::now()) {
-                    Step::Send { call, after } => calls.push((call, after)),
+                    Step::Send { call, after } => in_flight.push(async move {
+                        tokio::time::sleep(after).await;
+                        let answer = client.fetch(endpoints, &call).await;
+                        (call, answer)
+                    }),
                     Step::Wait => break,
                     Step::Done => {
                         walked.seconds = started.elapsed().as_secs_f64();
@@ -46,26 +56,18 @@ pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<
                     }
                 }
             }
-            if calls.is_empty() {
+            let Some((call, answer)) = in_flight.next().await else {
                 return Err(DumpError::Aborted("the listing waits with nothing in flight".into()));
+            };
+            let failed = |e| DumpError::from_listing(e, &call, walked.pages + 1, config.source.name());
+            match answer {
+                Ok(page) => listing.page_arrived(&call, page, Instant::now(), &mut ready).map_err(failed)?,
+                Err(error) => listing.request_failed(&call, error, Instant::now()).map_err(failed)?,
             }
-            let answers = futures_util::future::join_all(calls.iter().map(|(call, after)| async {
-                tokio::time::sleep(*after).await;
-                client.fetch(&endpoints, call).await
-            }))
-            .await;
-            for ((call, _), answer) in calls.iter().zip(answers) {
-                let number = walked.pages + 1;
-                let failed = |e| DumpError::Aborted(format!("{}: {e}", call.describe(number)));
-                match answer {
-                    Ok(page) => listing.page_arrived(call, page, Instant::now(), &mut ready).map_err(failed)?,
-                    Err(error) => listing.request_failed(call, error, Instant::now()).map_err(failed)?,
-                }
-                for page in ready.drain(..) {
-                    walked.pages += 1;
-                    walked.bytes += page.size() as u64;
-                    each_page(&page);
-                }
+            for page in ready.drain(..) {
+                walked.pages += 1;
+                walked.bytes += page.size() as u64;
+                each_page(&page);
             }
         }
     })

@@ -82,7 +82,7 @@ fn invalid(message: impl Into<String>) -> Invalid {
 }
 
 /// The fields search knows, by type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Field {
     Id,
     Role,
@@ -112,7 +112,7 @@ impl Field {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Op {
     Eq,
     Ne,
@@ -151,7 +151,7 @@ impl Op {
 /// A half-open span of Unix seconds, `[from, to)`.
 type Span = (i64, i64);
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Query {
     /// A date filter, as the seconds it matches.
     Date {
@@ -219,7 +219,12 @@ impl SearchRequest {
             Some("descending") => false,
             Some(other) => return Err(invalid(format!("sort order {other} is not ascending or descending"))),
         };
-        let fingerprint = mix64(fingerprint_of(&query) ^ ((field as u64) << 1) ^ u64::from(ascending));
+        // The search a cursor belongs to. `DefaultHasher::new` is unseeded: the same search hashes
+        // the same in every request (and process) of one build.
+        let fingerprint = std::hash::BuildHasher::hash_one(
+            &std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default(),
+            (&query, field as u8, ascending),
+        );
         Ok(SearchRequest { query, sort: field, ascending, per_page, starting_after, fingerprint })
     }
 }
@@ -292,11 +297,6 @@ fn parse_filter(
     };
     let values = values.ok_or_else(|| invalid(format!("the value of the filter on {name} does not fit operator {text}")))?;
     Ok(Query::Text { field, op, values })
-}
-
-fn fingerprint_of(query: &Query) -> u64 {
-    let text = format!("{query:?}");
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A set of contact indices as sorted, disjoint, half-open ranges.

@@ -23,7 +23,7 @@ use crate::buffer::{Overflow, PageBuffer};
 use crate::config::{Config, Mode};
 use crate::dedupe::SeenIds;
 use crate::error::DumpError;
-use crate::listing::{Call, Listing, ListingError, ListingGuard, Step};
+use crate::listing::{Listing, ListingGuard, Step};
 use crate::progress::Progress;
 use crate::sink::{SinkError, WrittenFile};
 
@@ -262,10 +262,8 @@ impl Coordinator {
         let mut page = match msg.result {
             Ok(page) => page,
             Err(error) => {
-                return self
-                    .listing
-                    .request_failed(&msg.call, error, now)
-                    .map_err(|e| listing_error(e, &msg.call, number, self.config.source.name()));
+                let failed = self.listing.request_failed(&msg.call, error, now);
+                return failed.map_err(|e| DumpError::from_listing(e, &msg.call, number, self.config.source.name()));
             }
         };
         page.page.origin = msg.call.describe(number).into();
@@ -284,7 +282,7 @@ impl Coordinator {
         let mut ready = std::mem::take(&mut self.ready);
         let result = self.listing.page_arrived(&msg.call, page, now, &mut ready);
         self.ready = ready;
-        result.map_err(|e| listing_error(e, &msg.call, number, self.config.source.name()))?;
+        result.map_err(|e| DumpError::from_listing(e, &msg.call, number, self.config.source.name()))?;
         // A scroll asks for its next page before anything else: it must not idle. A listing
         // that pauses asks once its pages are counted against the budget (`advance`).
         if !self.listing.can_pause() {
@@ -309,19 +307,6 @@ impl Coordinator {
             guard: std::mem::replace(self.listing.guard_mut(), ListingGuard::new(1)),
             repairs: std::mem::take(&mut self.repairs),
         }
-    }
-}
-
-/// What a listing's failure means for the run; `call` (the run's `number`-th page) names the
-/// page a request failed for.
-fn listing_error(error: ListingError, call: &Call, number: u64, source: &'static str) -> DumpError {
-    match error {
-        ListingError::Failed(error) => DumpError::Fetch { page: format!("fetching {}", call.describe(number)), error },
-        ListingError::Loop(error) => DumpError::Loop(error),
-        ListingError::ResumeRefused(error) => DumpError::ResumeRefused(error),
-        ListingError::PastPageCap { total, cap } => DumpError::PastPageCap { listing: source, total, cap },
-        ListingError::ScrollLocked { waited_secs } => DumpError::ScrollLocked { waited_secs },
-        ListingError::TooManyRestarts { restarts, last } => DumpError::TooManyRestarts { restarts, last },
     }
 }
 

@@ -70,15 +70,15 @@ impl Listing for ScrollListing {
         if self.done {
             return Step::Done;
         }
+        if self.in_flight {
+            return Step::Wait;
+        }
         match self.pending.take() {
-            Some((call, after)) if !self.in_flight => {
+            Some((call, after)) => {
                 self.in_flight = true;
                 Step::Send { call, after }
             }
-            pending => {
-                self.pending = pending;
-                Step::Wait
-            }
+            None => Step::Wait,
         }
     }
 

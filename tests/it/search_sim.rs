@@ -7,22 +7,35 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn post(url: &str, body: &Value) -> (u16, Value) {
+/// The simulator's answer to `POST url/contacts/search` of `body`, or to `GET url` without one.
+fn ask(url: &str, body: Option<&Value>) -> (u16, Value) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let answer = http_client()
-            .post(format!("{url}/contacts/search"))
+        let request = match body {
+            Some(body) => http_client()
+                .post(format!("{url}/contacts/search"))
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(body).unwrap()),
+            None => http_client().get(url),
+        };
+        let answer = request
             .bearer_auth(TOKEN)
             .header("Accept", "application/json")
-            .header("Intercom-Version", "2.14")
-            .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(body).unwrap())
+            .header("Intercom-Version", if body.is_some() { "2.14" } else { "2.17" })
             .send()
             .await
             .unwrap();
         let status = answer.status().as_u16();
         (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
     })
+}
+
+fn post(url: &str, body: &Value) -> (u16, Value) {
+    ask(url, Some(body))
+}
+
+fn get(url: &str, path: &str) -> (u16, Value) {
+    ask(&format!("{url}{path}"), None)
 }
 
 #[test]
@@ -65,22 +78,6 @@ fn a_window_of_days_is_walked_through_the_body_cursor_and_refusals_carry_interco
     let forged = json!({"query": {"field": "created_at", "operator": ">", "value": t}, "pagination": {"starting_after": "czE6MTA6MTA6MTA6MDAwMDAwMDAwMDAwMDAwMA"}});
     let (status, error) = post(&sim.base_url(), &forged);
     assert_eq!((status, error["errors"][0]["code"].as_str()), (400, Some("client_error")), "{error}");
-}
-
-fn get(url: &str, path: &str) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let answer = http_client()
-            .get(format!("{url}{path}"))
-            .bearer_auth(TOKEN)
-            .header("Accept", "application/json")
-            .header("Intercom-Version", "2.17")
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status().as_u16();
-        (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
-    })
 }
 
 #[test]
