@@ -63,21 +63,18 @@ impl SearchListing {
 
     /// Cuts `[oldest, newest]` into windows of equal time, the first open below and the last open
     /// above, so that nothing falls outside whatever the clock did meanwhile.
+    /// In 128 bits: a server's times can be anywhere in `i64`, and so can their difference.
     fn plan(&self, oldest: i64, newest: i64) -> Vec<(Window, WindowState)> {
+        let (oldest, newest) = (i128::from(oldest), i128::from(newest));
         let span = (newest - oldest + 1).max(1);
-        let count = (self.windows as i64).min(span).max(1);
-        let cuts: Vec<i64> = (1..count).map(|k| oldest + span * k / count).collect();
-        let mut bounds = Vec::with_capacity(cuts.len() + 1);
-        let mut from = None;
-        for cut in cuts {
-            bounds.push((from, Some(cut)));
-            from = Some(cut);
-        }
-        bounds.push((from, None));
-        bounds
-            .into_iter()
+        let count = (self.windows as i128).min(span);
+        // Every cut lies in [oldest, newest], so it fits an i64.
+        let cuts = (1..count).map(|k| Some((oldest + span * k / count) as i64));
+        let edges: Vec<Option<i64>> = std::iter::once(None).chain(cuts).chain(std::iter::once(None)).collect();
+        edges
+            .windows(2)
             .enumerate()
-            .map(|(index, (from, to))| (Window { index: index as u32, from, to }, WindowState::Waiting))
+            .map(|(index, pair)| (Window { index: index as u32, from: pair[0], to: pair[1] }, WindowState::Waiting))
             .collect()
     }
 }
@@ -267,6 +264,21 @@ mod tests {
         arrive(&mut listing, &last[0], page(0, None, None));
         assert_eq!(listing.next(true, Instant::now()), Step::Done);
         assert_eq!(listing.guard_mut().announced(), Some((500, 500)), "the probes' count is the whole search's");
+    }
+
+    #[test]
+    fn times_anywhere_in_i64_are_planned_without_overflow() {
+        let listing = SearchListing::new(150, 64, 4, ListingGuard::new(1_000));
+        for (oldest, newest) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MAX), (-1, 0), (0, 0)] {
+            let windows = listing.plan(oldest, newest);
+            assert_eq!(windows.first().unwrap().0.from, None, "open below");
+            assert_eq!(windows.last().unwrap().0.to, None, "open above");
+            for pair in windows.windows(2) {
+                assert_eq!(pair[0].0.to, pair[1].0.from, "{oldest}..{newest}: windows share their cuts");
+            }
+        }
+        assert_eq!(listing.plan(i64::MIN, i64::MAX).len(), 64);
+        assert_eq!(listing.plan(5, 5).len(), 1, "one second: one window");
     }
 
     #[test]

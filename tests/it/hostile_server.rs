@@ -20,6 +20,7 @@ pub(crate) struct Request {
     pub path: String,
     pub query: HashMap<String, String>,
     pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -188,7 +189,7 @@ fn serve(stream: impl Read + Write, handler: &Handler, requests: &AtomicUsize, s
         }
         let url = url::Url::parse(&format!("http://host{target}")).unwrap();
         let query = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let request = Request { method, path: url.path().to_string(), query, headers };
+        let request = Request { method, path: url.path().to_string(), query, headers, body };
         requests.fetch_add(1, Ordering::SeqCst);
         let writer = reader.get_mut();
         let written = match handler(&request) {

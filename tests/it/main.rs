@@ -13,4 +13,5 @@ mod hostile_server;
 mod output;
 mod python;
 mod search_sim;
+mod search_whole;
 mod whole;
