@@ -196,9 +196,9 @@ pub struct ListingConfig {
     pub page_concurrency: usize,
     /// The most records the v1 page list reaches; past it only the scroll lists everything.
     pub page_cap: u64,
-    /// Search: windows walked at once.
+    /// Search: requests in flight at most (the rate limit times the round trip sets how many).
     pub search_concurrency: usize,
-    /// Search: windows the workspace's time line is cut into.
+    /// Search: windows the workspace's time line is first cut into, at most.
     pub search_windows: usize,
     /// Fresh scrolls opened after a scroll broke, before the run gives up.
     pub max_restarts: u32,
@@ -216,8 +216,8 @@ impl Default for ListingConfig {
             page_size: MAX_PER_PAGE_V1,
             page_concurrency: 4,
             page_cap: V1_PAGE_CAP,
-            search_concurrency: 16,
-            search_windows: 64,
+            search_concurrency: 64,
+            search_windows: 256,
             max_restarts: 5,
             scroll_lock_wait: Duration::from_secs(120),
             scroll_lock_poll: Duration::from_secs(5),
@@ -295,6 +295,8 @@ pub struct OutputConfig {
     pub checkpoint_rows: u64,
     /// Go on from the checkpoint of a run that did not finish.
     pub resume: bool,
+    /// A search dump whose count differs from the plain list's publishes nothing.
+    pub strict: bool,
     /// Publish a listing that delivered fewer (or more) records than the API announced, with
     /// both counts in the manifest, instead of failing the run.
     pub allow_incomplete: bool,
@@ -361,6 +363,7 @@ impl OutputConfig {
             max_file_bytes: 512 * 1024 * 1024,
             overwrite: false,
             allow_incomplete: false,
+            strict: false,
             typed_custom_attributes: None,
             partition_by: None,
             checkpoint_rows: 1_000_000,
@@ -444,7 +447,7 @@ impl Config {
                 needed: self.source.default_version(),
             });
         }
-        let pages = mode == Mode::Pages || mode == Mode::Auto;
+        let pages = mode == Mode::Pages || (mode == Mode::Auto && spec.modes.contains(&Mode::Pages));
         if pages && !(1..=MAX_PER_PAGE_V1).contains(&self.listing.page_size) {
             return Err(ConfigError::PerPage { per_page: self.listing.page_size, max: MAX_PER_PAGE_V1 });
         }

@@ -89,6 +89,18 @@ pub enum DumpError {
         crate::interrupt::name(*.signal)
     )]
     Interrupted { signal: i32 },
+    #[error("cannot resume the interrupted run: {0}; drop --resume to start over")]
+    BadCheckpoint(String),
+    /// `--strict`: a search dump wrote another count than the plain list announced.
+    #[error(
+        "the search delivered {written} {source_name} where GET /{source_name} announces {listed} (search misses merged contacts and those created in the last minutes): nothing was published (--strict); run again later, or drop --strict to publish with both counts in the manifest"
+    )]
+    CountDiffers { listed: u64, written: u64, source_name: &'static str },
+    /// `--strict`: the plain list's count could not be had to compare a search dump with.
+    #[error(
+        "--strict: GET /{source_name} did not give its count to compare the search with: nothing was published; run again, or drop --strict"
+    )]
+    CountUnavailable { source_name: &'static str },
     /// The listing ended, but what it delivered is not what the API announced.
     #[error("{}", incomplete_message(*.verdict, .source_name))]
     Incomplete { verdict: Verdict, source_name: &'static str },
@@ -105,7 +117,13 @@ impl DumpError {
             ListingError::PastPageCap { total, cap } => DumpError::PastPageCap { listing: source, total, cap },
             ListingError::ScrollLocked { waited_secs } => DumpError::ScrollLocked { waited_secs },
             ListingError::TooManyRestarts { restarts, last } => DumpError::TooManyRestarts { restarts, last },
+            ListingError::BadToken(reason) => DumpError::BadCheckpoint(reason),
         }
+    }
+
+    /// A listing that cannot be opened (only a resume can fail to).
+    pub(crate) fn from_opening(error: ListingError, source: &'static str) -> DumpError {
+        DumpError::from_listing(error, &Call::Cursor { starting_after: None }, 0, source)
     }
 }
 

@@ -17,8 +17,9 @@
 //! ```
 //!
 //! - The Coordinator (`actors/coordinator.rs`) is flow control only. It alone holds the run's
-//!   listing (`listing/`: the v2 cursor, the v1 scroll, the v1 page list, each a pure state
-//!   machine with an injected clock) and asks it, after every event, what to request; sends
+//!   listing (`listing/`: the v2 cursor, the search's parts walked at once, the v1 scroll, the
+//!   v1 page list, each a pure state machine with an injected clock) and asks it, after every
+//!   event, what to request (a search: as many calls in flight as the rate limit keeps busy); sends
 //!   those calls to the Fetcher; hands what the listing delivers to a bounded page buffer
 //!   (a listing that can pause waits for room, a scroll spills to disk), groups pages for the
 //!   Parsers, drops rows already written (by the source's key), and sends batches to the

@@ -9,8 +9,8 @@
 //! | 1 | the run stopped for an unexpected reason |
 //! | 2 | bad arguments or configuration |
 //! | 3 | the API refused the token or its permissions (401, 403) |
-//! | 4 | the API failed otherwise (version, retries exhausted, unexpected answer) |
-//! | 5 | the output could not be written or published |
+//! | 4 | the API failed otherwise (version, retries exhausted, unexpected answer), or the listing was not whole (`--strict`: a search unlike the list's count) |
+//! | 5 | the output could not be written or published, or a checkpoint cannot be resumed |
 //! | 6 | a page could not be decoded |
 
 mod cli;
@@ -68,7 +68,10 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             DumpError::ScrollLocked { .. }
             | DumpError::TooManyRestarts { .. }
             | DumpError::Loop(_)
-            | DumpError::Incomplete { .. } => 4,
+            | DumpError::Incomplete { .. }
+            | DumpError::CountDiffers { .. }
+            | DumpError::CountUnavailable { .. } => 4,
+            DumpError::BadCheckpoint(_) => 5,
         };
     }
     if error.downcast_ref::<ConfigError>().is_some() {

@@ -15,7 +15,7 @@ use crate::actors::writer::{Checkpoints, Writer};
 use crate::api::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
-use crate::config::{Config, PartitionBy};
+use crate::config::{Config, Mode, PartitionBy};
 use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
@@ -40,6 +40,8 @@ pub struct Summary {
     /// The lowest and highest `total_count` the listing announced: a whole dump writes a count
     /// inside (the workspace may change under a long listing).
     pub announced: Option<Announced>,
+    /// What the plain list (`GET /contacts`) announced, for a search dump to be compared with.
+    pub listed: Option<u64>,
     /// False only for a dump published with `--allow-incomplete` whose count is outside `announced`.
     pub complete: bool,
     pub pages: u64,
@@ -105,7 +107,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let prepare = || Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id);
     // What the output directory refuses is found before anything is asked of the API; only a
     // resume needs the declared attributes first, to compare its layout with the checkpoint's.
-    let resumable = crate::listing::open(&config, None).resumable();
+    let resumable = crate::listing::open(&config, None).is_ok_and(|listing| listing.resumable());
     let (staging, checkpoint, declared) = if config.output.resume && resumable {
         let declared = fetch_declared()?;
         match Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id, &layout_of(&declared))? {
@@ -136,7 +138,8 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let mut sink = Sink::with_store(store.clone(), &staged_dir, schema.clone(), &config.output, partitioning);
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
-    let listing = crate::listing::open(&config, checkpoint.as_ref().map(|c| c.resume_at.clone()));
+    let listing = crate::listing::open(&config, checkpoint.as_ref().map(|c| c.resume_at.clone()))
+        .map_err(|e| DumpError::from_opening(e, source))?;
     if let Some(checkpoint) = checkpoint {
         sink.resume(checkpoint.files);
     }
@@ -196,6 +199,16 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         }
         tracing::warn!(?verdict, "publishing a listing that is not what the API announced (--allow-incomplete)");
     }
+    let listed = outcome.guard.listed_count();
+    if config.output.strict && outcome.mode == Mode::Search && listed.is_none() {
+        return Err(DumpError::CountUnavailable { source_name: source });
+    }
+    if let Some(listed) = listed.filter(|&listed| listed != records) {
+        if config.output.strict {
+            return Err(DumpError::CountDiffers { listed, written: records, source_name: source });
+        }
+        tracing::warn!(listed, written = records, "the search delivered another count than the plain list announces");
+    }
     let out = config.output.dir.clone();
     let published = out.join(source);
     let files: Vec<WrittenFile> = outcome
@@ -214,6 +227,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         total_count: outcome.total_count,
         announced: outcome.guard.announced().map(|(min, max)| Announced { min, max }),
         complete: verdict.is_whole(),
+        listed,
         pages: progress.pages.load(Ordering::Relaxed),
         page_bytes: progress.page_bytes.load(Ordering::Relaxed),
         file_bytes: files.iter().map(|f| f.bytes).sum(),
@@ -244,6 +258,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         records: summary.records,
         announced: summary.announced,
         complete: summary.complete,
+        listed: summary.listed,
         duplicates_dropped: summary.duplicates_dropped,
         repairs: summary.repairs.clone(),
         files: summary.files.iter().map(|f| ManifestFile::new(&published, f)).collect(),
@@ -300,6 +315,7 @@ fn layout(config: &Config, schema: &arrow::datatypes::Schema) -> Layout {
         compression: format!("{:?}", config.output.compression).to_lowercase(),
         partition_by: config.output.partition_by.map(|_| "role".to_string()),
         schema: manifest::describe_schema(schema).into_iter().map(|f| format!("{} {}", f.name, f.data_type)).collect(),
+        mode: Some(config.mode().name().to_string()),
     }
 }
 

@@ -35,7 +35,7 @@ pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<
         let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
         let client = ApiClient::new(config.api.clone(), limiter, Arc::new(ApiStats::default()))?;
         let endpoints = Endpoints::new(&config);
-        let mut listing = listing::open(&config, None);
+        let mut listing = listing::open(&config, None).map_err(|e| DumpError::from_opening(e, config.source.name()))?;
         let (mut walked, mut ready, started) = (Walked::default(), Vec::new(), Instant::now());
         // As the Coordinator does: every answer goes to the listing as it comes, and whatever the
         // listing then asks for goes out at once.

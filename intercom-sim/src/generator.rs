@@ -10,17 +10,68 @@ use serde::Serialize;
 const EPOCH_BASE: i64 = 1_500_000_000;
 /// Seconds between consecutive contacts' creation, so `created_at` grows with the index.
 const CREATION_STEP: i64 = 37;
+/// How long the import of a skewed workspace took: its contacts share this hour, well over a
+/// hundred to a second in a big workspace.
+const IMPORT_SECS: i64 = 3_600;
 
 /// A generated workspace: `contacts` contacts drawn from `seed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Workspace {
     pub seed: u64,
     pub contacts: u64,
+    /// Percent of the contacts created by one import, within an hour in the middle of the
+    /// workspace's history (as a CSV import leaves them); 0: creation dates spread evenly.
+    pub imported_percent: u8,
+    /// Contacts whose `updated_at` moves while the simulator serves.
+    pub live: Option<LiveUpdates>,
+}
+
+/// A live workspace: `per_sec` contacts a second are updated, counted from `since_unix`.
+/// Each contact is touched once every `contacts / per_sec` seconds, at its own offset, so the
+/// `updated_at` of any contact at any moment is a formula, not a history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveUpdates {
+    pub per_sec: u32,
+    pub since_unix: i64,
 }
 
 impl Workspace {
     pub fn new(seed: u64, contacts: u64) -> Self {
-        Self { seed, contacts }
+        Self { seed, contacts, imported_percent: 0, live: None }
+    }
+
+    /// The same workspace with `percent` of its contacts created by one import.
+    pub fn with_import(self, percent: u8) -> Self {
+        Self { imported_percent: percent.min(100), ..self }
+    }
+
+    /// The same workspace, `per_sec` contacts a second updated from now on.
+    pub fn with_live_updates(self, per_sec: u32) -> Self {
+        let since_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        Self { live: (per_sec > 0).then_some(LiveUpdates { per_sec, since_unix }), ..self }
+    }
+
+    /// The imported contacts' index range: `(first, count)`.
+    fn import(&self) -> (u64, u64) {
+        let count = self.contacts * u64::from(self.imported_percent) / 100;
+        ((self.contacts - count) / 2, count)
+    }
+
+    /// Contact `i`'s creation time before jitter: a steady pace, except for the import's hour.
+    fn timeline(&self, i: u64) -> i64 {
+        let (first, count) = self.import();
+        if i < first || count == 0 {
+            EPOCH_BASE + i as i64 * CREATION_STEP
+        } else if i < first + count {
+            EPOCH_BASE + first as i64 * CREATION_STEP + ((i - first) as i128 * i128::from(IMPORT_SECS) / count as i128) as i64
+        } else {
+            EPOCH_BASE + (i - count) as i64 * CREATION_STEP + IMPORT_SECS
+        }
+    }
+
+    fn is_imported(&self, i: u64) -> bool {
+        let (first, count) = self.import();
+        (first..first + count).contains(&i)
     }
 
     /// The workspace id every contact carries (Intercom's app id: 8 lowercase alphanumerics).
@@ -35,6 +86,19 @@ impl Workspace {
         let unique = mix64(i ^ self.seed.rotate_left(17));
         let created = (EPOCH_BASE + i as i64 * CREATION_STEP) as u32;
         format!("{created:08x}{unique:016x}")
+    }
+
+    /// Whether contact `i`'s id ends with `suffix`: for a suffix of lowercase hex digits (the
+    /// id's tail is `unique` in hex), a comparison of bits instead of formatting the id, so a
+    /// search split on id suffixes scans a million candidates in milliseconds.
+    pub fn id_ends_with(&self, i: u64, suffix: &str) -> bool {
+        let hex = suffix.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex || suffix.len() > 16 {
+            return self.contact_id(i).ends_with(suffix);
+        }
+        let Ok(value) = u64::from_str_radix(suffix, 16) else { return true };
+        let mask = u64::MAX.checked_shr(64 - 4 * suffix.len() as u32).unwrap_or(0);
+        mix64(i ^ self.seed.rotate_left(17)) & mask == value
     }
 
     /// The contact number of `id`, when it is one of this workspace's.
@@ -177,7 +241,7 @@ impl Workspace {
     /// The workspace's "now": a day after its newest contact, so `created_since` means the same
     /// whenever the simulator runs.
     pub fn now(&self) -> i64 {
-        EPOCH_BASE + self.contacts as i64 * CREATION_STEP + 86_400
+        self.timeline(self.contacts) + 86_400
     }
 
     /// Users 70%, leads 30%.
@@ -185,13 +249,34 @@ impl Workspace {
         if self.stream(i, Salt::Role).chance(70) { Role::User } else { Role::Lead }
     }
 
-    /// Strictly increasing with `i`: the jitter is smaller than the step.
+    /// Never decreasing with `i`, so a range of `created_at` is a range of contacts: outside an
+    /// import the jitter is smaller than the step; an import's contacts share its hour, many to a
+    /// second, in order.
     pub fn created_at(&self, i: u64) -> i64 {
-        EPOCH_BASE + i as i64 * CREATION_STEP + self.stream(i, Salt::Created).below(30) as i64
+        let jitter = if self.is_imported(i) { 0 } else { self.stream(i, Salt::Created).below(30) as i64 };
+        self.timeline(i) + jitter
     }
 
+    /// As of now: a live workspace's contacts move while it is served.
     pub fn updated_at(&self, i: u64) -> i64 {
-        self.created_at(i) + self.stream(i, Salt::Updated).below(90 * 86_400) as i64
+        let elapsed = self.live.map(|live| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64) - live.since_unix
+        });
+        self.updated_at_after(i, elapsed.unwrap_or(0))
+    }
+
+    /// `updated_at` of contact `i` when the workspace has been live for `elapsed` seconds: its
+    /// last touch, counted past the newest date the generator gives, or its generated one.
+    pub fn updated_at_after(&self, i: u64, elapsed: i64) -> i64 {
+        let generated = self.created_at(i) + self.stream(i, Salt::Updated).below(90 * 86_400) as i64;
+        let Some(live) = self.live else { return generated };
+        let period = (self.contacts / u64::from(live.per_sec.max(1))).max(1) as i64;
+        let offset = (mix64(i ^ self.seed ^ 0x11fe) % period as u64) as i64;
+        if elapsed < offset {
+            return generated;
+        }
+        let touched = offset + (elapsed - offset) / period * period;
+        self.now() + 90 * 86_400 + touched
     }
 
     pub fn signed_up_at(&self, i: u64) -> Option<i64> {
@@ -894,5 +979,47 @@ mod tests {
         let parsed: Vec<serde_json::Value> = serde_json::from_slice(&out).unwrap();
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[0]["id"], ws.contact_id(3));
+    }
+
+    #[test]
+    fn an_import_puts_its_share_of_contacts_in_one_hour_in_creation_order() {
+        let ws = Workspace::new(4, 20_000).with_import(50);
+        let times: Vec<i64> = (0..ws.contacts).map(|i| ws.created_at(i)).collect();
+        assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "created_at never decreases with the index");
+        let (first, count) = ws.import();
+        assert_eq!((first, count), (5_000, 10_000));
+        assert!(times[(first + count - 1) as usize] - times[first as usize] < IMPORT_SECS);
+        let busiest_second = times.chunk_by(|a, b| a == b).map(<[i64]>::len).max().unwrap();
+        assert!(busiest_second >= 2, "many contacts to a second");
+        assert!(ws.now() > times[times.len() - 1]);
+        assert_eq!(Workspace::new(4, 20_000).with_import(0).created_at(7), Workspace::new(4, 20_000).created_at(7));
+    }
+
+    #[test]
+    fn id_suffixes_match_without_formatting_the_id() {
+        let ws = Workspace::new(12, 300);
+        for i in 0..300 {
+            let id = ws.contact_id(i);
+            for len in [0, 1, 2, 5, 16] {
+                assert!(ws.id_ends_with(i, &id[id.len() - len..]), "{id} ends with its last {len}");
+            }
+            assert!(ws.id_ends_with(i, &id), "a whole id, formatted");
+            assert!(!ws.id_ends_with(i, "x"));
+        }
+        let by_last_digit = (0..300).filter(|&i| ws.id_ends_with(i, "a")).count();
+        assert!((5..40).contains(&by_last_digit), "about one in 16: {by_last_digit}");
+    }
+
+    #[test]
+    fn a_live_workspace_moves_updated_at_forward_at_the_rate_asked() {
+        let ws = Workspace::new(3, 10_000).with_live_updates(100);
+        let live_base = ws.now() + 90 * 86_400;
+        let moved = |elapsed| (0..ws.contacts).filter(|&i| ws.updated_at_after(i, elapsed) >= live_base).count();
+        assert!((50..=150).contains(&moved(0)), "about 100 in the first second: {}", moved(0));
+        assert!((950..=1_050).contains(&moved(9)), "{}", moved(9));
+        assert_eq!(moved(100), 10_000, "everyone within contacts / rate seconds");
+        let touched = (0..ws.contacts).find(|&i| ws.updated_at_after(i, 0) >= live_base).unwrap();
+        assert!(ws.updated_at_after(touched, 150) > ws.updated_at_after(touched, 0), "touched again a period later");
+        assert_eq!(Workspace::new(3, 10_000).updated_at_after(5, 50), Workspace::new(3, 10_000).updated_at(5));
     }
 }

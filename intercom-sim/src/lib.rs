@@ -67,8 +67,14 @@ pub struct SimConfig {
     /// The most records v1 paging reaches, and what a page past it answers.
     pub page_cap: u64,
     pub past_cap: PastCap,
-    /// How `POST /contacts/search` matches dates: by day in a time zone, or by second.
+    /// How `POST /contacts/search` matches dates (by day in a time zone, or by second), and the
+    /// newest contacts it does not see yet.
     pub search: search::SearchSettings,
+    /// Percent of the contacts created by one import, within one hour (a skewed workspace).
+    pub imported_percent: u8,
+    /// Contacts a second whose `updated_at` moves while the simulator serves (0: none). Pages
+    /// are then generated as asked for, never pre-rendered.
+    pub live_updates_per_sec: u32,
     /// `GET /data_attributes` declares this custom attribute with a type its values do not have.
     pub misdeclared_attribute: Option<String>,
     /// Which requests fail, and how.
@@ -110,6 +116,9 @@ impl std::fmt::Debug for SimConfig {
             .field("scroll", &self.scroll)
             .field("page_cap", &self.page_cap)
             .field("past_cap", &self.past_cap)
+            .field("search", &self.search)
+            .field("imported_percent", &self.imported_percent)
+            .field("live_updates_per_sec", &self.live_updates_per_sec)
             .field("misdeclared_attribute", &self.misdeclared_attribute)
             .field("faults", &self.faults)
             .field("prerender", &self.prerender)
@@ -132,6 +141,8 @@ impl SimConfig {
             page_cap: page_list::DEFAULT_PAGE_CAP,
             past_cap: PastCap::default(),
             search: search::SearchSettings::default(),
+            imported_percent: 0,
+            live_updates_per_sec: 0,
             misdeclared_attribute: None,
             faults: FaultPlan::default(),
             prerender: None,
@@ -139,8 +150,9 @@ impl SimConfig {
         }
     }
 
+    /// The workspace served, without its live updates (they count from when it starts serving).
     pub fn workspace(&self) -> Workspace {
-        Workspace::new(self.seed, self.contacts)
+        Workspace::new(self.seed, self.contacts).with_import(self.imported_percent)
     }
 }
 

@@ -40,13 +40,16 @@ pub struct SearchSettings {
     pub dates: DateMatch,
     /// The workspace's time zone, seconds east of UTC: where its days begin.
     pub utc_offset_secs: i32,
+    /// The newest contacts not in the search index yet ("a new contact may take a few minutes
+    /// to appear"): listed by `GET /contacts`, not found by search.
+    pub index_lag: u64,
 }
 
 impl Default for SearchSettings {
     /// Day matching in UTC-5: a workspace on the US east coast, so that a client that assumes
     /// UTC days is caught out.
     fn default() -> Self {
-        SearchSettings { dates: DateMatch::Day, utc_offset_secs: -5 * 3_600 }
+        SearchSettings { dates: DateMatch::Day, utc_offset_secs: -5 * 3_600, index_lag: 0 }
     }
 }
 
@@ -188,6 +191,24 @@ pub struct SearchRequest {
 }
 
 impl SearchRequest {
+    /// Identifies the search (query and sort), whatever page is asked for.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// Whether the search's matches never change: it filters on nothing but `created_at` and the
+    /// id, which no update moves. Its count can then be kept between pages.
+    pub fn stable(&self) -> bool {
+        fn stable(query: &Query) -> bool {
+            match query {
+                Query::Date { field, .. } => *field == Field::CreatedAt,
+                Query::Text { field, .. } => *field == Field::Id,
+                Query::And(parts) | Query::Or(parts) => parts.iter().all(stable),
+            }
+        }
+        stable(&self.query)
+    }
+
     /// Validates a request body.
     pub fn parse(body: &[u8], settings: &SearchSettings) -> Result<SearchRequest, Invalid> {
         let body: Value = serde_json::from_slice(body).map_err(|e| invalid(format!("the body is not JSON: {e}")))?;
@@ -332,6 +353,9 @@ fn union(mut all: Ranges) -> Ranges {
 pub struct Search<'a> {
     ws: &'a Workspace,
     request: &'a SearchRequest,
+    settings: SearchSettings,
+    /// The count of this search, known from an earlier page (see [`SearchRequest::stable`]).
+    known_total: Option<u64>,
 }
 
 /// One page of a search.
@@ -348,8 +372,13 @@ pub struct SearchPage {
 }
 
 impl<'a> Search<'a> {
-    pub fn new(ws: &'a Workspace, request: &'a SearchRequest) -> Search<'a> {
-        Search { ws, request }
+    pub fn new(ws: &'a Workspace, request: &'a SearchRequest, settings: &SearchSettings) -> Search<'a> {
+        Search { ws, request, settings: *settings, known_total: None }
+    }
+
+    /// The search's count is known already: pages past the first skip counting it.
+    pub fn with_total(self, known_total: Option<u64>) -> Search<'a> {
+        Search { known_total, ..self }
     }
 
     /// The first index whose `created_at` is at least `at` (`created_at` grows with the index).
@@ -389,6 +418,9 @@ impl<'a> Search<'a> {
                 at.is_some_and(|at| *from <= at && at < *to)
             }
             Query::Text { field, op, values } => {
+                if let (Field::Id, Op::EndsWith) = (field, op) {
+                    return self.ws.id_ends_with(i, &values[0]);
+                }
                 let text = match field {
                     Field::Id => Some(self.ws.contact_id(i)),
                     Field::Role => Some(if self.ws.role(i) == Role::User { "user" } else { "lead" }.to_string()),
@@ -410,6 +442,19 @@ impl<'a> Search<'a> {
             }
             Query::And(parts) => parts.iter().all(|p| self.matches(p, i)),
             Query::Or(parts) => parts.iter().any(|p| self.matches(p, i)),
+        }
+    }
+
+    /// What a candidate must still be checked against: the query without its `created_at`
+    /// parts of a top-level AND (the candidates' ranges already hold them); `None` when nothing.
+    fn residual(query: &Query) -> Option<Query> {
+        match query {
+            _ if Search::exact(query) => None,
+            Query::And(parts) => {
+                let rest: Vec<Query> = parts.iter().filter(|p| !Search::exact(p)).cloned().collect();
+                Some(if rest.len() == 1 { rest.into_iter().next().expect("one") } else { Query::And(rest) })
+            }
+            other => Some(other.clone()),
         }
     }
 
@@ -441,21 +486,25 @@ impl<'a> Search<'a> {
                     .ok_or_else(|| Invalid { code: "client_error", message: "Invalid starting_after value".into() })?,
             ),
         };
-        let ranges = self.candidates(&request.query);
+        // The newest contacts are not indexed yet: search does not see them.
+        let searchable = self.ws.contacts.saturating_sub(self.settings.index_lag);
+        let ranges = intersect(&self.candidates(&request.query), &vec![(0, searchable)]);
         let exact = Search::exact(&request.query);
+        let residual = Search::residual(&request.query);
+        let matching = |i: u64| residual.as_ref().is_none_or(|q| self.matches(q, i));
         let per_page = request.per_page as usize;
+        let served_before = after.map_or(0, |(served, _)| served);
         // Keyset pagination: the page is the next `per_page` matches past the cursor's key, in
         // the sort's order (ties broken by index). Stateless, as Intercom's: a contact whose key
         // moves between pages can be skipped or served twice.
-        let past = |key: (i64, u64)| match after {
-            None => true,
-            Some((_, k)) if request.ascending => key > k,
-            Some((_, k)) => key < k,
-        };
-        let (indices, total, served_before) = if request.sort == SortField::CreatedAt && exact {
+        let (indices, total) = if request.sort == SortField::CreatedAt {
             // Index order is created_at order: the page starts right past the cursor's index, so a
-            // page costs its own records, however deep into the window it is.
-            let total: u64 = ranges.iter().map(|(lo, hi)| hi - lo).sum();
+            // page costs its own records (and the candidates it skips), however deep it is.
+            let total: u64 = match (exact, self.known_total) {
+                (true, _) => ranges.iter().map(|(lo, hi)| hi - lo).sum(),
+                (false, Some(total)) => total,
+                (false, None) => ranges.iter().map(|&(lo, hi)| (lo..hi).filter(|&i| matching(i)).count() as u64).sum(),
+            };
             let last = after.map(|(_, (_, index))| index);
             let ordered: Box<dyn Iterator<Item = u64>> = if request.ascending {
                 let from = last.map_or(0, |i| i + 1);
@@ -464,16 +513,15 @@ impl<'a> Search<'a> {
                 let below = last.unwrap_or(u64::MAX);
                 Box::new(ranges.iter().rev().filter(move |r| r.0 < below).flat_map(move |&(lo, hi)| (lo..hi.min(below)).rev()))
             };
-            let before = after.map_or(0, |(served, _)| served);
-            let indices: Vec<u64> = ordered.take(per_page).collect();
-            (indices, total, before)
+            (ordered.filter(|&i| matching(i)).take(per_page).collect::<Vec<u64>>(), total)
         } else {
-            let mut matched: Vec<(i64, u64)> = ranges
-                .iter()
-                .flat_map(|&(lo, hi)| lo..hi)
-                .filter(|&i| exact || self.matches(&request.query, i))
-                .map(|i| self.key(i))
-                .collect();
+            let past = |key: (i64, u64)| match after {
+                None => true,
+                Some((_, k)) if request.ascending => key > k,
+                Some((_, k)) => key < k,
+            };
+            let mut matched: Vec<(i64, u64)> =
+                ranges.iter().flat_map(|&(lo, hi)| lo..hi).filter(|&i| matching(i)).map(|i| self.key(i)).collect();
             let total = matched.len() as u64;
             matched.retain(|&key| past(key));
             if request.ascending {
@@ -482,8 +530,7 @@ impl<'a> Search<'a> {
                 matched.sort_unstable_by(|a, b| b.cmp(a))
             }
             matched.truncate(per_page);
-            let before = after.map_or(0, |(served, _)| served);
-            (matched.into_iter().map(|(_, i)| i).collect(), total, before)
+            (matched.into_iter().map(|(_, i)| i).collect(), total)
         };
         let served = served_before + indices.len() as u64;
         let total_pages = total.div_ceil(request.per_page).max(1);
@@ -538,7 +585,7 @@ mod tests {
         let mut pages = 0;
         loop {
             let req = request(body.clone(), settings).unwrap();
-            let page = Search::new(ws, &req).page().unwrap();
+            let page = Search::new(ws, &req, settings).page().unwrap();
             pages += 1;
             assert_eq!(page.page, pages, "pages are numbered from 1");
             all.extend(&page.indices);
@@ -594,7 +641,7 @@ mod tests {
     #[test]
     fn days_begin_at_midnight_in_the_workspace_time_zone() {
         let ws = Workspace::new(5, 20_000);
-        let settings = SearchSettings { dates: DateMatch::Day, utc_offset_secs: -5 * 3_600 };
+        let settings = SearchSettings::default();
         let t = ws.created_at(9_000);
         let local_day = |at: i64| (at - 5 * 3_600).div_euclid(DAY);
         let body =
@@ -615,8 +662,8 @@ mod tests {
         let start = ws.created_at(0);
         let cuts: Vec<i64> = (0..=8).map(|k| start + k * 4 * 3_600 + 1_234).collect();
         for settings in [
-            SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0 },
-            SearchSettings { dates: DateMatch::Day, utc_offset_secs: 5 * 3_600 + 1_800 },
+            SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0, index_lag: 0 },
+            SearchSettings { dates: DateMatch::Day, utc_offset_secs: 5 * 3_600 + 1_800, index_lag: 0 },
             SearchSettings::default(),
         ] {
             let mut seen = Vec::new();
@@ -645,7 +692,7 @@ mod tests {
     #[test]
     fn other_fields_and_sorts_are_filtered_one_by_one() {
         let ws = Workspace::new(7, 3_000);
-        let settings = SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0 };
+        let settings = SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0, index_lag: 0 };
         let (t, t2) = (ws.created_at(500), ws.created_at(2_500));
         let query = serde_json::json!({"operator": "AND", "value": [
             {"field": "role", "operator": "=", "value": "lead"}, window(t, t2)]});
@@ -659,7 +706,7 @@ mod tests {
     #[test]
     fn a_window_walks_newest_first_too() {
         let ws = Workspace::new(9, 5_000);
-        let settings = SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0 };
+        let settings = SearchSettings { dates: DateMatch::Second, utc_offset_secs: 0, index_lag: 0 };
         let body = serde_json::json!({"query": window(ws.created_at(1_000), ws.created_at(4_000)),
             "sort": {"field": "created_at", "order": "descending"}, "pagination": {"per_page": 150}});
         let got = walk(&ws, body, &settings);
@@ -675,16 +722,16 @@ mod tests {
             &settings,
         )
         .unwrap();
-        let next = Search::new(&ws, &first).page().unwrap().next.unwrap();
+        let next = Search::new(&ws, &first, &settings).page().unwrap().next.unwrap();
         let other = serde_json::json!({"query": {"field": "role", "operator": "=", "value": "user"},
             "pagination": {"per_page": 10, "starting_after": next}});
-        let error = Search::new(&ws, &request(other, &settings).unwrap()).page().unwrap_err();
+        let error = Search::new(&ws, &request(other, &settings).unwrap(), &settings).page().unwrap_err();
         assert_eq!(error.code, "client_error");
         let forged =
             base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, "s1:10:1500000000:10:0123456789abcdef");
         for cursor in [forged.as_str(), "not-a-cursor", ""] {
             let body = serde_json::json!({"query": window(ws.created_at(0), ws.created_at(999)), "pagination": {"starting_after": cursor}});
-            assert!(Search::new(&ws, &request(body, &settings).unwrap()).page().is_err(), "{cursor}");
+            assert!(Search::new(&ws, &request(body, &settings).unwrap(), &settings).page().is_err(), "{cursor}");
         }
     }
 
@@ -694,5 +741,24 @@ mod tests {
         assert_eq!(parse_utc_offset("+05:30"), Ok(19_800));
         assert_eq!(parse_utc_offset("UTC-5"), Ok(-18_000));
         assert!(parse_utc_offset("Mars/Olympus").is_err());
+    }
+
+    #[test]
+    fn a_skewed_day_splits_exactly_on_id_suffixes_and_unindexed_contacts_are_not_found() {
+        let ws = Workspace::new(10, 20_000).with_import(60);
+        let settings = SearchSettings { index_lag: 500, ..SearchSettings::default() };
+        let (t, t2) = (ws.created_at(0), ws.created_at(ws.contacts - 1) + 1);
+        let mut seen = Vec::new();
+        for digit in "0123456789abcdef".chars() {
+            let query = serde_json::json!({"operator": "AND", "value": [
+                window(t, t2), {"field": "id", "operator": "$", "value": digit.to_string()}]});
+            let part = walk(&ws, serde_json::json!({"query": query, "pagination": {"per_page": 150}}), &settings);
+            assert!(part.windows(2).all(|p| p[0] < p[1]), "in creation order");
+            seen.extend(part);
+        }
+        seen.sort_unstable();
+        let day = |at: i64| (at - 5 * 3_600).div_euclid(DAY);
+        let want: Vec<u64> = (0..ws.contacts - 500).filter(|&i| day(ws.created_at(i)) < day(t2)).collect();
+        assert!(seen == want, "every indexed contact of the window once: {} of {}", seen.len(), want.len());
     }
 }

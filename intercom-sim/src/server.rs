@@ -49,13 +49,18 @@ pub struct SimState {
     /// Records rendered before serving, a store a shape, when asked: pages of those shapes are
     /// read instead of generated.
     rendered: Vec<RenderedRecords>,
+    /// The counts of searches asked for, by fingerprint (stable searches only).
+    search_totals: std::sync::Mutex<HashMap<u64, u64>>,
 }
+
+/// Search counts kept at most (a few MB); all are dropped when it is reached.
+const MAX_CACHED_SEARCHES: usize = 100_000;
 
 impl SimState {
     pub fn new(config: SimConfig) -> Self {
         let default_version = Family::of(&config.default_version).unwrap_or(Family::V2);
         SimState {
-            workspace: config.workspace(),
+            workspace: config.workspace().with_live_updates(config.live_updates_per_sec),
             limiter: WindowLimiter::new(config.limit_per_window, config.window_secs),
             default_version,
             scrolls: Scrolls::new(config.scroll.clone(), std::time::Instant::now()),
@@ -65,6 +70,7 @@ impl SimState {
             fault_requests: AtomicU64::new(0),
             faults_injected: AtomicU64::new(0),
             rendered: Vec::new(),
+            search_totals: std::sync::Mutex::new(HashMap::new()),
             config,
         }
     }
@@ -72,6 +78,11 @@ impl SimState {
     /// Renders the records of `shapes` into `dir` (on `threads` threads) and serves pages of
     /// those shapes from there from now on.
     pub fn prerender(&mut self, dir: &std::path::Path, shapes: &[RecordShape], threads: usize) -> std::io::Result<()> {
+        if self.workspace.live.is_some() {
+            // Rendered bytes would freeze `updated_at`: a live workspace is generated as asked.
+            tracing::info!("live updates on: records are generated as asked for, not pre-rendered");
+            return Ok(());
+        }
         for &shape in shapes {
             let store = RenderedRecords::render(&self.workspace, shape, dir, threads)?;
             self.rendered.retain(|s| s.shape() != shape);
@@ -405,7 +416,22 @@ async fn search_contacts(
     }
     let refuse = |e: Invalid| SimError::new(StatusCode::BAD_REQUEST, e.code, e.message).with_rate(rate);
     let request = SearchRequest::parse(&body, &state.config.search).map_err(refuse)?;
-    let page = Search::new(&state.workspace, &request).page().map_err(refuse)?;
+    // The count of a search whose matches cannot change is kept, as a search engine caches it:
+    // a page of a window split on ids then costs its own records, not a scan of the window.
+    let stable = request.stable();
+    let known = if stable {
+        state.search_totals.lock().unwrap_or_else(|p| p.into_inner()).get(&request.fingerprint()).copied()
+    } else {
+        None
+    };
+    let page = Search::new(&state.workspace, &request, &state.config.search).with_total(known).page().map_err(refuse)?;
+    if stable && known.is_none() {
+        let mut totals = state.search_totals.lock().unwrap_or_else(|p| p.into_inner());
+        if totals.len() >= MAX_CACHED_SEARCHES {
+            totals.clear();
+        }
+        totals.insert(request.fingerprint(), page.total_count);
+    }
     let body = render_search_page(&state, &page, request.per_page).map_err(|e| e.with_rate(rate))?;
     Ok(json_response(StatusCode::OK, body, Some(rate)))
 }
@@ -690,7 +716,7 @@ mod tests {
         let state = SimState::new(SimConfig::new(4, 25, "t"));
         let body = br#"{"query": {"field": "created_at", "operator": ">", "value": 0}, "pagination": {"per_page": 10}}"#;
         let request = SearchRequest::parse(body, &state.config.search).unwrap();
-        let page = Search::new(&state.workspace, &request).page().unwrap();
+        let page = Search::new(&state.workspace, &request, &state.config.search).page().unwrap();
         let first: serde_json::Value = serde_json::from_slice(&render_search_page(&state, &page, 10).unwrap()).unwrap();
         assert_eq!((first["type"].as_str(), first["total_count"].as_u64()), (Some("list"), Some(25)));
         assert_eq!(first["data"].as_array().unwrap().len(), 10);

@@ -93,12 +93,15 @@ pub(crate) struct ApiClient {
     /// `X-RateLimit-Remaining` runs low, to its `X-RateLimit-Reset`.
     paused_until_ms: AtomicU64,
     scrubber: Scrubber,
+    /// Requests past the pause and not yet answered: those the server may still count in the
+    /// window after an answer said how much of it is left.
+    committed: AtomicU64,
 }
 
-/// Requests a window keeps in hand: enough for the requests already in flight when
-/// `X-RateLimit-Remaining` runs low.
-fn rate_limit_reserve(limit: u64) -> u64 {
-    (limit / 50).max(4)
+/// Requests a window keeps in hand: enough for the requests already on their way when
+/// `X-RateLimit-Remaining` runs low (`committed`), and a margin.
+fn rate_limit_reserve(limit: u64, committed: u64) -> u64 {
+    (limit / 50).max(4) + committed
 }
 
 fn unix_millis() -> u64 {
@@ -136,7 +139,16 @@ impl ApiClient {
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         headers.insert("intercom-version", HeaderValue::from_str(&config.version.to_string()).expect("versions are ASCII"));
         let scrubber = Scrubber::new(config.token.expose());
-        Ok(ApiClient { http, config, headers, limiter, stats, paused_until_ms: AtomicU64::new(0), scrubber })
+        Ok(ApiClient {
+            http,
+            config,
+            headers,
+            limiter,
+            stats,
+            paused_until_ms: AtomicU64::new(0),
+            scrubber,
+            committed: AtomicU64::new(0),
+        })
     }
 
     /// The page `call` asks for, from the endpoints of the run's source, retried until it
@@ -144,7 +156,8 @@ impl ApiClient {
     pub(crate) async fn fetch(&self, endpoints: &Endpoints, call: &Call) -> Result<ListedPage, ApiError> {
         let source = endpoints.source;
         match call {
-            Call::Cursor { starting_after } => self.cursor_page(source, starting_after.as_deref()).await,
+            Call::Cursor { starting_after } => self.cursor_page(source, starting_after.as_deref(), self.config.per_page).await,
+            Call::Count => self.cursor_page(source, None, 1).await,
             Call::Scroll { param, params_rotate } => self.scroll(source, param.as_deref(), *params_rotate).await,
             Call::Page { number } => self.list_page(source, *number, endpoints.page_size, &endpoints.query).await,
             Call::Search { .. } | Call::Probe { .. } => {
@@ -160,15 +173,26 @@ impl ApiClient {
         let path = source.search_path.ok_or_else(|| ApiError::BadPage { reason: format!("{} have no search", source.name) })?;
         let url = self.endpoint(path);
         let envelope = source.envelope;
-        self.with_retries(|| async { wire::parse_page(envelope, self.send(&url, Some(body)).await?) }, retryable).await
+        let attempt = || async {
+            let (body, round_trip) = self.send_timed(&url, Some(body)).await?;
+            let mut page = wire::parse_page(envelope, body)?;
+            page.round_trip = Some(round_trip);
+            Ok(page)
+        };
+        self.with_retries(attempt, retryable).await
     }
 
     /// One page of a v2 cursor list (`GET /contacts`).
-    async fn cursor_page(&self, source: &SourceSpec, starting_after: Option<&str>) -> Result<ListedPage, ApiError> {
+    async fn cursor_page(
+        &self,
+        source: &SourceSpec,
+        starting_after: Option<&str>,
+        per_page: u32,
+    ) -> Result<ListedPage, ApiError> {
         let mut url = self.endpoint(source.list_path);
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("per_page", &self.config.per_page.to_string());
+            query.append_pair("per_page", &per_page.to_string());
             if let Some(cursor) = starting_after {
                 // Percent-encoded here: cursors carry `+`, `/` and `=`.
                 query.append_pair("starting_after", cursor);
@@ -305,6 +329,11 @@ impl ApiClient {
     /// the server said it is nearly used up, then for the limiter; send, read the whole body,
     /// map failures.
     async fn send(&self, url: &Url, body: Option<&Bytes>) -> Result<Bytes, ApiError> {
+        Ok(self.send_timed(url, body).await?.0)
+    }
+
+    /// [`ApiClient::send`], and how long the server took: from sending to the last byte.
+    async fn send_timed(&self, url: &Url, body: Option<&Bytes>) -> Result<(Bytes, Duration), ApiError> {
         let paused_until = self.paused_until_ms.load(Ordering::Relaxed);
         let now = unix_millis();
         if paused_until > now {
@@ -313,8 +342,10 @@ impl ApiClient {
             tracing::debug!(?wait, "the rate-limit window is nearly used up; waiting for the next");
             tokio::time::sleep(wait).await;
         }
+        let _committed = Committed::new(&self.committed);
         self.limiter.until_ready().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let sent = Instant::now();
         let request = match body {
             None => self.http.get(url.clone()),
             Some(body) => self.http.post(url.clone()).header(CONTENT_TYPE, "application/json").body(body.clone()),
@@ -325,7 +356,7 @@ impl ApiClient {
         let headers = response.headers().clone();
         self.note_rate_window(&headers);
         let body = self.scrubber.scrub(self.read_body(response).await?);
-        if status.is_success() { Ok(body) } else { Err(self.status_error(status, &headers, &body)) }
+        if status.is_success() { Ok((body, sent.elapsed())) } else { Err(self.status_error(status, &headers, &body)) }
     }
 
     /// The whole body, decompressed, up to `max_body_bytes`: a body that never ends (or a
@@ -396,9 +427,25 @@ impl ApiClient {
         ) else {
             return;
         };
-        if remaining <= rate_limit_reserve(limit) {
+        if remaining <= rate_limit_reserve(limit, self.committed.load(Ordering::Relaxed)) {
             self.paused_until_ms.fetch_max(pause_until(unix_millis(), reset), Ordering::Relaxed);
         }
+    }
+}
+
+/// One request counted in [`ApiClient::committed`] while it lives, however it ends.
+struct Committed<'a>(&'a AtomicU64);
+
+impl<'a> Committed<'a> {
+    fn new(count: &'a AtomicU64) -> Committed<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Committed(count)
+    }
+}
+
+impl Drop for Committed<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -54,6 +54,9 @@ pub struct ListedPage {
     pub total_pages: Option<u64>,
     /// Invalid UTF-8 sequences and lone surrogate escapes replaced by U+FFFD in this page.
     pub replaced_text: u64,
+    /// How long the server took to answer (search pages, whose listing paces itself on it):
+    /// from sending to the last byte, the rate limiter's wait left out.
+    pub round_trip: Option<std::time::Duration>,
 }
 
 /// Reads a page with `parse`; a page it refuses that holds text that is not text (see
@@ -111,6 +114,7 @@ fn parse_cursor_envelope(body: Bytes) -> Result<ListedPage, ApiError> {
         total_count,
         total_pages: None,
         replaced_text: 0,
+        round_trip: None,
     })
 }
 
@@ -178,6 +182,7 @@ fn parse_v1_envelope(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
         total_count,
         total_pages,
         replaced_text: 0,
+        round_trip: None,
     })
 }
 

@@ -93,8 +93,10 @@ pub(crate) struct BenchOptions {
     pub modes: Vec<BenchMode>,
     /// One cursor behind this latency on every request, when set.
     pub latency: Option<Duration>,
-    /// Pages the latency run walks.
+    /// Pages the latency run's cursor walks.
     pub latency_pages: u64,
+    /// Percent of the contacts created by one import, in the latency run's workspace.
+    pub created_skew: u8,
     /// Where the dumps (and the simulator's rendered records) go; each mode replaces its own.
     pub out: PathBuf,
     /// Serve pre-rendered records (else generate each page as it is asked for).
@@ -116,6 +118,7 @@ impl BenchOptions {
             modes: BenchMode::ALL.to_vec(),
             latency: None,
             latency_pages: 100,
+            created_skew: 0,
             out: out.into(),
             prerender: true,
             gzip: false,
@@ -173,18 +176,30 @@ pub(crate) struct ModeReport {
     pub largest_page_bytes: u64,
 }
 
-/// One cursor behind a fixed latency.
+/// A listing behind a fixed latency: one cursor, or a search under the rate limit.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LatencyReport {
+    pub mode: String,
     pub latency_ms: u64,
     pub per_page: u64,
+    /// Percent of the contacts created by one import (a skewed workspace).
+    pub created_skew: u8,
+    /// A search: the simulator's rate limit, requests a second.
+    pub rate_limit_per_sec: Option<f64>,
+    /// A search: the same listing's end-to-end rate without latency.
+    pub pipeline_records_per_second: Option<f64>,
     pub pages: u64,
     pub records: u64,
     pub seconds: f64,
     pub records_per_second: f64,
-    /// `per_page / latency`: what one request at a time can reach.
+    /// One cursor: `per_page / latency`, what one request at a time can reach. A search:
+    /// `min(rate limit x per_page, the pipeline's rate)`.
     pub bound_records_per_second: f64,
     pub vs_bound: f64,
+    /// Requests sent, and answers that were 429.
+    pub requests: u64,
+    pub rate_limited: u64,
+    pub peak_rss_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -253,7 +268,9 @@ pub(crate) fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError
         peak = peak.max(peak_rss());
     }
     drop(sim);
-    let latency = options.latency.map(|latency| latency_run(options, latency, &scratch)).transpose()?;
+    let search = options.modes.iter().find(|m| m.mode == Mode::Search).map(|m| m.name());
+    let pipeline_rate = modes.iter().find(|m| Some(&m.mode) == search.as_ref()).map(|m| m.records_per_second);
+    let latency = options.latency.map(|latency| latency_run(options, latency, &scratch, pipeline_rate)).transpose()?;
     let _ = std::fs::remove_dir_all(&scratch);
     let peak_rss_bytes = peak.max(peak_rss());
     Ok(BenchReport {
@@ -444,9 +461,25 @@ impl BenchReport {
              busy: CPU seconds a second during the dump (cores kept busy, the simulator's share included).\n",
         );
         if let Some(l) = &self.latency {
+            let what = match l.rate_limit_per_sec {
+                Some(rate) => format!(
+                    "{} under a limit of {rate:.0} requests/s{}, {} records",
+                    l.mode,
+                    if l.created_skew > 0 { format!(", {}% created on one day", l.created_skew) } else { String::new() },
+                    l.records
+                ),
+                None => format!("one cursor of {} pages x {}", l.pages, l.per_page),
+            };
             out.push_str(&format!(
-                "\nlatency {} ms a request, one cursor of {} pages x {}: {:.0} records/s in {:.2} s, bound {:.0}/s: {:.3} of the bound\n",
-                l.latency_ms, l.pages, l.per_page, l.records_per_second, l.seconds, l.bound_records_per_second, l.vs_bound
+                "\nlatency {} ms a request, {what}: {:.0} records/s in {:.2} s, bound {:.0}/s: {:.3} of the bound; {} requests, {} answered 429; peak RSS {}\n",
+                l.latency_ms,
+                l.records_per_second,
+                l.seconds,
+                l.bound_records_per_second,
+                l.vs_bound,
+                l.requests,
+                l.rate_limited,
+                l.peak_rss_bytes.map_or("-".into(), mib),
             ));
         }
         if let Some(peak) = self.peak_rss_bytes {
@@ -550,13 +583,27 @@ fn decode_and_write(
     Ok(split)
 }
 
-/// One cursor through a simulator that answers every request after `latency` (and serves
-/// pre-rendered records, so that generating them adds nothing to it).
-fn latency_run(options: &BenchOptions, latency: Duration, scratch: &Path) -> Result<LatencyReport, DumpError> {
-    let mode = BenchMode::CONTACTS_CURSOR;
+/// A listing behind a simulator that answers every request after `latency`. One cursor of
+/// `latency_pages` pages, against `per_page / latency`; or, when the modes hold a search, a
+/// search of the whole workspace under Intercom's rate limit (1,666 requests a 10 s window),
+/// against `min(the limit x per_page, the pipeline's rate)` (the pipeline's rate: the same
+/// listing's dump without latency, when it was measured).
+fn latency_run(
+    options: &BenchOptions,
+    latency: Duration,
+    scratch: &Path,
+    pipeline_rate: Option<f64>,
+) -> Result<LatencyReport, DumpError> {
+    let search = options.modes.iter().copied().find(|m| m.mode == Mode::Search);
+    let mode = search.unwrap_or(BenchMode::CONTACTS_CURSOR);
     let per_page = mode.per_page();
-    let contacts = options.latency_pages.max(1) * per_page;
+    let contacts = if search.is_some() { options.contacts } else { options.latency_pages.max(1) * per_page };
     let mut sim_config = simulator_config(options.seed, contacts);
+    sim_config.imported_percent = options.created_skew;
+    let rate_limit = search.map(|_| {
+        sim_config.limit_per_window = intercom_sim::DEFAULT_LIMIT_PER_WINDOW;
+        f64::from(sim_config.limit_per_window) / sim_config.window_secs as f64
+    });
     sim_config.faults = FaultPlan {
         seed: 1,
         rules: vec![FaultRule { kind: FaultKind::Latency(latency, latency), when: When::Probability(1.0) }],
@@ -566,17 +613,29 @@ fn latency_run(options: &BenchOptions, latency: Duration, scratch: &Path) -> Res
     }
     let sim = SimHandle::spawn(sim_config, 0).map_err(|e| aborted("cannot start the simulator", e))?;
     let config = dump_config(&sim.base_url(), mode, options, &options.out.join("latency"))?;
-    let summary = intercom_dump::run_dump(config, Arc::new(Progress::default()))?;
-    let bound = per_page as f64 / latency.as_secs_f64();
+    let dump = measure_dump(mode, contacts, config)?;
+    let summary = &dump.summary;
+    let one_cursor = per_page as f64 / latency.as_secs_f64();
+    let bound = match rate_limit {
+        Some(rate) => (rate * per_page as f64).min(pipeline_rate.unwrap_or(f64::INFINITY)),
+        None => one_cursor,
+    };
     Ok(LatencyReport {
+        mode: mode.name(),
         latency_ms: latency.as_millis() as u64,
         per_page,
+        created_skew: options.created_skew,
+        rate_limit_per_sec: rate_limit,
+        pipeline_records_per_second: pipeline_rate.filter(|_| rate_limit.is_some()),
         pages: summary.pages,
         records: summary.records,
         seconds: summary.seconds,
         records_per_second: summary.records_per_second,
         bound_records_per_second: bound,
         vs_bound: summary.records_per_second / bound,
+        requests: summary.api.requests,
+        rate_limited: summary.api.rate_limited,
+        peak_rss_bytes: dump.peak_rss_bytes,
     })
 }
 

@@ -116,7 +116,13 @@ pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.gzip = !args.no_gzip;
     config.prerender = args.prerender_dir.map(|dir| Prerender::new(dir, vec![RecordShape::ContactV2, RecordShape::V1]));
     config.past_cap = args.past_cap;
-    config.search = intercom_sim::search::SearchSettings { dates: args.search_dates, utc_offset_secs: args.timezone };
+    config.search = intercom_sim::search::SearchSettings {
+        dates: args.search_dates,
+        utc_offset_secs: args.timezone,
+        index_lag: args.search_index_lag,
+    };
+    config.imported_percent = args.created_skew;
+    config.live_updates_per_sec = args.live_updates;
     let handle = SimHandle::spawn(config, args.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
     eprintln!("simulator: {} contacts (seed {}) at {} — Ctrl-C stops it", args.contacts, args.seed, handle.base_url());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -133,6 +139,7 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
     options.modes = args.modes;
     options.latency = args.latency_ms.map(Duration::from_millis);
     options.latency_pages = args.latency_pages;
+    options.created_skew = args.created_skew;
     options.sample_records = args.sample_records;
     options.prerender = !args.live_sim;
     options.gzip = args.gzip;
@@ -213,6 +220,15 @@ fn print_summary(summary: &Summary) {
         (None, _) => format!("{} written to the listing's end (it announces no count)", summary.records),
     };
     println!("  whole:   {whole}");
+    match summary.listed {
+        Some(listed) if listed == summary.records => println!("  listed:  GET /contacts announces {listed}: the same"),
+        Some(listed) => println!(
+            "  listed:  GET /contacts announces {listed}, {} {} than written (search misses merged contacts and those created in the last minutes; --strict refuses this)",
+            listed.abs_diff(summary.records),
+            if listed > summary.records { "more" } else { "fewer" }
+        ),
+        None => {}
+    }
     println!(
         "  exactly-once: {} repeats dropped, {} ids remembered ({:.1} MB), {} scroll restarts, {:.1} MB spilled to disk",
         summary.duplicates_dropped,

@@ -46,15 +46,22 @@ pub(crate) struct BenchArgs {
     pub(crate) contacts: u64,
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
-    /// Listings to measure, comma-separated: contacts-cursor, users-scroll, leads-scroll, users-pages.
+    /// Listings to measure, comma-separated: contacts-cursor, contacts-search, users-scroll,
+    /// leads-scroll, users-pages.
     #[arg(long, value_delimiter = ',', default_value = "contacts-cursor,users-scroll,leads-scroll,users-pages")]
     pub(crate) modes: Vec<BenchMode>,
-    /// Also walk one cursor with this latency added to every request, against per_page / latency.
+    /// Also dump with this latency added to every request: one cursor, against per_page /
+    /// latency; or, with contacts-search in --modes, the whole workspace's search under
+    /// Intercom's rate limit, against min(limit x per_page, the search's rate without latency).
     #[arg(long, value_name = "MS")]
     pub(crate) latency_ms: Option<u64>,
-    /// Pages of 150 the latency run walks.
+    /// Pages of 150 the latency run's cursor walks.
     #[arg(long, default_value_t = 100)]
     pub(crate) latency_pages: u64,
+    /// Percent of the latency run's contacts created by one import within an hour (a skewed
+    /// workspace, as a CSV import leaves it).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) created_skew: u8,
     /// Records of each listing decoded and written on one thread, for the comparison.
     #[arg(long, default_value_t = 30_000)]
     pub(crate) sample_records: u64,
@@ -187,6 +194,17 @@ pub(crate) struct SimArgs {
     /// The workspace's time zone, where its days begin for search: UTC, +HH:MM or -HH:MM.
     #[arg(long, default_value = "-05:00", value_parser = intercom_sim::search::parse_utc_offset, allow_hyphen_values = true)]
     pub(crate) timezone: i32,
+    /// Percent of the contacts created by one import within an hour, as a CSV import leaves a
+    /// real workspace (search then finds a day holding that many).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) created_skew: u8,
+    /// Contacts a second whose `updated_at` moves while the simulator serves.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) live_updates: u32,
+    /// The newest contacts search does not find yet (Intercom indexes new contacts after a few
+    /// minutes); `GET /contacts` lists them.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) search_index_lag: u64,
 }
 
 #[derive(Args)]
@@ -196,8 +214,10 @@ pub(crate) struct ListingArgs {
     pub(crate) source: Source,
     /// How to list it (default: the cursor for contacts; the scroll for users and leads, or the
     /// page list when a filter is given). `search`: contacts through `POST /contacts/search`,
-    /// cut into time windows walked at once. `auto`: for users and leads, the page list when it
-    /// reaches every record (at most 10,000), else the scroll.
+    /// cut into windows walked at once, as fast as the rate limit allows. `auto`: for contacts,
+    /// the search when the list holds more than 20 pages (3,000 contacts), else the cursor; for
+    /// users and leads, the page list when it reaches every record (at most 10,000), else the
+    /// scroll.
     #[arg(long, value_enum)]
     pub(crate) mode: Option<Mode>,
     /// Page list only: the one record with this email.
@@ -218,11 +238,13 @@ pub(crate) struct ListingArgs {
     /// Page list: pages fetched at once.
     #[arg(long, default_value_t = 4)]
     pub(crate) page_concurrency: usize,
-    /// Search: time windows walked at once, a page in flight each.
-    #[arg(long, default_value_t = 16)]
-    pub(crate) search_concurrency: usize,
-    /// Search: windows of equal time the workspace's creation dates are cut into.
+    /// Search: requests in flight at most. Within it, the listing keeps as many in flight as the
+    /// rate limit (--rate-limit) times the server's round trip: the limit, not this, sets the pace.
     #[arg(long, default_value_t = 64)]
+    pub(crate) search_concurrency: usize,
+    /// Search: windows the creation time line is first cut into, at most; each aims at the total
+    /// over this (at least 20 pages), and one found bigger is split further.
+    #[arg(long, default_value_t = 256)]
     pub(crate) search_windows: usize,
     /// Scroll: fresh scrolls opened after one breaks (expiry, the restart 500) before giving up.
     #[arg(long, default_value_t = 5)]
@@ -277,7 +299,7 @@ pub(crate) struct OutputArgs {
     /// v2 cursor: rows between checkpoints (each closes the open parts; --resume goes on from the last).
     #[arg(long, default_value_t = 1_000_000)]
     pub(crate) checkpoint_rows: u64,
-    /// Go on from the last checkpoint of a v2 cursor dump into --out that did not finish (else
+    /// Go on from the last checkpoint of a v2 cursor or search dump into --out that did not finish (else
     /// start from the beginning). Give the same options as the run it resumes.
     #[arg(long)]
     pub(crate) resume: bool,
@@ -288,6 +310,11 @@ pub(crate) struct OutputArgs {
     /// (both counts go in the manifest, which marks the dump incomplete).
     #[arg(long)]
     pub(crate) allow_incomplete: bool,
+    /// A search dump publishes nothing when it wrote another count than `GET /contacts`
+    /// announces (search misses merged contacts and those created in the last minutes; without
+    /// --strict the difference is reported in the summary and the manifest).
+    #[arg(long)]
+    pub(crate) strict: bool,
 }
 
 /// How the part files are shaped: `dump`, `demo` and `bench` share these.
@@ -422,6 +449,7 @@ impl OutputArgs {
         };
         output.overwrite = self.overwrite;
         output.allow_incomplete = self.allow_incomplete;
+        output.strict = self.strict;
         Ok(output)
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct ListingGuard {
     replay_allowance: u64,
     written: u64,
     duplicates: u64,
+    /// The count the plain list announced, which a search is compared with.
+    listed: Option<u64>,
 }
 
 impl ListingGuard {
@@ -85,6 +87,7 @@ impl ListingGuard {
             replay_allowance: 0,
             written: 0,
             duplicates: 0,
+            listed: None,
         }
     }
 
@@ -124,6 +127,21 @@ impl ListingGuard {
         self.replay_allowance = self.replay_allowance.saturating_add(self.written);
         self.cursors.clear();
         self.empty_pages = 0;
+    }
+
+    /// `rows` records written already will be served again (a window walked again whole).
+    pub(crate) fn expect_repeats(&mut self, rows: u64) {
+        self.replay_allowance = self.replay_allowance.saturating_add(rows);
+    }
+
+    /// The plain list (`GET /contacts`) announced `count`: a search does not find every contact
+    /// it lists (merged ones, new ones not indexed yet), so the difference is reported.
+    pub(crate) fn listed(&mut self, count: u64) {
+        self.listed = Some(count);
+    }
+
+    pub(crate) fn listed_count(&self) -> Option<u64> {
+        self.listed
     }
 
     /// A batch was deduplicated: `fresh` rows kept, `repeats` dropped. A batch with a fresh row

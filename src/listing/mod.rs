@@ -1,5 +1,6 @@
 //! The listings: how a source's records are walked, page by page. Each style (the v2 cursor,
-//! the v1 scroll, the v1 page list and `auto`'s choice between the last two) is a pure state
+//! the search's windows, `auto`'s choice between those two for contacts, the v1 scroll, the v1
+//! page list and `auto`'s choice between the last two) is a pure state
 //! machine: it is told what arrived, what failed and what time it is, and answers with the next
 //! request to send (or to wait, or that it is done) and with the pages to write, in order, each
 //! carrying the listing's resume token once it is written. No actix, no HTTP, no sleeps inside:
@@ -15,6 +16,7 @@
 //!
 //! [`guard`] holds the checks every listing shares: it keeps a listing finite and proves it whole.
 
+mod contacts_auto;
 mod cursor;
 pub(crate) mod guard;
 mod page_list;
@@ -48,32 +50,43 @@ pub(crate) enum Call {
     /// One record of a search for every record: the oldest (or the newest), and how many there
     /// are.
     Probe { newest: bool },
+    /// One record of the plain list (`GET /contacts`), for the count it announces: what a search
+    /// dump is compared with.
+    Count,
 }
 
-/// A span of `created_at`, `[from, to)`, either end open; `index` names it in messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A part of a search: a span of `created_at`, `[from, to)`, either end open, narrowed to the
+/// ids ending in `id_suffix` when it has one; `index` names it in messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Window {
     pub index: u32,
     pub from: Option<i64>,
     pub to: Option<i64>,
+    pub id_suffix: Option<String>,
 }
 
 impl Window {
     /// The window as a search query. `(F = t OR F > t) AND F < t2` means `[t, t2)` where dates
     /// match by the second and `[day(t), day(t2))` where they match by the day (in whatever time
-    /// zone): windows that share their cuts cover the time line exactly either way.
+    /// zone): windows that share their cuts cover the time line exactly either way. Ids are
+    /// narrowed with `$` (ends with), a string operator every version takes.
     pub(crate) fn query(&self) -> serde_json::Value {
-        let at_or_after = |t: i64| {
-            serde_json::json!({"operator": "OR", "value": [
-                {"field": "created_at", "operator": "=", "value": t},
-                {"field": "created_at", "operator": ">", "value": t}]})
+        let filter = |operator: &str, t: i64| serde_json::json!({"field": "created_at", "operator": operator, "value": t});
+        let at_or_after = |t: i64| serde_json::json!({"operator": "OR", "value": [filter("=", t), filter(">", t)]});
+        let mut parts = match (self.from, self.to) {
+            (Some(from), Some(to)) => vec![at_or_after(from), filter("<", to)],
+            (Some(from), None) => vec![at_or_after(from)],
+            (None, Some(to)) => vec![filter("<", to)],
+            // The probes' query (a plan's windows are never open at both ends): every contact of
+            // a real workspace, created since 1970.
+            (None, None) => vec![at_or_after(0)],
         };
-        let before = |t: i64| serde_json::json!({"field": "created_at", "operator": "<", "value": t});
-        match (self.from, self.to) {
-            (Some(from), Some(to)) => serde_json::json!({"operator": "AND", "value": [at_or_after(from), before(to)]}),
-            (Some(from), None) => at_or_after(from),
-            (None, Some(to)) => before(to),
-            (None, None) => at_or_after(0),
+        if let Some(suffix) = &self.id_suffix {
+            parts.push(serde_json::json!({"field": "id", "operator": "$", "value": suffix}));
+        }
+        match parts.len() {
+            1 => parts.pop().expect("one part"),
+            _ => serde_json::json!({"operator": "AND", "value": parts}),
         }
     }
 }
@@ -94,6 +107,7 @@ impl Call {
             Call::Probe { newest } => {
                 format!("page {run_page} (the search's {} record)", if *newest { "newest" } else { "oldest" })
             }
+            Call::Count => format!("page {run_page} (the list's count)"),
         }
     }
 
@@ -102,7 +116,7 @@ impl Call {
         let (query, per_page, order, cursor) = match self {
             Call::Search { window, starting_after } => (window.query(), per_page, "ascending", starting_after.as_deref()),
             Call::Probe { newest } => {
-                let window = Window { index: 0, from: None, to: None };
+                let window = Window { index: 0, from: None, to: None, id_suffix: None };
                 (window.query(), 1, if *newest { "descending" } else { "ascending" }, None)
             }
             _ => return None,
@@ -143,6 +157,9 @@ pub(crate) enum ListingError {
     ScrollLocked { waited_secs: u64 },
     #[error("the scroll broke {restarts} times: {last}")]
     TooManyRestarts { restarts: u32, last: ApiError },
+    /// A checkpoint's resume token this listing cannot go on from.
+    #[error("{0}")]
+    BadToken(String),
 }
 
 /// A way of walking a source's records, as a state machine. The Coordinator asks
@@ -189,15 +206,22 @@ pub(crate) trait Listing: Send {
 }
 
 /// The listing `config` asks for, going on from `resume_at` (a checkpoint's token) when given.
-pub(crate) fn open(config: &Config, resume_at: Option<String>) -> Box<dyn Listing> {
+pub(crate) fn open(config: &Config, resume_at: Option<String>) -> Result<Box<dyn Listing>, ListingError> {
     let guard = ListingGuard::new(repeat_run_limit(config));
     let listing = &config.listing;
-    match config.mode() {
+    Ok(match config.mode() {
         Mode::Cursor => Box::new(CursorListing::new(config.api.per_page as usize, resume_at, guard)),
         Mode::Scroll => Box::new(ScrollListing::new(scroll_rules(config), guard)),
-        Mode::Search => {
-            Box::new(SearchListing::new(config.api.per_page as usize, listing.search_windows, listing.search_concurrency, guard))
-        }
+        Mode::Search => match resume_at {
+            Some(token) => Box::new(SearchListing::resume(search_rules(config), &token, guard)?),
+            None => Box::new(SearchListing::new(search_rules(config), guard)),
+        },
+        // A resumed `auto` goes on with whichever listing wrote the checkpoint.
+        Mode::Auto if config.source.spec().modes.contains(&Mode::Search) => match resume_at {
+            Some(token) if search::is_token(&token) => Box::new(SearchListing::resume(search_rules(config), &token, guard)?),
+            Some(token) => Box::new(CursorListing::new(config.api.per_page as usize, Some(token), guard)),
+            None => Box::new(contacts_auto::ContactsAuto::new(config.api.per_page as usize, search_rules(config), guard)),
+        },
         mode @ (Mode::Pages | Mode::Auto) => {
             let fallback = (mode == Mode::Auto && !listing.query.filters()).then(|| scroll_rules(config));
             let rules = page_list::PageRules {
@@ -207,6 +231,15 @@ pub(crate) fn open(config: &Config, resume_at: Option<String>) -> Box<dyn Listin
             };
             Box::new(PageListing::new(rules, fallback, guard))
         }
+    })
+}
+
+fn search_rules(config: &Config) -> search::SearchRules {
+    search::SearchRules {
+        per_page: config.api.per_page as usize,
+        windows: config.listing.search_windows,
+        max_concurrency: config.listing.search_concurrency,
+        requests_per_sec: f64::from(config.api.rate_limit_per_minute) / 60.0,
     }
 }
 
@@ -244,6 +277,7 @@ pub(crate) mod testing {
             total_count: total,
             total_pages: None,
             replaced_text: 0,
+            round_trip: None,
         }
     }
 }

@@ -1,13 +1,15 @@
-//! Checkpoints of a v2 cursor dump, so that `--resume` goes on after a crash instead of starting
-//! over. The Writer closes its open parts at a batch boundary and records, in the run's staging
-//! directory, the parts finished so far and the cursor of the page after the last row in them.
-//! A resumed run adopts that staging directory, drops any part not in the checkpoint, and lists
-//! from the cursor: nothing written twice, nothing skipped.
+//! Checkpoints of a v2 cursor or search dump, so that `--resume` goes on after a crash instead of
+//! starting over. The Writer closes its open parts at a batch boundary and records, in the run's
+//! staging directory, the parts finished so far and the listing's resume token after the last
+//! row in them (a cursor; a search's parts not done, each with its cursor). A resumed run adopts
+//! that staging directory, drops any part not in the checkpoint, and lists on from the token:
+//! nothing written twice, nothing skipped.
 //!
 //! A checkpoint records the run's [`Layout`] too: where it listed from and everything that shapes
-//! its files. A resume whose layout differs (other `--format`, `--partition-by`, typed-attribute
-//! options, another workspace, or custom attributes declared since) is refused before anything
-//! is touched, with what differs: one dump never mixes two layouts.
+//! its files and the listing that wrote it. A resume whose layout differs (other `--format`,
+//! `--mode`, `--partition-by`, typed-attribute options, another workspace, or custom attributes
+//! declared since) is refused before anything is touched, with what differs: one dump never
+//! mixes two layouts.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,9 @@ pub(crate) struct Layout {
     pub partition_by: Option<String>,
     /// Column names and types, the typed custom attribute columns included.
     pub schema: Vec<String>,
+    /// The listing walked: a resume goes on with the same (its token means nothing to another).
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 impl Layout {
@@ -60,6 +65,9 @@ impl Layout {
         compare("--compression", &earlier.compression, &self.compression);
         let none = "none".to_string();
         compare("--partition-by", earlier.partition_by.as_ref().unwrap_or(&none), self.partition_by.as_ref().unwrap_or(&none));
+        if let (Some(before), Some(now)) = (&earlier.mode, &self.mode) {
+            compare("--mode", before, now);
+        }
         let added: Vec<&str> = self.schema.iter().filter(|c| !earlier.schema.contains(c)).map(String::as_str).collect();
         let gone: Vec<&str> = earlier.schema.iter().filter(|c| !self.schema.contains(c)).map(String::as_str).collect();
         if !added.is_empty() || !gone.is_empty() {

@@ -29,6 +29,11 @@ pub struct Manifest {
     pub records: u64,
     /// The lowest and highest record count the API announced while listing (none for a scroll).
     pub announced: Option<Announced>,
+    /// A search dump: the count the plain list (`GET /contacts`) announced at its end. Search
+    /// misses merged contacts and those created in the last minutes: a small difference is
+    /// expected, and an error only with `--strict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listed: Option<u64>,
     /// Whether `records` falls inside `announced`: false only with `--allow-incomplete`.
     pub complete: bool,
     /// Records the API served more than once, written once.

@@ -402,6 +402,7 @@ mod tests {
             compression: "zstd(1)".into(),
             partition_by: None,
             schema: vec!["id Utf8".into(), "custom_plan Utf8".into()],
+            mode: Some("cursor".into()),
         };
         let checkpoint = Checkpoint {
             source: "contacts".into(),

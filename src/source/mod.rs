@@ -78,9 +78,11 @@ impl Source {
 }
 
 impl SourceSpec {
-    /// Whether `mode` lists this source (`auto` does wherever a choice exists).
+    /// Whether `mode` lists this source (`auto` does wherever a choice exists: the scroll or the
+    /// page list, the cursor or the search).
     pub(crate) fn serves(&self, mode: Mode) -> bool {
-        let auto = self.modes.contains(&Mode::Scroll) && self.modes.contains(&Mode::Pages);
+        let has = |mode| self.modes.contains(&mode);
+        let auto = (has(Mode::Scroll) && has(Mode::Pages)) || (has(Mode::Cursor) && has(Mode::Search));
         self.modes.contains(&mode) || (mode == Mode::Auto && auto)
     }
 }

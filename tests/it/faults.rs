@@ -19,8 +19,9 @@ struct Listing {
 
 const CURSOR: Listing = Listing { source: Source::Contacts, mode: Mode::Cursor, param: ParamStyle::Rotating };
 const USERS_SCROLL: Listing = Listing { source: Source::Users, mode: Mode::Scroll, param: ParamStyle::Rotating };
-const LISTINGS: [Listing; 4] = [
+const LISTINGS: [Listing; 5] = [
     CURSOR,
+    Listing { source: Source::Contacts, mode: Mode::Search, param: ParamStyle::Rotating },
     USERS_SCROLL,
     Listing { source: Source::Leads, mode: Mode::Scroll, param: ParamStyle::Fixed },
     Listing { source: Source::Users, mode: Mode::Pages, param: ParamStyle::Rotating },
@@ -30,6 +31,7 @@ const LISTINGS: [Listing; 4] = [
 fn run(listing: Listing, rules: &[&str], seed: u64) -> intercom_dump::Summary {
     let contacts = match listing.mode {
         Mode::Cursor => 3_000,
+        Mode::Search => 7_000,
         Mode::Pages => 2_500,
         _ => 2_000,
     };

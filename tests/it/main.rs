@@ -12,6 +12,7 @@ mod helpers;
 mod hostile_server;
 mod output;
 mod python;
+mod search_dump;
 mod search_sim;
 mod search_whole;
 mod whole;

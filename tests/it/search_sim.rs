@@ -42,7 +42,7 @@ fn get(url: &str, path: &str) -> (u16, Value) {
 fn a_window_of_days_is_walked_through_the_body_cursor_and_refusals_carry_intercoms_error_body() {
     let (seed, n) = (140, 12_000);
     let mut config = SimConfig::new(seed, n, TOKEN);
-    config.search = SearchSettings { dates: DateMatch::Day, utc_offset_secs: 3 * 3_600 };
+    config.search = SearchSettings { dates: DateMatch::Day, utc_offset_secs: 3 * 3_600, index_lag: 0 };
     let sim = simulator_with(config);
     let ws = Workspace::new(seed, n);
     let (t, t2) = (ws.created_at(2_000), ws.created_at(9_000));

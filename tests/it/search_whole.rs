@@ -138,3 +138,17 @@ fn a_token_echoed_in_search_answers_goes_nowhere() {
     let printed = [output.stdout, output.stderr].concat();
     assert!(!printed.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()));
 }
+
+#[test]
+fn a_list_that_cannot_count_leaves_the_search_whole_but_strict_refuses() {
+    // The server answers search only: the plain list's count, a cross-check, cannot be had.
+    let server =
+        search_server(|newest| page(vec![record(if newest { 299 } else { 0 })], 300, None), |window, _| honest_window(window));
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[&SEARCH[..], &["--max-retries", "0"]].concat());
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output_ids(out.path(), "contacts").len(), 300);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &[&SEARCH[..], &["--max-retries", "0", "--strict"]].concat());
+    assert_refused(&output, 4, &["--strict", "GET /contacts"], out.path());
+}
