@@ -258,16 +258,8 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
         }
         command
     };
-    let mut child = dump_command(false).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    // Kill it once it has checkpointed a few parts, long before the end.
-    let checkpointed = |dir: &std::path::Path| walk(dir).iter().any(|p| p.ends_with("checkpoint.json"));
-    while !(checkpointed(out.path()) && parquet_files(out.path()).len() >= 3) {
-        assert!(std::time::Instant::now() < deadline, "no checkpoint came");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Killed once it has checkpointed a few parts, long before the end.
+    kill_once_checkpointed(dump_command(false).spawn().unwrap(), out.path(), 3, std::time::Duration::from_secs(30));
     assert!(!out.path().join("contacts/_SUCCESS").exists());
     let requests_before = sim.requests();
     assert!(requests_before < 100, "killed early: {requests_before} requests");
@@ -277,8 +269,7 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
     assert!(resumed_requests < n.div_ceil(150), "it went on from the checkpoint: {resumed_requests} requests");
     let ws = intercom_sim::Workspace::new(72, n);
     assert_exact_ids(&output_ids(out.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
-    let manifest: serde_json::Value =
-        serde_json::from_reader(std::fs::File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
+    let manifest = read_manifest(out.path(), "contacts");
     assert_eq!(manifest["records"], n);
     let arrow_rows: u64 = manifest["files"]
         .as_array()

@@ -238,3 +238,21 @@ pub(crate) fn http_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
 }
+
+/// The manifest of the dump of `source` published in `out`.
+pub(crate) fn read_manifest(out: &Path, source: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join(source).join("_manifest.json")).unwrap()).unwrap()
+}
+
+/// Waits (up to `within`) until the dump `child` runs into `out` has checkpointed and staged at
+/// least `parts` Parquet parts, then SIGKILLs it: no destructor, no cleanup.
+pub(crate) fn kill_once_checkpointed(mut child: std::process::Child, out: &Path, parts: usize, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    let checkpointed = |dir: &Path| walk(dir).iter().any(|p| p.ends_with("checkpoint.json"));
+    while !(checkpointed(out) && parquet_files(out).len() >= parts) {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint came");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -4,6 +4,7 @@
 //! and resumed after a SIGKILL.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use intercom_dump::DumpError;
 use intercom_dump::config::{Config, Mode};
@@ -74,8 +75,7 @@ fn contacts_search_does_not_see_yet_are_reported_and_strict_refuses_to_publish()
     let out = tempfile::tempdir().unwrap();
     let summary = dump(search_config(&sim, out.path())).unwrap();
     assert_eq!((summary.records, summary.listed), (n - lag, Some(n)));
-    let manifest: serde_json::Value =
-        serde_json::from_reader(std::fs::File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
+    let manifest = read_manifest(out.path(), "contacts");
     assert_eq!((manifest["records"].as_u64(), manifest["listed"].as_u64()), (Some(n - lag), Some(n)));
 
     let out = tempfile::tempdir().unwrap();
@@ -109,16 +109,7 @@ fn a_killed_search_dump_resumes_each_window_from_its_checkpoint() {
         }
         command
     };
-    let mut child = dump_command(out.path(), false).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let checkpointed = |dir: &std::path::Path| walk(dir).iter().any(|p| p.ends_with("checkpoint.json"));
-    while !(checkpointed(out.path()) && parquet_files(out.path()).len() >= 3) {
-        assert!(std::time::Instant::now() < deadline, "no checkpoint came");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    // SIGKILL: no destructor, no cleanup.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_once_checkpointed(dump_command(out.path(), false).spawn().unwrap(), out.path(), 3, Duration::from_secs(60));
     assert!(!out.path().join("contacts/_SUCCESS").exists());
     let requests_before = sim.requests();
     assert!(requests_before < 150, "killed early: {requests_before} requests");
@@ -128,20 +119,12 @@ fn a_killed_search_dump_resumes_each_window_from_its_checkpoint() {
     let resumed_requests = sim.requests() - requests_before;
     assert!(resumed_requests < n.div_ceil(150), "each window went on from its cursor: {resumed_requests} requests");
     assert_exact_ids(&output_ids(out.path(), "contacts"), all_ids(&Workspace::new(seed, n)));
-    let manifest: serde_json::Value =
-        serde_json::from_reader(std::fs::File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
+    let manifest = read_manifest(out.path(), "contacts");
     assert_eq!((manifest["records"].as_u64(), manifest["mode"].as_str()), (Some(n), Some("search")));
 
     // A checkpoint of another listing is refused, not misread.
     let other = tempfile::tempdir().unwrap();
-    let mut child = dump_command(other.path(), false).spawn().unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !checkpointed(other.path()) {
-        assert!(std::time::Instant::now() < deadline, "no checkpoint came");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_once_checkpointed(dump_command(other.path(), false).spawn().unwrap(), other.path(), 0, Duration::from_secs(60));
     let output = dump_cli(&sim.base_url(), other.path(), &["--resume"]);
     assert_refused(&output, 5, &["--mode was search, now cursor"], other.path());
 }
@@ -156,8 +139,7 @@ fn auto_lists_a_small_workspace_with_the_cursor_and_a_big_one_with_the_search() 
         let summary = dump(config).unwrap();
         assert_eq!(summary.mode, chosen, "{n} contacts");
         assert_exact_ids(&output_ids(out.path(), "contacts"), all_ids(&Workspace::new(seed, n)));
-        let manifest: serde_json::Value =
-            serde_json::from_reader(std::fs::File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
+        let manifest = read_manifest(out.path(), "contacts");
         assert_eq!(manifest["mode"], chosen);
     }
 }
