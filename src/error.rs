@@ -45,6 +45,11 @@ pub enum ConfigError {
     QueryNeedsPages,
     #[error("cannot write --summary-json {path}: give a file in a writable directory")]
     SummaryPath { path: std::path::PathBuf },
+    /// The demo replaces only a dump of a simulator on this machine.
+    #[error(
+        "--out {path} holds a dump of {base_url}, not one the demo wrote: give the demo another --out (it replaces only its own dumps)"
+    )]
+    DemoOut { path: std::path::PathBuf, base_url: String },
     /// A `--fault-plan` file that cannot be read or says something the simulator cannot do.
     #[error("{0}")]
     FaultPlan(String),

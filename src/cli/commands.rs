@@ -31,7 +31,7 @@ pub(crate) fn dump(args: DumpArgs) -> anyhow::Result<()> {
 }
 
 /// `demo`: the embedded simulator, dumped.
-pub(crate) fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
+pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let token = format!("demo-{:016x}", intercom_sim::generator::mix64(std::process::id() as u64 ^ args.seed));
     let mut sim_config = SimConfig::new(args.seed, args.contacts, token.clone());
     // The simulator enforces the same limit the client keeps to.
@@ -39,10 +39,26 @@ pub(crate) fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
     apply_fault_plan(args.fault_plan.as_deref(), &mut sim_config)?;
     let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
     eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
-    args.run.output.overwrite = true;
     let config = args.run.config(&sim.base_url(), Token::new(token)?, false, args.out)?;
+    refuse_foreign_dump(&config)?;
+    let config = Config { output: intercom_dump::config::OutputConfig { overwrite: true, ..config.output.clone() }, ..config };
     let summary = run_with_progress(config, args.run.no_progress)?;
     report(&summary, &args.run.output)
+}
+
+/// The demo replaces its own earlier dumps, and refuses any other: a dump whose manifest names an
+/// API that is not a simulator on this machine (loopback) is someone's data.
+fn refuse_foreign_dump(config: &intercom_dump::Config) -> Result<(), ConfigError> {
+    let path = config.output.dir.join(config.source.name());
+    let Ok(text) = std::fs::read(path.join("_manifest.json")) else { return Ok(()) };
+    let manifest: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    let base_url = manifest["base_url"].as_str().unwrap_or("an unknown API").to_string();
+    let ours =
+        url::Url::parse(&base_url).ok().and_then(|u| u.host_str().map(|h| h == "127.0.0.1" || h == "localhost" || h == "[::1]"));
+    if ours == Some(true) {
+        return Ok(());
+    }
+    Err(ConfigError::DemoOut { path, base_url })
 }
 
 /// Prints the summary, and writes it as JSON where asked.
@@ -161,17 +177,30 @@ fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpE
     let bar_thread = show.then(|| {
         let (progress, finished) = (progress.clone(), finished.clone());
         std::thread::spawn(move || {
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} {human_pos}/{human_len} contacts [{bar:30}] {per_sec} eta {eta}",
-                )
+            // A spinner with the count and rate while the total is unknown (a scroll announces
+            // none), a bar with an ETA once it is known.
+            let spinner = indicatif::ProgressStyle::with_template("{spinner} {human_pos} records, {rate}")
                 .expect("a valid template")
-                .progress_chars("=> "),
-            );
+                .with_key("rate", per_sec);
+            let bar_style =
+                indicatif::ProgressStyle::with_template("{spinner} {human_pos}/{human_len} records [{bar:30}] {rate}, eta {eta}")
+                    .expect("a valid template")
+                    .with_key("rate", per_sec)
+                    .progress_chars("=> ");
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(spinner);
+            let mut known = false;
             while !finished.load(Ordering::Relaxed) {
-                bar.set_length(progress.total.load(Ordering::Relaxed));
+                let total = progress.total.load(Ordering::Relaxed);
+                if total > 0 && !known {
+                    known = true;
+                    bar.set_style(bar_style.clone());
+                }
+                if known {
+                    bar.set_length(total);
+                }
                 bar.set_position(progress.records.load(Ordering::Relaxed));
+                bar.tick();
                 std::thread::sleep(Duration::from_millis(100));
             }
             bar.finish_and_clear();
@@ -183,6 +212,11 @@ fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpE
         let _ = thread.join();
     }
     result
+}
+
+/// The bar's rate in whole records a second.
+fn per_sec(state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write) {
+    let _ = write!(out, "{:.0}/s", state.per_sec());
 }
 
 fn print_summary(summary: &Summary) {

@@ -87,20 +87,20 @@ pub(crate) struct BenchArgs {
 #[derive(Args)]
 pub(crate) struct DumpArgs {
     /// Directory to write into; the dump lands in OUT/<source>/.
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_OUT")]
     pub(crate) out: PathBuf,
     /// Read the access token from this file (its first line) instead of INTERCOM_TOKEN. There is
     /// no flag taking the token itself: command lines end up in shell history and `ps`.
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_TOKEN_FILE")]
     pub(crate) token_file: Option<PathBuf>,
     /// API base URL (default: the region's).
-    #[arg(long, conflicts_with = "region")]
+    #[arg(long, env = "INTERCOM_DUMP_BASE_URL", conflicts_with = "region")]
     pub(crate) base_url: Option<String>,
     /// Where the workspace is hosted.
-    #[arg(long, value_enum, default_value_t = Region::Us)]
+    #[arg(long, env = "INTERCOM_DUMP_REGION", value_enum, default_value_t = Region::Us)]
     pub(crate) region: Region,
     /// Allow plain http:// to a host other than loopback (the token travels unencrypted).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_ALLOW_INSECURE_HTTP")]
     pub(crate) allow_insecure_http: bool,
     #[command(flatten)]
     pub(crate) run: RunArgs,
@@ -210,7 +210,7 @@ pub(crate) struct SimArgs {
 #[derive(Args)]
 pub(crate) struct ListingArgs {
     /// What to dump: v2 contacts, or v1 users or leads.
-    #[arg(long, value_enum, default_value_t = Source::Contacts)]
+    #[arg(long, env = "INTERCOM_DUMP_SOURCE", value_enum, default_value_t = Source::Contacts)]
     pub(crate) source: Source,
     /// How to list it (default: the cursor for contacts; the scroll for users and leads, or the
     /// page list when a filter is given). `search`: contacts through `POST /contacts/search`,
@@ -218,102 +218,103 @@ pub(crate) struct ListingArgs {
     /// the search when the list holds more than 20 pages (3,000 contacts), else the cursor; for
     /// users and leads, the page list when it reaches every record (at most 10,000), else the
     /// scroll.
-    #[arg(long, value_enum)]
+    #[arg(long, env = "INTERCOM_DUMP_MODE", value_enum)]
     pub(crate) mode: Option<Mode>,
     /// Page list only: the one record with this email.
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_EMAIL")]
     pub(crate) email: Option<String>,
     /// Page list only: the one record with this phone number.
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_PHONE")]
     pub(crate) phone: Option<String>,
     /// Page list only: sort field.
-    #[arg(long, value_enum)]
+    #[arg(long, env = "INTERCOM_DUMP_SORT", value_enum)]
     pub(crate) sort: Option<PageSort>,
     /// Page list only: sort order.
-    #[arg(long, value_enum)]
+    #[arg(long, env = "INTERCOM_DUMP_ORDER", value_enum)]
     pub(crate) order: Option<SortOrder>,
     /// Page list only: records created in the last DAYS days.
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, env = "INTERCOM_DUMP_CREATED_SINCE", value_name = "DAYS")]
     pub(crate) created_since: Option<u32>,
     /// Page list: pages fetched at once.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, env = "INTERCOM_DUMP_PAGE_CONCURRENCY", default_value_t = 4)]
     pub(crate) page_concurrency: usize,
     /// Search: requests in flight at most. Within it, the listing keeps as many in flight as the
     /// rate limit (--rate-limit) times the server's round trip: the limit, not this, sets the pace.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "INTERCOM_DUMP_SEARCH_CONCURRENCY", default_value_t = 64)]
     pub(crate) search_concurrency: usize,
     /// Search: windows the creation time line is first cut into, at most; each aims at the total
     /// over this (at least 20 pages), and one found bigger is split further.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, env = "INTERCOM_DUMP_SEARCH_WINDOWS", default_value_t = 256)]
     pub(crate) search_windows: usize,
     /// Scroll: fresh scrolls opened after one breaks (expiry, the restart 500) before giving up.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, env = "INTERCOM_DUMP_MAX_RESTARTS", default_value_t = 5)]
     pub(crate) max_restarts: u32,
     /// Scroll: seconds to wait for another client's scroll to release the workspace's lock.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, env = "INTERCOM_DUMP_SCROLL_LOCK_WAIT", default_value_t = 120)]
     pub(crate) scroll_lock_wait: u64,
 }
 
 #[derive(Args)]
 pub(crate) struct ApiArgs {
     /// Intercom-Version to send (default: 2.16 for contacts, 1.4 for users and leads).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_API_VERSION")]
     pub(crate) api_version: Option<String>,
     /// Records a page (default and most: 150 for the v2 cursor, 60 for v1 page lists; the
     /// scroll's pages are always 100).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_PER_PAGE")]
     pub(crate) per_page: Option<u32>,
     /// Requests a minute (Intercom's private-app limit: 10,000).
-    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_RATE_LIMIT_PER_MINUTE)]
+    #[arg(long, env = "INTERCOM_DUMP_RATE_LIMIT", default_value_t = intercom_dump::config::DEFAULT_RATE_LIMIT_PER_MINUTE)]
     pub(crate) rate_limit: u32,
     /// Retries of one request after transient failures.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, env = "INTERCOM_DUMP_MAX_RETRIES", default_value_t = 8)]
     pub(crate) max_retries: usize,
     /// Longest time, in seconds, one request keeps retrying.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, env = "INTERCOM_DUMP_MAX_RETRY_ELAPSED", default_value_t = 300)]
     pub(crate) max_retry_elapsed: u64,
     /// Timeout of one request, in seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, env = "INTERCOM_DUMP_REQUEST_TIMEOUT", default_value_t = 60)]
     pub(crate) request_timeout: u64,
-    /// The largest answer read, in bytes (decompressed); a larger one fails the run.
-    #[arg(long, default_value_t = 64 << 20)]
-    pub(crate) max_body_bytes: usize,
+    /// The largest answer read (decompressed), in bytes or with a unit (64MiB); a larger one
+    /// fails the run.
+    #[arg(long, env = "INTERCOM_DUMP_MAX_BODY_BYTES", default_value = "64MiB", value_parser = parse_bytes)]
+    pub(crate) max_body_bytes: u64,
 }
 
 #[derive(Args)]
 pub(crate) struct OutputArgs {
     /// Replace an earlier dump in --out (only once this run has succeeded).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_OVERWRITE")]
     pub(crate) overwrite: bool,
     #[command(flatten)]
     pub(crate) files: FileArgs,
     /// A typed column per declared custom attribute (the default for contacts).
-    #[arg(long, overrides_with = "no_typed_custom_attributes")]
+    #[arg(long, env = "INTERCOM_DUMP_TYPED_CUSTOM_ATTRIBUTES", overrides_with = "no_typed_custom_attributes")]
     pub(crate) typed_custom_attributes: bool,
     /// Custom attributes as JSON text only (the default for users and leads).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_NO_TYPED_CUSTOM_ATTRIBUTES")]
     pub(crate) no_typed_custom_attributes: bool,
     /// Hive-style directories: `role` writes OUT/<source>/role=user/ and role=lead/.
-    #[arg(long, value_enum)]
+    #[arg(long, env = "INTERCOM_DUMP_PARTITION_BY", value_enum)]
     pub(crate) partition_by: Option<PartitionBy>,
     /// v2 cursor: rows between checkpoints (each closes the open parts; --resume goes on from the last).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, env = "INTERCOM_DUMP_CHECKPOINT_ROWS", default_value_t = 1_000_000)]
     pub(crate) checkpoint_rows: u64,
     /// Go on from the last checkpoint of a v2 cursor or search dump into --out that did not finish (else
     /// start from the beginning). Give the same options as the run it resumes.
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_RESUME")]
     pub(crate) resume: bool,
     /// Also write the run's summary as JSON to this file.
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_SUMMARY_JSON")]
     pub(crate) summary_json: Option<PathBuf>,
     /// Publish even when the listing delivered fewer or more records than the API announced
     /// (both counts go in the manifest, which marks the dump incomplete).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_ALLOW_INCOMPLETE")]
     pub(crate) allow_incomplete: bool,
     /// A search dump publishes nothing when it wrote another count than `GET /contacts`
     /// announces (search misses merged contacts and those created in the last minutes; without
     /// --strict the difference is reported in the summary and the manifest).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_STRICT")]
     pub(crate) strict: bool,
 }
 
@@ -321,33 +322,34 @@ pub(crate) struct OutputArgs {
 #[derive(Args)]
 pub(crate) struct FileArgs {
     /// File format: parquet, arrow (Arrow IPC file format) or both.
-    #[arg(long, value_enum, default_value_t = FileFormat::Parquet)]
+    #[arg(long, env = "INTERCOM_DUMP_FORMAT", value_enum, default_value_t = FileFormat::Parquet)]
     pub(crate) format: FileFormat,
     /// Parquet compression: zstd, zstd:LEVEL (1-22), snappy or none.
-    #[arg(long, default_value = "zstd:1")]
+    #[arg(long, env = "INTERCOM_DUMP_COMPRESSION", default_value = "zstd:1")]
     pub(crate) compression: String,
     /// Rows per Parquet row group.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, env = "INTERCOM_DUMP_ROW_GROUP_ROWS", default_value_t = 100_000)]
     pub(crate) row_group_rows: usize,
     /// Rows per part file before rolling to the next.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, env = "INTERCOM_DUMP_MAX_FILE_ROWS", default_value_t = 1_000_000)]
     pub(crate) max_file_rows: usize,
-    /// Bytes per part file (on the writer's estimate) before rolling to the next.
-    #[arg(long, default_value_t = 512 * 1024 * 1024)]
+    /// Size of a part file (on the writer's estimate) before rolling to the next, in bytes or
+    /// with a unit (512MiB, 1GB).
+    #[arg(long, env = "INTERCOM_DUMP_MAX_FILE_BYTES", default_value = "512MiB", value_parser = parse_bytes)]
     pub(crate) max_file_bytes: u64,
 }
 
 #[derive(Args)]
 pub(crate) struct PipelineArgs {
     /// Parser threads (default: one per core).
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_PARSERS")]
     pub(crate) parsers: Option<usize>,
     /// Rows decoded into one batch.
-    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_BATCH_ROWS)]
+    #[arg(long, env = "INTERCOM_DUMP_BATCH_ROWS", default_value_t = intercom_dump::config::DEFAULT_BATCH_ROWS)]
     pub(crate) batch_rows: usize,
-    /// Page bytes held in memory before fetching pauses.
-    #[arg(long, default_value_t = intercom_dump::config::DEFAULT_MAX_BUFFER_BYTES)]
-    pub(crate) max_buffer_bytes: usize,
+    /// Page bytes held in memory before fetching pauses, in bytes or with a unit (16MiB).
+    #[arg(long, env = "INTERCOM_DUMP_MAX_BUFFER_BYTES", default_value = "16MiB", value_parser = parse_bytes)]
+    pub(crate) max_buffer_bytes: u64,
 }
 
 /// The flags of a run, shared by `dump` and `demo`: what to list and how, how to talk to the
@@ -363,7 +365,7 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) pipeline: PipelineArgs,
     /// No progress bar.
-    #[arg(long)]
+    #[arg(long, env = "INTERCOM_DUMP_NO_PROGRESS")]
     pub(crate) no_progress: bool,
 }
 
@@ -409,7 +411,7 @@ impl RunArgs {
         api.max_retries = args.max_retries;
         api.max_retry_elapsed = Duration::from_secs(args.max_retry_elapsed);
         api.request_timeout = Duration::from_secs(args.request_timeout.max(1));
-        api.max_body_bytes = args.max_body_bytes.max(1);
+        api.max_body_bytes = usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX).max(1);
         Ok(api)
     }
 
@@ -459,7 +461,7 @@ impl PipelineArgs {
         PipelineConfig {
             parsers: self.parsers.unwrap_or(PipelineConfig::default().parsers),
             batch_rows: self.batch_rows,
-            max_buffer_bytes: self.max_buffer_bytes,
+            max_buffer_bytes: usize::try_from(self.max_buffer_bytes).unwrap_or(usize::MAX),
         }
     }
 }
@@ -474,5 +476,44 @@ fn parse_compression(text: &str) -> Result<Compression, ConfigError> {
             Err(_) => Err(ConfigError::ZstdLevelText(level.to_string())),
         },
         _ => Err(ConfigError::Compression(text.to_string())),
+    }
+}
+
+/// A size: bytes (`1048576`), or a number with a unit: `KB`, `MB`, `GB` (powers of 1,000) or
+/// `KiB`, `MiB`, `GiB` (powers of 1,024), `B` for bytes; a space between is allowed.
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a size: use bytes (1048576) or a number with KB, MB, GB, KiB, MiB or GiB (16MiB)");
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '_').unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.replace('_', "").parse().map_err(|_| bad())?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KB" | "kB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(scale).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("64_000B"), Ok(64_000));
+        for bad in ["", "MiB", "12 parsecs", "1.5GB", "99999999999GiB"] {
+            assert!(parse_bytes(bad).unwrap_err().contains("not a size"), "{bad}");
+        }
     }
 }

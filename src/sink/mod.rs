@@ -31,6 +31,8 @@ pub struct WrittenFile {
 pub enum SinkError {
     #[error("cannot create {path}: {reason}; check that --out is writable")]
     CreateDir { path: PathBuf, reason: String },
+    #[error("--out {path} is a file, not a folder: give a folder (it is created when missing)")]
+    OutIsFile { path: PathBuf },
     #[error("cannot write {path}: {reason}; check free space and permissions under --out")]
     Write { path: PathBuf, reason: String },
     #[error("{path} already holds a dump: pass --overwrite to replace it, or choose another --out")]

@@ -22,10 +22,18 @@ pub(crate) struct Staging {
     published: bool,
 }
 
+/// Makes `--out` where it is missing; a file there is refused by name.
+fn create_out(out: &Path) -> Result<(), SinkError> {
+    if out.exists() && !out.is_dir() {
+        return Err(SinkError::OutIsFile { path: out.to_path_buf() });
+    }
+    std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })
+}
+
 impl Staging {
     /// Checks `out` can take a dump of `source`, and makes the run's staging directory.
     pub(crate) fn prepare(out: &Path, source: &str, overwrite: bool, run_id: &str) -> Result<Staging, SinkError> {
-        std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
+        create_out(out)?;
         // First: a run killed while publishing may have left the earlier dump aside in its staging.
         remove_abandoned_staging(out);
         refuse_earlier_dump(&out.join(source), overwrite)?;
@@ -159,7 +167,7 @@ pub(crate) struct OutputLock {
 impl OutputLock {
     pub(crate) fn acquire(out: &Path, source: &str, run_id: &str) -> Result<OutputLock, SinkError> {
         use std::os::unix::fs::MetadataExt;
-        std::fs::create_dir_all(out).map_err(|e| SinkError::CreateDir { path: out.to_path_buf(), reason: e.to_string() })?;
+        create_out(out)?;
         let path = out.join(format!(".intercom-dump-{source}.lock"));
         // Each retry means a holder let go in between: a few are plenty.
         for _ in 0..16 {

@@ -291,19 +291,23 @@ impl Sink {
         self.resumed = files;
     }
 
+    /// The writers of `partition`, one a format. With both formats each has a folder of its own
+    /// (`parquet/`, `arrow/`), so that a reader reads either as a folder.
     fn writers(&mut self, partition: String) -> Result<&mut Vec<RollingWriter>, SinkError> {
         if !self.partitions.contains_key(&partition) {
-            let dir = if partition.is_empty() { self.dir.clone() } else { self.dir.join(&partition) };
             let formats: &[FileFormat] = match self.config.format {
                 FileFormat::Both => &[FileFormat::Parquet, FileFormat::Arrow],
                 FileFormat::Parquet => &[FileFormat::Parquet],
                 FileFormat::Arrow => &[FileFormat::Arrow],
             };
-            let mut writers = formats
-                .iter()
-                .map(|&f| RollingWriter::with_store(self.store.clone(), &dir, self.schema.clone(), f, &self.config))
-                .collect::<Result<Vec<_>, _>>()?;
-            for (writer, format) in writers.iter_mut().zip(formats) {
+            let mut writers = Vec::with_capacity(formats.len());
+            for &format in formats {
+                let base = match self.config.format {
+                    FileFormat::Both => self.dir.join(format.extension()),
+                    _ => self.dir.clone(),
+                };
+                let dir = if partition.is_empty() { base } else { base.join(&partition) };
+                let mut writer = RollingWriter::with_store(self.store.clone(), &dir, self.schema.clone(), format, &self.config)?;
                 let earlier = self
                     .resumed
                     .iter()
@@ -315,6 +319,7 @@ impl Sink {
                 if let Some(last) = earlier {
                     writer.continue_numbering(last + 1);
                 }
+                writers.push(writer);
             }
             self.partitions.insert(partition.clone(), writers);
         }

@@ -24,6 +24,16 @@ fn an_unwritable_out_is_refused() {
 }
 
 #[test]
+fn an_out_that_is_a_file_is_named_a_file() {
+    let sim = simulator(90, 100);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    assert_refused(&dump_cli(&sim.base_url(), &file, &[]), 5, &["--out", "is a file, not a folder"], dir.path());
+    assert_eq!(std::fs::read(&file).unwrap(), b"not a directory", "the file is untouched");
+}
+
+#[test]
 fn an_earlier_dump_is_kept_without_overwrite() {
     let sim = simulator(90, 500);
     let out = tempfile::tempdir().unwrap();

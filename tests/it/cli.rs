@@ -174,11 +174,12 @@ fn staging_dirs(out: &std::path::Path) -> std::collections::HashSet<std::path::P
         .collect()
 }
 
-/// Finished Parquet parts staged by a run other than those whose staging is in `earlier`.
+/// Finished Parquet parts staged (`--format both`: in `parquet/`) by a run other than those
+/// whose staging is in `earlier`.
 fn staged_parts(out: &std::path::Path, earlier: &std::collections::HashSet<std::path::PathBuf>) -> usize {
     staging_dirs(out)
         .difference(earlier)
-        .flat_map(|dir| std::fs::read_dir(dir.join("contacts")).into_iter().flatten().flatten())
+        .flat_map(|dir| std::fs::read_dir(dir.join("contacts/parquet")).into_iter().flatten().flatten())
         .filter(|e| e.file_name().to_string_lossy().starts_with("part-") && e.path().extension().is_some_and(|x| x == "parquet"))
         .count()
 }
@@ -279,6 +280,68 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
         .map(|f| f["rows"].as_u64().unwrap())
         .sum();
     assert_eq!(arrow_rows, n, "the Arrow parts too hold every row once");
+}
+
+#[test]
+fn demo_replaces_its_own_dump_but_not_a_real_one() {
+    let out = tempfile::tempdir().unwrap();
+    let demo = || binary().args(["demo", "--contacts", "500", "--no-progress", "--out"]).arg(out.path()).output().unwrap();
+    assert!(demo().status.success());
+    assert!(demo().status.success(), "its own dump, replaced");
+    // The same folder, as if a real workspace had been dumped there.
+    let manifest_path = out.path().join("contacts/_manifest.json");
+    let mut manifest = read_manifest(out.path(), "contacts");
+    manifest["base_url"] = "https://api.intercom.io/".into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let output = demo();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("https://api.intercom.io/") && stderr.contains("another --out"), "{stderr}");
+    assert_eq!(read_manifest(out.path(), "contacts")["base_url"], "https://api.intercom.io/", "the real dump is untouched");
+}
+
+#[test]
+fn every_dump_option_comes_from_the_environment_too_and_a_flag_wins() {
+    let sim = simulator(8, 1_000);
+    let out = tempfile::tempdir().unwrap();
+    let run = |flags: &[&str]| {
+        binary()
+            .args(["dump", "--no-progress", "--base-url", &sim.base_url()])
+            .args(flags)
+            .env("INTERCOM_TOKEN", TOKEN)
+            .env("INTERCOM_DUMP_OUT", out.path())
+            .env("INTERCOM_DUMP_FORMAT", "arrow")
+            .env("INTERCOM_DUMP_MAX_FILE_ROWS", "400")
+            .env("INTERCOM_DUMP_OVERWRITE", "true")
+            .output()
+            .unwrap()
+    };
+    let output = run(&[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let arrow = walk(out.path()).into_iter().filter(|p| p.extension().is_some_and(|e| e == "arrow")).count();
+    assert_eq!((arrow, parquet_files(out.path()).len()), (3, 0), "arrow parts of 400 rows, from the environment");
+    let output = run(&["--format", "parquet"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(parquet_files(out.path()).len(), 3, "the flag over the environment");
+    let help = String::from_utf8(binary().args(["dump", "--help"]).output().unwrap().stdout).unwrap();
+    assert!(help.contains("[env: INTERCOM_DUMP_SEARCH_CONCURRENCY=]"), "{help}");
+}
+
+#[test]
+fn sizes_take_units_and_help_shows_them() {
+    let help = String::from_utf8(binary().args(["dump", "--help"]).output().unwrap().stdout).unwrap();
+    assert!(help.contains("[default: 512MiB]") && help.contains("[default: 16MiB]"), "{help}");
+    let sim = simulator(7, 1_000);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&sim.base_url(), out.path(), &["--max-file-bytes", "100KiB", "--max-buffer-bytes", "1MiB"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(parquet_files(out.path()).len() > 1, "100 KiB parts roll");
+    for (flag, value) in [("--max-file-bytes", "12 parsecs"), ("--max-buffer-bytes", "1.5GB")] {
+        let output = dump_cli(&sim.base_url(), out.path(), &[flag, value]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(flag) && stderr.contains("is not a size: use bytes"), "{stderr}");
+    }
 }
 
 #[test]

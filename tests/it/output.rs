@@ -242,18 +242,22 @@ fn partition_by_role_writes_hive_style_directories() {
     config.output.format = FileFormat::Both;
     let summary = dump(config).unwrap();
     assert_eq!(summary.records, n);
+    // Both formats: a folder each, partitioned alike.
     for (role, value) in [(Role::User, "user"), (Role::Lead, "lead")] {
-        let dir = out.path().join("contacts").join(format!("role={value}"));
+        let dir = out.path().join("contacts/parquet").join(format!("role={value}"));
         let batch = read_parquet(&parquet_files(&dir));
         let ids: Vec<String> = batch.column_by_name("id").unwrap().as_string::<i32>().iter().map(|v| v.unwrap().into()).collect();
         assert_exact_ids(&ids, ids_of_role(&ws, role));
         assert!(batch.column_by_name("role").unwrap().as_string::<i32>().iter().all(|r| r == Some(value)));
-        assert!(dir.join("part-00000.arrow").exists());
+        assert!(out.path().join("contacts/arrow").join(format!("role={value}")).join("part-00000.arrow").exists());
     }
     let manifest: serde_json::Value =
         serde_json::from_reader(File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
     let paths: Vec<&str> = manifest["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert!(paths.contains(&"role=lead/part-00000.parquet") && paths.contains(&"role=user/part-00000.arrow"), "{paths:?}");
+    assert!(
+        paths.contains(&"parquet/role=lead/part-00000.parquet") && paths.contains(&"arrow/role=user/part-00000.arrow"),
+        "{paths:?}"
+    );
 
     // v1 leads hold one role: one directory.
     let out = tempfile::tempdir().unwrap();

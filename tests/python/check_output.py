@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -81,22 +82,25 @@ def main():
     out, source, expect_path = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
     expect = json.loads(expect_path.read_text())
     data = out / source
-    parquet_files = sorted(data.glob("part-*.parquet"))
-    arrow_files = sorted(data.glob("part-*.arrow"))
+    # Both formats: a folder each, holding nothing else, so that a reader takes either as a folder.
+    parquet_files = sorted((data / "parquet").glob("part-*.parquet"))
+    arrow_files = sorted((data / "arrow").glob("part-*.arrow"))
     check(parquet_files and arrow_files, f"{source}: expected Parquet and Arrow parts, found {len(parquet_files)} and {len(arrow_files)}")
+    check(sorted((data / "parquet").iterdir()) == parquet_files, f"{source}: parquet/ holds more than its parts")
+    check(sorted((data / "arrow").iterdir()) == arrow_files, f"{source}: arrow/ holds more than its parts")
 
-    # pyarrow
-    table = pq.read_table(parquet_files)
+    # pyarrow, each format's folder as a folder
+    table = pq.read_table(data / "parquet")
     check(table.num_rows == expect["rows"], f"parquet: pyarrow reads {table.num_rows} rows, expected {expect['rows']}")
     check_types(table.schema, source, "parquet (pyarrow)", "ms")
-    arrow_table = pa.concat_tables([ipc.open_file(f).read_all() for f in arrow_files])
+    arrow_table = ds.dataset(data / "arrow", format="arrow").to_table()
     check(arrow_table.num_rows == expect["rows"], f"arrow: pyarrow reads {arrow_table.num_rows} rows")
     check_types(arrow_table.schema, source, "arrow (pyarrow)", "s")
     check(ids_digest(arrow_table.column("id").to_pylist()) == expect["ids_sha256"], "arrow: the id set differs")
 
     # DuckDB, over the Parquet files directly and over the Arrow table
     con = duckdb.connect()
-    check_duckdb(con, f"read_parquet('{data}/part-*.parquet')", source, expect, "parquet (DuckDB)")
+    check_duckdb(con, f"read_parquet('{data}/parquet/*.parquet')", source, expect, "parquet (DuckDB)")
     con.register("arrow_parts", arrow_table)
     check_duckdb(con, "arrow_parts", source, expect, "arrow (DuckDB)")
 
