@@ -230,7 +230,9 @@ pub enum Partitioning {
 }
 
 /// Where batches go: one rolling writer a format (`--format both` writes every batch twice), a
-/// set of them a partition.
+/// set of them a partition. A partition's column is in its path only (`role=user/`), not in its
+/// files, as Hive lays it out: a reader that takes the folder (pyarrow, pandas, Spark) adds it from
+/// the path, and a column in both would clash.
 pub struct Sink {
     store: Arc<dyn Store>,
     dir: PathBuf,
@@ -240,6 +242,23 @@ pub struct Sink {
     partitions: std::collections::BTreeMap<String, Vec<RollingWriter>>,
     /// Parts of the run this one resumes: kept, and numbered after.
     resumed: Vec<WrittenFile>,
+}
+
+/// The column a partitioning takes its directories from.
+fn partition_column(partitioning: &Partitioning) -> Option<&str> {
+    match partitioning {
+        Partitioning::None => None,
+        Partitioning::ByColumn(name) | Partitioning::Fixed { name, .. } => Some(name),
+    }
+}
+
+/// `batch` without its column `name` (as it is when it has none).
+fn without_column(batch: &RecordBatch, name: &str) -> RecordBatch {
+    let mut batch = batch.clone();
+    if let Ok(index) = batch.schema().index_of(name) {
+        batch.remove_column(index);
+    }
+    batch
 }
 
 /// `part-00012.parquet` is part 12.
@@ -275,6 +294,14 @@ impl Sink {
         config: &OutputConfig,
         partitioning: Partitioning,
     ) -> Sink {
+        let schema = match partition_column(&partitioning).and_then(|name| schema.index_of(name).ok()) {
+            Some(index) => {
+                let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+                fields.remove(index);
+                Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
+            }
+            None => schema,
+        };
         Sink {
             store,
             dir: dir.to_path_buf(),
@@ -331,7 +358,8 @@ impl Sink {
             Partitioning::None => self.writers(String::new())?.iter_mut().try_for_each(|w| w.write(batch)),
             Partitioning::Fixed { name, value } => {
                 let partition = partition_dir(name, Some(value));
-                self.writers(partition)?.iter_mut().try_for_each(|w| w.write(batch))
+                let rows = without_column(batch, name);
+                self.writers(partition)?.iter_mut().try_for_each(|w| w.write(&rows))
             }
             Partitioning::ByColumn(name) => {
                 let name = name.clone();
@@ -346,6 +374,7 @@ impl Sink {
                 for value in values {
                     let mask: BooleanArray = column.iter().map(|v| Some(v == value)).collect();
                     let rows = filter_record_batch(batch, &mask).map_err(|e| SinkError::write(&self.dir, e))?;
+                    let rows = without_column(&rows, &name);
                     let partition = partition_dir(&name, value);
                     self.writers(partition)?.iter_mut().try_for_each(|w| w.write(&rows))?;
                 }

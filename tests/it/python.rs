@@ -1,5 +1,5 @@
-//! The output as its users read it: pyarrow and DuckDB, from Python, for every source in both
-//! formats. `.ci/run` installs them into `.ci/.venv`; elsewhere set `INTERCOM_DUMP_PYTHON` to
+//! The output as its users read it: pyarrow, pandas, polars and DuckDB, from Python, for every
+//! source in both formats, each layout read as a folder. `.ci/run` installs them into `.ci/.venv`; elsewhere set `INTERCOM_DUMP_PYTHON` to
 //! a Python that has them. Without one the test says so and passes, unless
 //! `INTERCOM_DUMP_REQUIRE_PYTHON` is set (CI sets it).
 
@@ -16,13 +16,15 @@ fn python() -> Option<PathBuf> {
     let candidate = std::env::var_os("INTERCOM_DUMP_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python"));
-    let works =
-        Command::new(&candidate).args(["-c", "import pyarrow, duckdb, polars"]).output().is_ok_and(|o| o.status.success());
+    let works = Command::new(&candidate)
+        .args(["-c", "import pyarrow, duckdb, polars, pandas"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if works {
         return Some(candidate);
     }
     let why = format!(
-        "no Python with pyarrow, duckdb and polars at {} (run .ci/run, or set INTERCOM_DUMP_PYTHON)",
+        "no Python with pyarrow, duckdb, polars and pandas at {} (run .ci/run, or set INTERCOM_DUMP_PYTHON)",
         candidate.display()
     );
     assert!(std::env::var_os("INTERCOM_DUMP_REQUIRE_PYTHON").is_none(), "{why}");
@@ -126,4 +128,46 @@ fn colliding_custom_attribute_names_read_apart_in_pyarrow_duckdb_and_polars() {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_columns.py");
     let result = Command::new(python).arg(script).arg(out.path().join("contacts")).arg(&expect_path).output().unwrap();
     assert!(result.status.success(), "{}{}", String::from_utf8_lossy(&result.stdout), String::from_utf8_lossy(&result.stderr));
+}
+
+/// A dumped folder read as a folder by pyarrow, pandas, polars and DuckDB (`check_folders.py`).
+fn read_as_folder(python: &std::path::Path, folder: &std::path::Path, rows: u64, format: &str, partition: Option<&str>) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/check_folders.py");
+    let mut command = Command::new(python);
+    command.arg(script).arg(folder).arg(rows.to_string()).arg(format);
+    if let Some(partition) = partition {
+        command.arg(partition);
+    }
+    let output = command.output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{folder:?} ({format}, {partition:?}): {stdout}{stderr}");
+}
+
+#[test]
+fn every_reader_reads_each_layout_as_a_folder() {
+    let (seed, n) = (61, 3_000);
+    let ws = Workspace::new(seed, n);
+    let sim = simulator(seed, n);
+    let users = (0..n).filter(|&i| ws.role(i) == intercom_sim::Role::User).count() as u64;
+    // Contacts partitioned by role, in both formats; users (one role) partitioned; leads plain.
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config_for(&sim, out.path(), TOKEN);
+    config.output.format = FileFormat::Both;
+    config.output.max_file_rows = 1_000;
+    config.output.partition_by = Some(intercom_dump::config::PartitionBy::Role);
+    dump(config).unwrap();
+    let mut config = v1_config(&sim, out.path(), Source::Users, Mode::Scroll);
+    config.output.partition_by = Some(intercom_dump::config::PartitionBy::Role);
+    dump(config).unwrap();
+    dump(v1_config(&sim, out.path(), Source::Leads, Mode::Scroll)).unwrap();
+    // The partition column is in the path only: a column in the files too would clash.
+    let batch = read_parquet(&parquet_files(&out.path().join("contacts/parquet/role=user")));
+    assert!(batch.column_by_name("role").is_none(), "role is the path's, not the files'");
+
+    let Some(python) = python() else { return };
+    let contacts = out.path().join("contacts");
+    read_as_folder(&python, &contacts.join("parquet"), n, "parquet", Some("role=lead,user"));
+    read_as_folder(&python, &contacts.join("arrow"), n, "arrow", Some("role=lead,user"));
+    read_as_folder(&python, &out.path().join("users"), users, "parquet", Some("role=user"));
+    read_as_folder(&python, &out.path().join("leads"), n - users, "parquet", None);
 }
