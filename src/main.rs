@@ -19,19 +19,21 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use cli::{Cli, Command, commands};
+use cli::{Cli, Command, LogFormat, commands};
 use intercom_dump::DumpError;
 use intercom_dump::error::ConfigError;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let cli = Cli::parse();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let json = cli.log_format == LogFormat::Json;
+    if json {
+        logs.json().with_current_span(false).init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     if matches!(cli.command, Command::Dump(_) | Command::Demo(_))
         && let Err(error) = intercom_dump::interrupt::install()
     {
@@ -47,8 +49,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {}", one_line(&error));
-            ExitCode::from(exit_code(&error))
+            let code = exit_code(&error);
+            if json {
+                let line = serde_json::json!({"level": "ERROR", "message": one_line(&error), "exit_code": code});
+                eprintln!("{line}");
+            } else {
+                eprintln!("error: {}", one_line(&error));
+            }
+            ExitCode::from(code)
         }
     }
 }

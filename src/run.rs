@@ -248,6 +248,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         repairs: outcome.repairs,
     };
     let manifest = Manifest {
+        tool_version: env!("CARGO_PKG_VERSION"),
         run_id: summary.run_id.clone(),
         source,
         mode: summary.mode,

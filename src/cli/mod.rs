@@ -24,6 +24,17 @@ use bench::BenchMode;
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// Logs (stderr) as plain lines, or as JSON lines for a scheduler (Airflow, Dagster,
+    /// Kubernetes); the final error line too.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "INTERCOM_DUMP_LOG_FORMAT")]
+    pub(crate) log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]

@@ -17,6 +17,8 @@ pub const SUCCESS: &str = "_SUCCESS";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
+    /// The version of intercom-dump that wrote it.
+    pub tool_version: &'static str,
     pub run_id: String,
     pub source: &'static str,
     pub mode: &'static str,

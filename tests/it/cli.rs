@@ -28,6 +28,36 @@ fn wrong_token_exits_3_with_one_line() {
 }
 
 #[test]
+fn logs_and_the_final_error_come_as_json_lines_when_asked() {
+    let mut sim_config = intercom_sim::SimConfig::new(3, 500, TOKEN);
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["503@1".parse().unwrap()] };
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let run = |token: &str| {
+        binary()
+            .args(["dump", "--no-progress", "--log-format", "json", "--overwrite", "--base-url", &sim.base_url(), "--out"])
+            .arg(out.path())
+            .env("INTERCOM_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let output = run(TOKEN);
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<serde_json::Value> = stderr.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(
+        lines.iter().any(|l| l["level"] == "WARN" && l["fields"]["message"].as_str().is_some()),
+        "the retry, logged: {stderr}"
+    );
+    let output = run("definitely-wrong");
+    assert_eq!(output.status.code(), Some(3));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap()).unwrap();
+    assert_eq!((last["level"].as_str(), last["exit_code"].as_u64()), (Some("ERROR"), Some(3)), "{stderr}");
+    assert!(last["message"].as_str().unwrap().contains("INTERCOM_TOKEN") && !stderr.contains("definitely-wrong"));
+}
+
+#[test]
 fn missing_token_and_bad_values_exit_2() {
     let out = tempfile::tempdir().unwrap();
     let output = binary().args(["dump", "--out"]).arg(out.path()).env_remove("INTERCOM_TOKEN").output().unwrap();

@@ -47,6 +47,7 @@ fn both_formats_hold_every_record_and_the_manifest_vouches_for_each_file() {
     let manifest: serde_json::Value =
         serde_json::from_reader(File::open(out.path().join("contacts/_manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["records"], n);
+    assert_eq!(manifest["tool_version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(manifest["source"], "contacts");
     assert_eq!(manifest["mode"], "cursor");
     assert_eq!(manifest["run_id"], summary.run_id.as_str());
