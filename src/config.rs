@@ -59,7 +59,7 @@ impl Region {
 /// What to list. Everything about a source is in its unit (`src/source/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Source {
-    /// v2 contacts (users and leads), through the cursor list.
+    /// v2 contacts (users and leads), through the cursor list or the search.
     Contacts,
     /// v1 users (API version 1.x).
     Users,
@@ -83,8 +83,8 @@ impl Source {
 /// the page list when a filter asks for it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// v2 contacts: the cursor. Users and leads: the page list when it reaches every record
-    /// (at most 10,000), the scroll otherwise.
+    /// v2 contacts: the search past 20 pages (3,000 contacts), else the cursor. Users and
+    /// leads: the page list when it reaches every record (at most 10,000), the scroll otherwise.
     Auto,
     /// The v2 cursor list (contacts).
     Cursor,
@@ -92,8 +92,8 @@ pub enum Mode {
     Scroll,
     /// The v1 page list (users, leads), several pages at once.
     Pages,
-    /// v2 contacts: `POST /contacts/search`, the workspace split into `created_at` windows
-    /// walked several at once.
+    /// v2 contacts: `POST /contacts/search`, the workspace split into parts walked at once,
+    /// as many as the rate limit keeps busy.
     Search,
 }
 

@@ -45,6 +45,18 @@ fn main() -> ExitCode {
         Command::Demo(args) => commands::demo(args),
         Command::Sim(args) => commands::sim(args),
         Command::Bench(args) => commands::bench(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "intercom-dump",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+            .render(&mut std::io::stdout())
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

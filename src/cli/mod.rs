@@ -40,6 +40,7 @@ pub(crate) enum LogFormat {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Dump a workspace's contacts (token from INTERCOM_TOKEN or --token-file).
+    #[command(after_help = DUMP_EXAMPLES)]
     Dump(DumpArgs),
     /// Start the embedded Intercom simulator and dump it: the whole pipeline, locally.
     Demo(DemoArgs),
@@ -48,13 +49,33 @@ pub(crate) enum Command {
     /// Measure throughput against the embedded simulator: each listing end to end, beside one
     /// thread decoding and writing the same pages, the simulator's own rate, and peak memory.
     Bench(BenchArgs),
+    /// Print a shell completion script: `intercom-dump completions bash > /etc/bash_completion.d/intercom-dump`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `intercom-dump man > intercom-dump.1`.
+    Man,
 }
+
+const DUMP_EXAMPLES: &str = "\
+Examples:
+  INTERCOM_TOKEN=... intercom-dump dump --out ./lake                      # every contact, the v2 cursor
+  intercom-dump dump --out ./lake --mode search                           # at the rate limit's pace
+  intercom-dump dump --out ./lake --mode auto --partition-by role --format both
+  intercom-dump dump --out ./lake --source users                          # v1 users, the scroll
+  intercom-dump dump --out ./lake --source leads --created-since 7        # the page list, filtered
+  intercom-dump dump --out ./lake --resume                                # go on after a crash
+
+The token comes from INTERCOM_TOKEN (or --token-file); every option also from INTERCOM_DUMP_<FLAG>.
+Exit codes: 0 published, 2 bad arguments, 3 token refused, 4 API failed or not whole, 5 output, 6 decode.";
 
 #[derive(Args)]
 pub(crate) struct BenchArgs {
     /// Contacts in the simulated workspace.
     #[arg(long, default_value_t = 1_000_000)]
     pub(crate) contacts: u64,
+    /// Seed of the generated workspace.
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
     /// Listings to measure, comma-separated: contacts-cursor, contacts-search, users-scroll,
@@ -140,8 +161,10 @@ pub(crate) struct SimArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub(crate) port: u16,
+    /// Contacts in the simulated workspace.
     #[arg(long, default_value_t = 100_000)]
     pub(crate) contacts: u64,
+    /// Seed of the generated workspace: the same seed and size give the same contacts.
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
     /// The bearer token the simulator accepts.
@@ -219,6 +242,7 @@ pub(crate) struct SimArgs {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "What to list")]
 pub(crate) struct ListingArgs {
     /// What to dump: v2 contacts, or v1 users or leads.
     #[arg(long, env = "INTERCOM_DUMP_SOURCE", value_enum, default_value_t = Source::Contacts)]
@@ -266,6 +290,7 @@ pub(crate) struct ListingArgs {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "API and network")]
 pub(crate) struct ApiArgs {
     /// Intercom-Version to send (default: 2.16 for contacts, 1.4 for users and leads).
     #[arg(long, env = "INTERCOM_DUMP_API_VERSION")]
@@ -293,6 +318,7 @@ pub(crate) struct ApiArgs {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Output")]
 pub(crate) struct OutputArgs {
     /// Replace an earlier dump in --out (only once this run has succeeded).
     #[arg(long, env = "INTERCOM_DUMP_OVERWRITE")]
@@ -331,6 +357,7 @@ pub(crate) struct OutputArgs {
 
 /// How the part files are shaped: `dump`, `demo` and `bench` share these.
 #[derive(Args)]
+#[command(next_help_heading = "Files")]
 pub(crate) struct FileArgs {
     /// File format: parquet, arrow (Arrow IPC file format) or both.
     #[arg(long, env = "INTERCOM_DUMP_FORMAT", value_enum, default_value_t = FileFormat::Parquet)]
@@ -351,6 +378,7 @@ pub(crate) struct FileArgs {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Tuning")]
 pub(crate) struct PipelineArgs {
     /// Parser threads (default: one per core).
     #[arg(long, env = "INTERCOM_DUMP_PARSERS")]

@@ -358,6 +358,20 @@ fn every_dump_option_comes_from_the_environment_too_and_a_flag_wins() {
 }
 
 #[test]
+fn help_groups_the_flags_and_completions_and_a_manual_page_are_printed() {
+    let help = String::from_utf8(binary().args(["dump", "--help"]).output().unwrap().stdout).unwrap();
+    for heading in ["What to list:", "API and network:", "Output:", "Files:", "Tuning:", "Examples:", "INTERCOM_TOKEN"] {
+        assert!(help.contains(heading), "{heading} in {help}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let output = binary().args(["completions", shell]).output().unwrap();
+        assert!(output.status.success() && String::from_utf8_lossy(&output.stdout).contains("search-concurrency"), "{shell}");
+    }
+    let man = binary().arg("man").output().unwrap();
+    assert!(man.status.success() && String::from_utf8_lossy(&man.stdout).contains(".SH NAME"));
+}
+
+#[test]
 fn sizes_take_units_and_help_shows_them() {
     let help = String::from_utf8(binary().args(["dump", "--help"]).output().unwrap().stdout).unwrap();
     assert!(help.contains("[default: 512MiB]") && help.contains("[default: 16MiB]"), "{help}");
