@@ -30,7 +30,12 @@ pub const INT_OR_STRING: &str = "int_or_string";
 pub const EXTRA_COLUMN: &str = "_extra";
 
 pub fn json_text_metadata() -> HashMap<String, String> {
-    HashMap::from([(EXTENSION_NAME_KEY.to_string(), JSON_EXTENSION.to_string())])
+    // The canonical JSON type's metadata is an empty string: without it the type is not valid,
+    // and Parquet would not annotate the column as JSON.
+    HashMap::from([
+        (EXTENSION_NAME_KEY.to_string(), JSON_EXTENSION.to_string()),
+        ("ARROW:extension:metadata".to_string(), String::new()),
+    ])
 }
 
 /// Hands arrow-json this module's decoders for the fields that ask for them.

@@ -3,6 +3,10 @@
 //! appended to, committed when complete (so a part under its final name is always whole),
 //! aborted when the writer is dropped unfinished. Parts are Parquet or Arrow IPC (the file
 //! format). [`Sink`] fans batches out to one rolling writer per partition and format.
+//!
+//! JSON text columns (Arrow's `arrow.json` extension in memory, which picks their decoders) are
+//! plain UTF-8 in the files, where readers' string functions take them; Parquet parts also
+//! annotate them with Parquet's JSON logical type, which DuckDB and Spark read as JSON.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +18,8 @@ use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::ipc::writer::FileWriter;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression as ParquetCompression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
@@ -22,11 +27,25 @@ enum PartWriter {
     /// Parquet has no second unit: an Arrow `Timestamp(Second)` would land as a bare INT64 that
     /// DuckDB, Spark and Trino read as a number. Such columns are widened to milliseconds, which
     /// Parquet annotates as `TIMESTAMP(MILLIS, isAdjustedToUTC)`.
-    Parquet {
-        writer: ArrowWriter<Box<dyn Part>>,
-        schema: SchemaRef,
-    },
-    Arrow(FileWriter<Box<dyn Part>>),
+    Parquet { writer: ArrowWriter<Box<dyn Part>>, schema: SchemaRef },
+    /// Batches are written under `schema`, the run's without extension types.
+    Arrow { writer: FileWriter<Box<dyn Part>>, schema: SchemaRef },
+}
+
+/// `schema` without Arrow extension types: what the files' embedded schemas say, so that a reader
+/// sees a plain string where it has no JSON type.
+fn without_extensions(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let mut metadata = f.metadata().clone();
+            metadata.remove("ARROW:extension:name");
+            metadata.remove("ARROW:extension:metadata");
+            f.as_ref().clone().with_metadata(metadata)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// The schema Parquet parts carry: second timestamps as milliseconds, everything else as is.
@@ -60,7 +79,10 @@ impl PartWriter {
                 let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?;
                 writer.write(&batch).map_err(|e| e.to_string())
             }
-            PartWriter::Arrow(writer) => writer.write(batch).map_err(|e| e.to_string()),
+            PartWriter::Arrow { writer, schema } => {
+                let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).map_err(|e| e.to_string())?;
+                writer.write(&batch).map_err(|e| e.to_string())
+            }
         }
     }
 
@@ -68,14 +90,14 @@ impl PartWriter {
     fn estimated_bytes(&self) -> u64 {
         match self {
             PartWriter::Parquet { writer, .. } => (writer.bytes_written() + writer.in_progress_size()) as u64,
-            PartWriter::Arrow(writer) => writer.get_ref().bytes(),
+            PartWriter::Arrow { writer, .. } => writer.get_ref().bytes(),
         }
     }
 
     fn close(self) -> Result<Box<dyn Part>, String> {
         match self {
             PartWriter::Parquet { writer, .. } => writer.into_inner().map_err(|e| e.to_string()),
-            PartWriter::Arrow(mut writer) => {
+            PartWriter::Arrow { mut writer, .. } => {
                 writer.finish().map_err(|e| e.to_string())?;
                 writer.into_inner().map_err(|e| e.to_string())
             }
@@ -196,12 +218,19 @@ impl RollingWriter {
         let file = self.store.create(&path)?;
         let writer = match self.format {
             FileFormat::Arrow => {
-                PartWriter::Arrow(FileWriter::try_new(file, &self.schema).map_err(|e| SinkError::write(&path, e))?)
+                let schema = without_extensions(&self.schema);
+                let writer = FileWriter::try_new(file, &schema).map_err(|e| SinkError::write(&path, e))?;
+                PartWriter::Arrow { writer, schema }
             }
             _ => {
-                let schema = parquet_schema(&self.schema);
-                let writer = ArrowWriter::try_new(file, schema.clone(), Some(self.properties.clone()))
-                    .map_err(|e| SinkError::write(&path, e))?;
+                // The Parquet schema from the run's (JSON columns get the JSON logical type), the
+                // embedded Arrow schema without extension types.
+                let annotated = parquet_schema(&self.schema);
+                let descriptor = ArrowSchemaConverter::new().convert(&annotated).map_err(|e| SinkError::write(&path, e))?;
+                let schema = without_extensions(&annotated);
+                let options = ArrowWriterOptions::new().with_properties(self.properties.clone()).with_parquet_schema(descriptor);
+                let writer =
+                    ArrowWriter::try_new_with_options(file, schema.clone(), options).map_err(|e| SinkError::write(&path, e))?;
                 PartWriter::Parquet { writer, schema }
             }
         };

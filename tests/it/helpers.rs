@@ -137,7 +137,8 @@ fn json_value(field: &arrow::datatypes::Field, array: &dyn arrow::array::Array, 
     if array.is_null(row) {
         return Value::Null;
     }
-    let json_text = field.metadata().get("ARROW:extension:name").is_some_and(|n| n == "arrow.json");
+    // The JSON text columns: plain strings in the files (Parquet marks them JSON in its own schema).
+    let json_text = matches!(field.name().as_str(), "_extra" | "custom_attributes");
     match field.data_type() {
         DataType::Utf8 if json_text => serde_json::from_str(array.as_string::<i32>().value(row)).unwrap(),
         DataType::Utf8 => Value::from(array.as_string::<i32>().value(row)),
