@@ -20,6 +20,25 @@ pub(crate) struct Staging {
     root: PathBuf,
     overwrite: bool,
     published: bool,
+    /// `root/.live`, locked while the run lives: another run finds the staging abandoned only
+    /// once this lock is gone (the process ended, however), on any platform with file locks.
+    _live: std::fs::File,
+}
+
+/// The lock file in a staging directory that its run holds.
+const LIVE_LOCK: &str = ".live";
+
+/// Locks `root/.live` for this run.
+fn hold_live(root: &Path) -> Result<std::fs::File, SinkError> {
+    let path = root.join(LIVE_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| SinkError::write(&path, e))?;
+    file.try_lock().map_err(|e| SinkError::write(&path, e))?;
+    Ok(file)
 }
 
 /// Makes `--out` where it is missing; a file there is refused by name.
@@ -38,9 +57,11 @@ impl Staging {
         remove_abandoned_staging(out);
         refuse_earlier_dump(&out.join(source), overwrite)?;
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
+        std::fs::create_dir_all(&root).map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
+        let live = hold_live(&root)?;
         std::fs::create_dir_all(root.join(source))
             .map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
-        Ok(Staging { out: out.to_path_buf(), root, overwrite, published: false })
+        Ok(Staging { out: out.to_path_buf(), root, overwrite, published: false, _live: live })
     }
 
     /// Where the writer of `source` puts its parts during the run.
@@ -63,7 +84,7 @@ impl Staging {
         let Ok(entries) = std::fs::read_dir(out) else { return Ok(None) };
         let best = entries
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && !is_live(&e.file_name().to_string_lossy()))
+            .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX) && !is_live(&e.path()))
             .filter_map(|e| Some((e.path(), Checkpoint::read(&e.path())?)))
             .filter(|(_, checkpoint)| checkpoint.source == source)
             .max_by_key(|(_, checkpoint)| checkpoint.records);
@@ -77,13 +98,15 @@ impl Staging {
         }
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
         std::fs::rename(&old_root, &root).map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
+        // Ours from now on, before anything looks for abandoned staging.
+        let live = hold_live(&root)?;
         let staged = root.join(source);
         let checkpoint = checkpoint.rooted(&staged);
         for stray in checkpoint.strays(&staged) {
             std::fs::remove_file(&stray).map_err(|e| SinkError::write(&stray, e))?;
         }
         remove_abandoned_staging(out);
-        Ok(Some((Staging { out: out.to_path_buf(), root, overwrite, published: false }, checkpoint)))
+        Ok(Some((Staging { out: out.to_path_buf(), root, overwrite, published: false, _live: live }, checkpoint)))
     }
 
     /// The run's staging directory.
@@ -228,7 +251,7 @@ fn remove_abandoned_staging(out: &Path) {
         if !name.starts_with(STAGING_PREFIX) {
             continue;
         }
-        if !is_live(&name) {
+        if !is_live(&entry.path()) {
             restore_earlier_dump(out, &entry.path());
             tracing::info!(path = %entry.path().display(), "removing the staging directory of a run that did not finish");
             let _ = std::fs::remove_dir_all(entry.path());
@@ -269,11 +292,23 @@ fn put_back(aside: &Path, out: &Path) -> bool {
     whole
 }
 
-/// Whether the run that owns the staging directory `name` is still running: run ids end in the
-/// process id.
-fn is_live(name: &str) -> bool {
-    let pid = name.strip_prefix(STAGING_PREFIX).and_then(|id| id.rsplit('-').next()).and_then(|p| p.parse::<u32>().ok());
-    pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists())
+/// Whether the run that owns the staging directory `root` is still running: it holds the lock
+/// on `root/.live`. Staging from before that lock existed is judged by its process id (run ids
+/// end in it), where `/proc` tells.
+fn is_live(root: &Path) -> bool {
+    match std::fs::File::open(root.join(LIVE_LOCK)) {
+        Ok(file) => match file.try_lock_shared() {
+            Ok(()) => false,
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            // Cannot tell: leave it be.
+            Err(std::fs::TryLockError::Error(_)) => true,
+        },
+        Err(_) => {
+            let name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let pid = name.strip_prefix(STAGING_PREFIX).and_then(|id| id.rsplit('-').next()).and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|pid| pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists())
+        }
+    }
 }
 
 /// An earlier dump at `target` is replaced only with `--overwrite`.
@@ -296,6 +331,20 @@ pub(crate) fn new_run_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_staging_is_live_while_its_run_holds_its_lock_whatever_its_name_says() {
+        let out = tempfile::tempdir().unwrap();
+        // A pid that is not this process's, alive or not: the lock decides.
+        let root = out.path().join(format!("{STAGING_PREFIX}r1-1"));
+        std::fs::create_dir_all(&root).unwrap();
+        let held = hold_live(&root).unwrap();
+        assert!(is_live(&root), "its run holds the lock");
+        drop(held);
+        assert!(!is_live(&root), "the lock went with its run");
+        remove_abandoned_staging(out.path());
+        assert!(!root.exists(), "an abandoned staging is removed");
+    }
+
     use super::*;
 
     #[test]
