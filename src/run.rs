@@ -264,6 +264,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         repairs: summary.repairs.clone(),
         files: summary.files.iter().map(|f| ManifestFile::new(&published, f)).collect(),
         schema: manifest::describe_schema(&schema),
+        arrow_schema: manifest::arrow_schema_ipc(&schema),
     };
     staging.publish(source, |staged| manifest::write_markers(store.as_ref(), staged, &manifest))?;
     drop(lock);

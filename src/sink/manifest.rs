@@ -44,6 +44,9 @@ pub struct Manifest {
     pub repairs: crate::schema::Repairs,
     pub files: Vec<ManifestFile>,
     pub schema: Vec<ManifestField>,
+    /// The same schema for Arrow's libraries: [`arrow_schema_ipc`] (a partition column included,
+    /// as in `schema`).
+    pub arrow_schema: String,
 }
 
 /// The range of `total_count`s a listing announced.
@@ -66,8 +69,13 @@ pub struct ManifestFile {
 #[derive(Debug, Clone, Serialize)]
 pub struct ManifestField {
     pub name: String,
+    /// Arrow's notation, as the Arrow parts hold it.
     #[serde(rename = "type")]
     pub data_type: String,
+    /// As the Parquet parts hold it, where it differs (timestamps in milliseconds: Parquet has no
+    /// seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parquet_type: Option<String>,
     pub nullable: bool,
 }
 
@@ -85,13 +93,33 @@ impl ManifestFile {
     }
 }
 
-/// The schema's top-level fields, types in Arrow's own notation (nested types spelled out).
+/// The schema's top-level fields, types in Arrow's own notation (nested types spelled out), and
+/// the Parquet parts' where they differ.
 pub fn describe_schema(schema: &Schema) -> Vec<ManifestField> {
+    let in_parquet = super::rolling::parquet_schema(&std::sync::Arc::new(schema.clone()));
     schema
         .fields()
         .iter()
-        .map(|f| ManifestField { name: f.name().clone(), data_type: type_name(f.data_type()), nullable: f.is_nullable() })
+        .zip(in_parquet.fields())
+        .map(|(f, p)| ManifestField {
+            name: f.name().clone(),
+            data_type: type_name(f.data_type()),
+            parquet_type: (p.data_type() != f.data_type()).then(|| type_name(p.data_type())),
+            nullable: f.is_nullable(),
+        })
         .collect()
+}
+
+/// `schema` (as the Arrow parts hold it: no extension types) as Arrow's IPC stream of that schema
+/// alone, in base64: the form Arrow's libraries read a schema from
+/// (`pyarrow.ipc.open_stream(base64.b64decode(s)).schema`), exact where the notation above is for
+/// people.
+pub fn arrow_schema_ipc(schema: &Schema) -> String {
+    let schema = super::rolling::without_extensions(&std::sync::Arc::new(schema.clone()));
+    let mut bytes = Vec::new();
+    let written = arrow::ipc::writer::StreamWriter::try_new(&mut bytes, &schema).and_then(|mut w| w.finish());
+    written.expect("writing a schema to memory cannot fail");
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
 }
 
 fn type_name(data_type: &DataType) -> String {

@@ -34,7 +34,7 @@ enum PartWriter {
 
 /// `schema` without Arrow extension types: what the files' embedded schemas say, so that a reader
 /// sees a plain string where it has no JSON type.
-fn without_extensions(schema: &SchemaRef) -> SchemaRef {
+pub(crate) fn without_extensions(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()

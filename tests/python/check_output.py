@@ -8,6 +8,7 @@ EXPECT_JSON (written by the Rust test that ran the dump): {"rows": N, "ids_sha25
 Exits non-zero with one line per failed check.
 """
 
+import base64
 import hashlib
 import json
 import sys
@@ -117,6 +118,11 @@ def main():
     manifest = json.loads((data / "_manifest.json").read_text())
     check((data / "_SUCCESS").exists(), "no _SUCCESS")
     check(manifest["records"] == expect["rows"], f"manifest records {manifest['records']}")
+    # The schema in a form Arrow reads, the same as the Arrow parts'; Parquet's milliseconds said.
+    declared = ipc.open_stream(base64.b64decode(manifest["arrow_schema"])).schema
+    check(declared.equals(arrow_table.schema), f"manifest arrow_schema {declared} is not the Arrow parts' {arrow_table.schema}")
+    fields = {f["name"]: f for f in manifest["schema"]}
+    check(fields["created_at"].get("parquet_type", "").startswith("Timestamp(ms"), f"manifest created_at: {fields['created_at']}")
     for entry in manifest["files"]:
         path = data / entry["path"]
         body = path.read_bytes()
