@@ -24,6 +24,23 @@ use intercom_dump::DumpError;
 use intercom_dump::error::ConfigError;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(path) = cli::config_file::named(&args) {
+        match cli::config_file::read(&path) {
+            Ok(entries) => {
+                for (variable, value) in entries {
+                    if std::env::var_os(&variable).is_none() {
+                        // SAFETY: nothing else runs yet: no thread reads the environment meanwhile.
+                        unsafe { std::env::set_var(&variable, value) };
+                    }
+                }
+            }
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

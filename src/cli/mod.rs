@@ -4,6 +4,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod commands;
+pub(crate) mod config_file;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -28,6 +29,11 @@ pub(crate) struct Cli {
     /// Kubernetes); the final error line too.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "INTERCOM_DUMP_LOG_FORMAT")]
     pub(crate) log_format: LogFormat,
+    /// A TOML file of options by flag name (`search-concurrency = 32`, `out = "lake"`), for the
+    /// options a team keeps in a repository: a flag wins over the environment, the environment
+    /// over the file, the file over the defaults.
+    #[arg(long, global = true, value_name = "FILE", env = "INTERCOM_DUMP_CONFIG")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// How logs are written.

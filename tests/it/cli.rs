@@ -372,6 +372,33 @@ fn help_groups_the_flags_and_completions_and_a_manual_page_are_printed() {
 }
 
 #[test]
+fn a_config_file_gives_options_under_the_environment_and_the_flags() {
+    let sim = simulator(9, 1_000);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lake");
+    let config = dir.path().join("intercom-dump.toml");
+    let toml = format!("out = {:?}\nformat = \"arrow\"\nmax-file-rows = 250\noverwrite = true\n", out.display().to_string());
+    std::fs::write(&config, toml).unwrap();
+    let run = |flags: &[&str], env: &[(&str, &str)]| {
+        let mut command = binary();
+        command.args(["dump", "--no-progress", "--config"]).arg(&config).args(["--base-url", &sim.base_url()]).args(flags);
+        command.env("INTERCOM_TOKEN", TOKEN).envs(env.iter().copied()).output().unwrap()
+    };
+    let arrow_parts = || walk(&out).into_iter().filter(|p| p.extension().is_some_and(|e| e == "arrow")).count();
+    assert!(run(&[], &[]).status.success());
+    assert_eq!(arrow_parts(), 4, "arrow parts of 250 rows, from the file");
+    assert!(run(&[], &[("INTERCOM_DUMP_MAX_FILE_ROWS", "500")]).status.success());
+    assert_eq!(arrow_parts(), 2, "the environment over the file");
+    assert!(run(&["--max-file-rows", "1000"], &[("INTERCOM_DUMP_MAX_FILE_ROWS", "500")]).status.success());
+    assert_eq!(arrow_parts(), 1, "the flag over both");
+    std::fs::write(&config, "shoe-size = 9\n").unwrap();
+    let output = run(&[], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("error: --config") && stderr.contains("shoe-size") && stderr.lines().count() == 1, "{stderr}");
+}
+
+#[test]
 fn sizes_take_units_and_help_shows_them() {
     let help = String::from_utf8(binary().args(["dump", "--help"]).output().unwrap().stdout).unwrap();
     assert!(help.contains("[default: 512MiB]") && help.contains("[default: 16MiB]"), "{help}");
