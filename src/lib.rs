@@ -1,7 +1,8 @@
 //! intercom-dump: every contact of an Intercom workspace, into Parquet, fast and whole.
 //!
 //! The public API is [`run_dump`] with a validated [`Config`], answering a [`Summary`] or a
-//! [`DumpError`]; [`walk::walk`] walks a listing without writing; [`schema::PageDecoder`] and
+//! [`DumpError`]; [`walk::walk`] walks a listing without writing; [`check::check`] says what a
+//! dump would meet and do, in a few requests; [`schema::PageDecoder`] and
 //! [`sink::RollingWriter`] are the two hot paths, usable alone.
 //!
 //! # The actors of a run
@@ -57,6 +58,7 @@
 mod actors;
 pub mod api;
 mod buffer;
+pub mod check;
 pub mod config;
 mod dedupe;
 pub mod error;

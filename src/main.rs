@@ -59,6 +59,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Dump(args) => commands::dump(args),
+        Command::Check(args) => commands::check(args),
         Command::Demo(args) => commands::demo(args),
         Command::Sim(args) => commands::sim(args),
         Command::Bench(args) => commands::bench(args),

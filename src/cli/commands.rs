@@ -19,15 +19,41 @@ use super::{BenchArgs, DemoArgs, DumpArgs, OutputArgs, SimArgs};
 
 /// `dump`: a real workspace.
 pub(crate) fn dump(args: DumpArgs) -> anyhow::Result<()> {
+    check_summary_path(&args.run.output)?;
+    let no_progress = args.run.no_progress;
+    let (config, output) = dump_config(args)?;
+    let summary = run_with_progress(config, no_progress)?;
+    report(&summary, &output)
+}
+
+/// The configuration `dump`'s arguments give (and its output options, for the report).
+fn dump_config(args: DumpArgs) -> anyhow::Result<(Config, OutputArgs)> {
     let token = match &args.token_file {
         Some(path) => token_from_file(path)?,
         None => Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?,
     };
-    check_summary_path(&args.run.output)?;
     let base_url = args.base_url.clone().unwrap_or_else(|| args.region.base_url().to_string());
     let config = args.run.config(&base_url, token, args.allow_insecure_http, args.out)?;
-    let summary = run_with_progress(config, args.run.no_progress)?;
-    report(&summary, &args.run.output)
+    Ok((config, args.run.output))
+}
+
+/// `check`: what a dump with these options would meet and do, without dumping.
+pub(crate) fn check(args: DumpArgs) -> anyhow::Result<()> {
+    let (config, _) = dump_config(args)?;
+    let report = intercom_dump::check::check(&config)?;
+    println!("ok: the token, the region and API version {} answer", report.api_version);
+    println!("  {}: {} announced", report.source, report.records);
+    println!("  custom attributes declared: {} (a typed column each)", report.declared_attributes);
+    println!("  --out {}: writable", config.output.dir.display());
+    println!(
+        "  a dump would list them by the {} ({} requests; {} ms a round trip): about {} at --rate-limit {}/min",
+        report.mode,
+        report.requests,
+        report.round_trip_ms,
+        report.estimate(),
+        config.api.rate_limit_per_minute
+    );
+    Ok(())
 }
 
 /// `demo`: the embedded simulator, dumped.

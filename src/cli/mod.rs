@@ -48,6 +48,10 @@ pub(crate) enum Command {
     /// Dump a workspace's contacts (token from INTERCOM_TOKEN or --token-file).
     #[command(after_help = DUMP_EXAMPLES)]
     Dump(DumpArgs),
+    /// Check what a dump with these options would meet and do, in a few requests, without
+    /// dumping: the token, region and API version, the declared custom attributes, --out, the
+    /// count, the listing auto would choose and the time it would take at the rate limit.
+    Check(DumpArgs),
     /// Start the embedded Intercom simulator and dump it: the whole pipeline, locally.
     Demo(DemoArgs),
     /// Run the Intercom simulator alone, for other tools or a separate `dump`.

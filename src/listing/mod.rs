@@ -25,6 +25,7 @@ mod search;
 
 use std::time::{Duration, Instant};
 
+pub(crate) use contacts_auto::SEARCH_FROM_PAGES;
 pub(crate) use cursor::CursorListing;
 pub(crate) use guard::ListingGuard;
 pub use guard::{LoopError, Verdict};

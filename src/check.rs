@@ -1,0 +1,128 @@
+//! A dry run: what a dump with this configuration would meet and do, in a few requests and
+//! without writing a record. The first page of the source's list (one record) proves the token,
+//! the region and the API version and says how many records there are; the declared custom
+//! attributes are read as a dump reads them; `--out` is checked writable. From the count and the
+//! round trips measured, the listing `auto` would choose and the time a dump would take at the
+//! rate limit. (The v1 scroll's lock is not probed: opening a scroll would take it.)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::api::{ApiClient, ApiStats, Endpoints, new_rate_limiter};
+use crate::config::{Config, MAX_PER_PAGE_V1, Mode, SCROLL_PAGE_SIZE};
+use crate::error::DumpError;
+use crate::listing::Call;
+
+/// What a check found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CheckReport {
+    pub source: &'static str,
+    pub api_version: String,
+    /// What the source's list announced.
+    pub records: u64,
+    /// Custom attributes the workspace declares for the source (typed columns a dump adds).
+    pub declared_attributes: usize,
+    /// The listing a dump would walk (`auto` resolved from the count).
+    pub mode: &'static str,
+    /// Requests the dump would make, about.
+    pub requests: u64,
+    /// The round trip of the check's requests.
+    pub round_trip_ms: u64,
+    /// The dump's time, about: its requests at the pace its listing allows, within the rate limit.
+    pub estimated_seconds: f64,
+}
+
+/// Checks `config`'s source, token and output without dumping. Blocks.
+pub fn check(config: &Config) -> Result<CheckReport, DumpError> {
+    let config = config.clone().validate()?;
+    check_out_writable(&config)?;
+    let declared = if config.typed_custom_attributes() { crate::run::declared_attributes(&config)? } else { Vec::new() };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
+    let (records, round_trip) = runtime.block_on(async {
+        let client = ApiClient::new(
+            config.api.clone(),
+            new_rate_limiter(config.api.rate_limit_per_minute),
+            Arc::new(ApiStats::default()),
+        )?;
+        let endpoints = Endpoints::new(&config);
+        // The list's first page: the cursor list's or the v1 page list's, whose count covers the
+        // scroll's records too.
+        let call = if config.source.spec().default_version.is_v1() { Call::Page { number: 1 } } else { Call::Count };
+        let started = Instant::now();
+        let page = client.fetch(&endpoints, &call).await.map_err(DumpError::Api)?;
+        Ok::<_, DumpError>((page.total_count.unwrap_or(0), started.elapsed()))
+    })?;
+    let mode = chosen_mode(&config, records);
+    let per_page = match mode {
+        Mode::Cursor | Mode::Search => u64::from(config.api.per_page),
+        Mode::Scroll => SCROLL_PAGE_SIZE as u64,
+        Mode::Pages | Mode::Auto => u64::from(config.listing.page_size.min(MAX_PER_PAGE_V1)),
+    };
+    let requests = records.div_ceil(per_page.max(1)).max(1);
+    let rate = f64::from(config.api.rate_limit_per_minute) / 60.0;
+    // One request at a time for a cursor or a scroll; a search keeps the rate limit busy; a page
+    // list keeps its concurrency going.
+    let in_flight = match mode {
+        Mode::Cursor | Mode::Scroll => 1.0,
+        Mode::Search => config.listing.search_concurrency as f64,
+        Mode::Pages | Mode::Auto => config.listing.page_concurrency as f64,
+    };
+    let pace = (in_flight / round_trip.as_secs_f64().max(1e-3)).min(rate);
+    Ok(CheckReport {
+        source: config.source.name(),
+        api_version: config.api.version.to_string(),
+        records,
+        declared_attributes: declared.len(),
+        mode: mode.name(),
+        requests,
+        round_trip_ms: round_trip.as_millis() as u64,
+        estimated_seconds: requests as f64 / pace.max(1e-9),
+    })
+}
+
+/// The listing a dump of `records` would walk: `auto` settled as the dump settles it.
+fn chosen_mode(config: &Config, records: u64) -> Mode {
+    match config.mode() {
+        Mode::Auto if config.source.spec().modes.contains(&Mode::Search) => {
+            let pages = records.div_ceil(u64::from(config.api.per_page).max(1));
+            if pages > crate::listing::SEARCH_FROM_PAGES { Mode::Search } else { Mode::Cursor }
+        }
+        Mode::Auto => {
+            if records <= config.listing.page_cap {
+                Mode::Pages
+            } else {
+                Mode::Scroll
+            }
+        }
+        mode => mode,
+    }
+}
+
+/// `--out` takes files: made when missing, a probe file written and removed.
+fn check_out_writable(config: &Config) -> Result<(), DumpError> {
+    let out = &config.output.dir;
+    let refused = |reason: String| DumpError::Sink(crate::sink::SinkError::CreateDir { path: out.clone(), reason });
+    if out.exists() && !out.is_dir() {
+        return Err(DumpError::Sink(crate::sink::SinkError::OutIsFile { path: out.clone() }));
+    }
+    std::fs::create_dir_all(out).map_err(|e| refused(e.to_string()))?;
+    let probe = out.join(format!(".intercom-dump-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| refused(e.to_string()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+impl CheckReport {
+    /// The estimate as minutes and seconds.
+    pub fn estimate(&self) -> String {
+        let seconds = Duration::from_secs_f64(self.estimated_seconds.max(0.0)).as_secs();
+        if seconds >= 60 {
+            format!("{} min {} s", seconds / 60, seconds % 60)
+        } else {
+            format!("{:.1} s", self.estimated_seconds.max(0.0))
+        }
+    }
+}
