@@ -142,18 +142,10 @@ pub(crate) fn write_markers(store: &dyn Store, dir: &Path, manifest: &Manifest) 
 
 /// `secs` since the Unix epoch as RFC 3339 UTC (`2026-11-24T18:47:05Z`).
 pub fn rfc3339(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3_600, rem % 3_600 / 60, rem % 60)
+    match chrono::DateTime::from_timestamp(secs, 0) {
+        Some(at) => at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => format!("{secs} (seconds since 1970, outside the calendar)"),
+    }
 }
 
 #[cfg(test)]
