@@ -275,20 +275,8 @@ fn a_killed_cursor_dump_resumes_from_its_checkpoint() {
     sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=25:1".parse().unwrap()] };
     let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
-    let dump_command = |resume: bool| {
-        let mut command = binary();
-        command
-            .args(["dump", "--no-progress", "--format", "both", "--max-file-rows", "3000", "--checkpoint-rows", "3000"])
-            .args(["--base-url", &sim.base_url(), "--out"])
-            .arg(out.path())
-            .env("INTERCOM_TOKEN", TOKEN)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if resume {
-            command.arg("--resume");
-        }
-        command
-    };
+    let flags = ["--format", "both", "--max-file-rows", "3000", "--checkpoint-rows", "3000"];
+    let dump_command = |resume: bool| resumable_dump(&sim.base_url(), out.path(), &flags, resume);
     // Killed once it has checkpointed a few parts, long before the end.
     kill_once_checkpointed(dump_command(false).spawn().unwrap(), out.path(), 3, std::time::Duration::from_secs(30));
     assert!(!out.path().join("contacts/_SUCCESS").exists());

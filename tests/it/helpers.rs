@@ -257,3 +257,20 @@ pub(crate) fn kill_once_checkpointed(mut child: std::process::Child, out: &Path,
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// `intercom-dump dump` against `sim_url` into `out` with `flags`, quiet, with `--resume` when
+/// asked: a run to kill and resume.
+pub(crate) fn resumable_dump(sim_url: &str, out: &Path, flags: &[&str], resume: bool) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_intercom-dump"));
+    command
+        .args(["dump", "--no-progress", "--base-url", sim_url, "--out"])
+        .arg(out)
+        .args(flags)
+        .env("INTERCOM_TOKEN", TOKEN)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if resume {
+        command.arg("--resume");
+    }
+    command
+}

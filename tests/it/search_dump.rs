@@ -95,20 +95,9 @@ fn a_killed_search_dump_resumes_each_window_from_its_checkpoint() {
     sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=100:1".parse().unwrap()] };
     let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
-    let dump_command = |out: &std::path::Path, resume: bool| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_intercom-dump"));
-        command
-            .args(["dump", "--no-progress", "--mode", "search", "--search-windows", "6", "--search-concurrency", "2"])
-            .args(["--max-file-rows", "3000", "--checkpoint-rows", "3000", "--base-url", &sim.base_url(), "--out"])
-            .arg(out)
-            .env("INTERCOM_TOKEN", TOKEN)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        if resume {
-            command.arg("--resume");
-        }
-        command
-    };
+    let flags = ["--mode", "search", "--search-windows", "6", "--search-concurrency", "2"];
+    let flags = [&flags[..], &["--max-file-rows", "3000", "--checkpoint-rows", "3000"]].concat();
+    let dump_command = |out: &std::path::Path, resume: bool| resumable_dump(&sim.base_url(), out, &flags, resume);
     kill_once_checkpointed(dump_command(out.path(), false).spawn().unwrap(), out.path(), 3, Duration::from_secs(60));
     assert!(!out.path().join("contacts/_SUCCESS").exists());
     let requests_before = sim.requests();
