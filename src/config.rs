@@ -10,9 +10,18 @@ use reqwest::Url;
 use crate::error::ConfigError;
 use crate::version::ApiVersion;
 
-/// An Intercom access token. It never prints: not in Debug, Display, logs or errors.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
+/// An Intercom access token. It never prints: not in Debug, Display, logs or errors; its memory is
+/// wiped when dropped (`secrecy`).
+#[derive(Clone)]
+pub struct Token(secrecy::SecretString);
+
+impl PartialEq for Token {
+    fn eq(&self, other: &Token) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Token {}
 
 impl Token {
     pub fn new(token: impl Into<String>) -> Result<Token, ConfigError> {
@@ -23,12 +32,12 @@ impl Token {
         if !token.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ConfigError::MalformedToken);
         }
-        Ok(Token(token))
+        Ok(Token(token.into()))
     }
 
     /// The secret itself, for the `Authorization` header and nothing else.
     pub fn expose(&self) -> &str {
-        &self.0
+        secrecy::ExposeSecret::expose_secret(&self.0)
     }
 }
 

@@ -80,7 +80,8 @@ pub(crate) fn pause_until(now_ms: u64, reset: u64) -> u64 {
 }
 
 /// How long a 429 waits: `Retry-After` when the server sent one, else until the window's reset,
-/// plus up to a second of jitter so that concurrent requests do not all return at once.
+/// plus up to a quarter of a second of jitter so that concurrent requests do not all return at
+/// once.
 pub(crate) fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duration>) -> Duration {
     let base = retry_after.unwrap_or_else(|| {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -89,8 +90,7 @@ pub(crate) fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duratio
             None => Duration::from_secs(10),
         }
     });
-    let jitter =
-        Duration::from_millis(u64::from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().subsec_millis()));
+    let jitter = Duration::from_millis(fastrand::u64(0..=250));
     if base > MAX_HEADER_WAIT {
         tracing::warn!(
             "the API asked to wait {} s before the next request, longer than any rate-limit window: waiting {} s instead",
@@ -98,7 +98,7 @@ pub(crate) fn rate_limit_wait(reset_at: Option<u64>, retry_after: Option<Duratio
             MAX_HEADER_WAIT.as_secs()
         );
     }
-    base.min(MAX_HEADER_WAIT) + jitter / 4 + Duration::from_millis(50)
+    base.min(MAX_HEADER_WAIT) + jitter + Duration::from_millis(50)
 }
 
 /// Exponential backoff with jitter, bounded in count and in total time.

@@ -1,6 +1,7 @@
 //! The local filesystem as a [`Store`]: a part is written to a hidden `.NAME.inprogress` beside
 //! its final name (buffered, counted and hashed), synced and renamed on commit, removed on abort;
-//! small files go the same way, so a file under its final name is always whole.
+//! small files go the same way, so a file under its final name is always whole. The folder is
+//! synced after each rename, so that the new name survives a power cut too.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -30,6 +31,14 @@ fn create_parent(path: &Path) -> Result<(), SinkError> {
     }
 }
 
+/// Syncs the folder holding `path`: a rename is durable once its directory is.
+fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
 impl Store for LocalStore {
     fn create(&self, path: &Path) -> Result<Box<dyn Part>, SinkError> {
         create_parent(path)?;
@@ -51,7 +60,8 @@ impl Store for LocalStore {
             let mut file = File::create(&temp)?;
             file.write_all(body)?;
             file.sync_all()?;
-            std::fs::rename(&temp, path)
+            std::fs::rename(&temp, path)?;
+            sync_parent(path)
         };
         write().map_err(|e| {
             let _ = std::fs::remove_file(&temp);
@@ -93,7 +103,8 @@ impl Part for LocalPart {
         let close = || -> io::Result<()> {
             let file = file.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
-            std::fs::rename(&self.temp, &self.path)
+            std::fs::rename(&self.temp, &self.path)?;
+            sync_parent(&self.path)
         };
         close().map_err(|e| SinkError::write(&self.temp, e))?;
         let digest = std::mem::take(&mut self.hasher).finalize();
