@@ -87,8 +87,7 @@ pub fn check(config: &Config) -> Result<CheckReport, DumpError> {
 fn chosen_mode(config: &Config, records: u64) -> Mode {
     match config.mode() {
         Mode::Auto if config.source.spec().modes.contains(&Mode::Search) => {
-            let pages = records.div_ceil(u64::from(config.api.per_page).max(1));
-            if pages > crate::listing::SEARCH_FROM_PAGES { Mode::Search } else { Mode::Cursor }
+            if crate::listing::auto_searches(records, config.api.per_page as usize) { Mode::Search } else { Mode::Cursor }
         }
         Mode::Auto => {
             if records <= config.listing.page_cap {
@@ -101,16 +100,12 @@ fn chosen_mode(config: &Config, records: u64) -> Mode {
     }
 }
 
-/// `--out` takes files: made when missing, a probe file written and removed.
+/// `--out` takes files: made when missing (as a dump makes it), a probe file written and removed.
 fn check_out_writable(config: &Config) -> Result<(), DumpError> {
     let out = &config.output.dir;
-    let refused = |reason: String| DumpError::Sink(crate::sink::SinkError::CreateDir { path: out.clone(), reason });
-    if out.exists() && !out.is_dir() {
-        return Err(DumpError::Sink(crate::sink::SinkError::OutIsFile { path: out.clone() }));
-    }
-    std::fs::create_dir_all(out).map_err(|e| refused(e.to_string()))?;
+    crate::sink::publish::create_out(out)?;
     let probe = out.join(format!(".intercom-dump-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| refused(e.to_string()))?;
+    std::fs::write(&probe, b"").map_err(|e| crate::sink::SinkError::write(&probe, e))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }

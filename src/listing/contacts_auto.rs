@@ -20,6 +20,11 @@ use crate::config::Mode;
 /// Pages of the cursor list past which `auto` takes the search.
 pub(crate) const SEARCH_FROM_PAGES: u64 = 20;
 
+/// Whether `auto` lists `total` contacts, `per_page` a page, through the search.
+pub(crate) fn searches(total: u64, per_page: usize) -> bool {
+    total.div_ceil(per_page.max(1) as u64) > SEARCH_FROM_PAGES
+}
+
 enum State {
     /// The list's first page asked for (`sent`); the guard and rules wait for the choice.
     Asking {
@@ -42,7 +47,7 @@ impl ContactsAuto {
 
     /// The listing for a list that announces `total` contacts, given the first page.
     fn choose(&mut self, total: u64, guard: ListingGuard) -> Box<dyn Listing> {
-        if total > SEARCH_FROM_PAGES * self.per_page as u64 {
+        if searches(total, self.per_page) {
             tracing::info!(total, "auto: a big workspace, listed through the search");
             Box::new(SearchListing::new(self.rules.clone(), guard))
         } else {

@@ -25,7 +25,7 @@ mod search;
 
 use std::time::{Duration, Instant};
 
-pub(crate) use contacts_auto::SEARCH_FROM_PAGES;
+pub(crate) use contacts_auto::searches as auto_searches;
 pub(crate) use cursor::CursorListing;
 pub(crate) use guard::ListingGuard;
 pub use guard::{LoopError, Verdict};

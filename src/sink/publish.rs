@@ -42,7 +42,7 @@ fn hold_live(root: &Path) -> Result<std::fs::File, SinkError> {
 }
 
 /// Makes `--out` where it is missing; a file there is refused by name.
-fn create_out(out: &Path) -> Result<(), SinkError> {
+pub(crate) fn create_out(out: &Path) -> Result<(), SinkError> {
     if out.exists() && !out.is_dir() {
         return Err(SinkError::OutIsFile { path: out.to_path_buf() });
     }
