@@ -56,7 +56,7 @@ fn a_live_workspace_is_dumped_exactly_while_its_contacts_move() {
     let mut sim_config = SimConfig::new(seed, n, TOKEN);
     // Every contact touched about once a second: a sort on updated_at would skip and repeat.
     sim_config.live_updates_per_sec = 12_000;
-    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=20:1".parse().unwrap()] };
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=50:1".parse().unwrap()] };
     let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
     let mut config = search_config(&sim, out.path());
