@@ -48,9 +48,9 @@ pub fn check(config: &Config) -> Result<CheckReport, DumpError> {
             Arc::new(ApiStats::default()),
         )?;
         let endpoints = Endpoints::new(&config);
-        // The list's first page: the cursor list's or the v1 page list's, whose count covers the
-        // scroll's records too.
-        let call = if config.source.spec().default_version.is_v1() { Call::Page { number: 1 } } else { Call::Count };
+        // The list's first page: the cursor list's or the page list's, whose count covers the
+        // scroll's records too (the companies' counts only those with users: a floor).
+        let call = if config.source.spec().modes.contains(&Mode::Pages) { Call::Page { number: 1 } } else { Call::Count };
         let started = Instant::now();
         let page = client.fetch(&endpoints, &call).await.map_err(DumpError::Api)?;
         Ok::<_, DumpError>((page.total_count.unwrap_or(0), started.elapsed()))

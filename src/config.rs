@@ -74,6 +74,8 @@ pub enum Source {
     Users,
     /// v1 leads (API version 1.x).
     Leads,
+    /// Companies (API 2.x), through the companies scroll or the page list.
+    Companies,
 }
 
 impl Source {
@@ -422,6 +424,8 @@ impl Config {
         let spec = self.source.spec();
         match self.listing.mode {
             Some(Mode::Auto) | None if !spec.serves(Mode::Auto) => spec.modes[0],
+            // Where the page list may miss records, the scroll is the only whole listing.
+            Some(Mode::Auto) if !spec.page_list_whole && spec.modes.contains(&Mode::Scroll) => Mode::Scroll,
             None if self.listing.query != PageQuery::default() && spec.serves(Mode::Pages) => Mode::Pages,
             None => spec.modes[0],
             Some(mode) => mode,
@@ -462,6 +466,12 @@ impl Config {
         }
         if self.listing.query != PageQuery::default() && !pages {
             return Err(ConfigError::QueryNeedsPages);
+        }
+        if !spec.list_filters && (self.listing.query.filters() || self.listing.query.sort.is_some()) {
+            return Err(ConfigError::QueryForCompanies);
+        }
+        if self.output.partition_by.is_some() && spec.role_partition == crate::source::RolePartition::None {
+            return Err(ConfigError::PartitionForSource { listing: spec.name });
         }
         if let Compression::Zstd(level) = self.output.compression
             && !(1..=22).contains(&level)

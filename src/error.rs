@@ -36,13 +36,17 @@ pub enum ConfigError {
     #[error("API version {version} cannot list {listing}: pass --api-version {needed} (or leave it out)")]
     VersionForSource { version: ApiVersion, listing: &'static str, needed: ApiVersion },
     #[error(
-        "--mode {mode} cannot list {listing}: contacts use the cursor or search, users and leads the scroll or pages (or leave --mode out)"
+        "--mode {mode} cannot list {listing}: contacts use the cursor or search, users, leads and companies the scroll or pages (or leave --mode out)"
     )]
     ModeForSource { mode: &'static str, listing: &'static str },
     #[error(
         "--email, --phone, --sort, --order and --created-since need the page list: use --source users|leads with --mode pages or auto"
     )]
     QueryNeedsPages,
+    #[error("the companies' page list takes only --order: leave out --email, --phone, --sort and --created-since")]
+    QueryForCompanies,
+    #[error("--partition-by role does not apply to {listing}, which have no role: leave it out")]
+    PartitionForSource { listing: &'static str },
     #[error("cannot write --summary-json {path}: give a file in a writable directory")]
     SummaryPath { path: std::path::PathBuf },
     /// The demo replaces only a dump of a simulator on this machine.

@@ -1,4 +1,4 @@
-//! intercom-dump: every contact of an Intercom workspace, into Parquet, fast and whole.
+//! intercom-dump: every contact and company of an Intercom workspace, into Parquet, fast and whole.
 //!
 //! The public API is [`run_dump`] with a validated [`Config`], answering a [`Summary`] or a
 //! [`DumpError`]; [`walk::walk`] walks a listing without writing; [`check::check`] says what a
@@ -18,8 +18,8 @@
 //! ```
 //!
 //! - The Coordinator (`actors/coordinator.rs`) is flow control only. It alone holds the run's
-//!   listing (`listing/`: the v2 cursor, the search's parts walked at once, the v1 scroll, the
-//!   v1 page list, each a pure state machine with an injected clock) and asks it, after every
+//!   listing (`listing/`: the v2 cursor, the search's parts walked at once, the scroll (v1
+//!   users and leads, 2.x companies), the page list, each a pure state machine with an injected clock) and asks it, after every
 //!   event, what to request (a search: as many calls in flight as the rate limit keeps busy); sends
 //!   those calls to the Fetcher; hands what the listing delivers to a bounded page buffer
 //!   (a listing that can pause waits for room, a scroll spills to disk), groups pages for the

@@ -129,7 +129,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let decoder_batch_rows = config.decoder_batch_rows();
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
     let partitioning = match (config.output.partition_by, data_source.spec().role_partition) {
-        (None, _) => Partitioning::None,
+        (None, _) | (_, RolePartition::None) => Partitioning::None,
         (Some(PartitionBy::Role), RolePartition::Column) => Partitioning::ByColumn("role".into()),
         (Some(PartitionBy::Role), RolePartition::Fixed(role)) => Partitioning::Fixed { name: "role".into(), value: role.into() },
     };

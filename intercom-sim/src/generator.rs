@@ -14,6 +14,9 @@ const CREATION_STEP: i64 = 37;
 /// hundred to a second in a big workspace.
 const IMPORT_SECS: i64 = 3_600;
 
+/// The workspace's tags (`GET /tags`).
+pub const TAG_NAMES: [&str; 8] = ["customer", "trial", "churn-risk", "vip", "beta", "newsletter", "partner", "imported"];
+
 /// A generated workspace: `contacts` contacts drawn from `seed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Workspace {
@@ -24,6 +27,8 @@ pub struct Workspace {
     pub imported_percent: u8,
     /// Contacts whose `updated_at` moves while the simulator serves.
     pub live: Option<LiveUpdates>,
+    /// Companies (`crate::companies`): one for every 20 contacts unless told otherwise.
+    pub companies: u64,
 }
 
 /// A live workspace: `per_sec` contacts a second are updated, counted from `since_unix`.
@@ -37,7 +42,12 @@ pub struct LiveUpdates {
 
 impl Workspace {
     pub fn new(seed: u64, contacts: u64) -> Self {
-        Self { seed, contacts, imported_percent: 0, live: None }
+        Self { seed, contacts, imported_percent: 0, live: None, companies: contacts.div_ceil(20) }
+    }
+
+    /// The same workspace with `companies` companies.
+    pub fn with_companies(self, companies: u64) -> Self {
+        Self { companies, ..self }
     }
 
     /// The same workspace with `percent` of its contacts created by one import.
@@ -78,6 +88,17 @@ impl Workspace {
     pub fn workspace_id(&self) -> String {
         let mut rng = Rng::new(self.seed ^ 0x0005_eed0_fa99);
         (0..8).map(|_| ALNUM[rng.below(ALNUM.len() as u64) as usize] as char).collect()
+    }
+
+    /// Tag `k` of the workspace's [`TAG_NAMES`]: its id and name.
+    pub fn tag(&self, k: u64) -> (String, &'static str) {
+        let id = 100_000 + mix64(self.seed ^ k) % 9_000_000;
+        (id.to_string(), TAG_NAMES[k as usize % TAG_NAMES.len()])
+    }
+
+    /// The id of segment `s`: 24 hex digits.
+    pub fn segment_id(&self, s: u64) -> String {
+        format!("{:024x}", mix64(self.seed ^ s ^ 0x5e9_0000))
     }
 
     /// The id of contact `i`: 24 hex digits like Intercom's, unique for every `i` of a seed.
@@ -173,7 +194,7 @@ impl Workspace {
 
         let tags = addressable_list(&mut rng, &id, "tags", "tag", 18, 12);
         let notes = addressable_list(&mut rng, &id, "notes", "note", 14, 4);
-        let companies = addressable_list(&mut rng, &id, "companies", "company", 12, 3);
+        let companies = self.companies_list(i, &id);
         let location = location(&mut rng);
         let social_profiles = social_profiles(&mut rng, first);
         let custom_attributes = custom_attributes(&mut rng, created_at);
@@ -355,6 +376,8 @@ pub(crate) enum Salt {
     Phone,
     V1,
     Unknown,
+    Companies,
+    Company,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

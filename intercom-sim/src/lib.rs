@@ -9,6 +9,7 @@
 //!
 //! intercom-dump's demo, tests and benchmarks run against it; `intercom-dump sim` runs it alone.
 
+pub mod companies;
 pub mod faults;
 pub mod generator;
 pub mod page_list;
@@ -64,6 +65,10 @@ pub struct SimConfig {
     pub next_shape: NextShape,
     /// v1 scroll rules and faults.
     pub scroll: ScrollSettings,
+    /// Companies served (one for every 20 contacts unless told otherwise).
+    pub companies: u64,
+    /// The companies scroll's rules and faults (its lock is its own).
+    pub company_scroll: ScrollSettings,
     /// The most records v1 paging reaches, and what a page past it answers.
     pub page_cap: u64,
     pub past_cap: PastCap,
@@ -114,6 +119,8 @@ impl std::fmt::Debug for SimConfig {
             .field("default_version", &self.default_version)
             .field("next_shape", &self.next_shape)
             .field("scroll", &self.scroll)
+            .field("companies", &self.companies)
+            .field("company_scroll", &self.company_scroll)
             .field("page_cap", &self.page_cap)
             .field("past_cap", &self.past_cap)
             .field("search", &self.search)
@@ -138,6 +145,8 @@ impl SimConfig {
             default_version: DEFAULT_API_VERSION.to_string(),
             next_shape: NextShape::default(),
             scroll: ScrollSettings::default(),
+            companies: contacts.div_ceil(20),
+            company_scroll: ScrollSettings::default(),
             page_cap: page_list::DEFAULT_PAGE_CAP,
             past_cap: PastCap::default(),
             search: search::SearchSettings::default(),
@@ -152,7 +161,7 @@ impl SimConfig {
 
     /// The workspace served, without its live updates (they count from when it starts serving).
     pub fn workspace(&self) -> Workspace {
-        Workspace::new(self.seed, self.contacts).with_import(self.imported_percent)
+        Workspace::new(self.seed, self.contacts).with_import(self.imported_percent).with_companies(self.companies)
     }
 }
 

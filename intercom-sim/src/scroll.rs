@@ -1,5 +1,6 @@
-//! The simulator's v1 scrolls: the one open scroll a workspace may have (users and leads share
-//! it), its `scroll_param`, its idle expiry, and the faults a test can inject into it.
+//! The simulator's scrolls: the one open scroll a lock allows (users and leads share one, the
+//! companies scroll has its own), its `scroll_param`, its idle expiry, and the faults a test can
+//! inject into it.
 //!
 //! Plain state behind a mutex, with the clock passed in, so every rule is testable without
 //! HTTP or sleeping.
@@ -66,9 +67,24 @@ pub enum ScrollAnswer {
     Restart,
 }
 
+/// What a scroll walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scrolled {
+    /// v1 users or leads: the contacts of one role.
+    Contacts(Role),
+    /// 2.x companies: every company, with contacts or not.
+    Companies,
+}
+
+impl From<Role> for Scrolled {
+    fn from(role: Role) -> Scrolled {
+        Scrolled::Contacts(role)
+    }
+}
+
 #[derive(Debug)]
 struct OpenScroll {
-    role: Option<Role>,
+    of: Option<Scrolled>,
     param: String,
     /// The next workspace index to scan from.
     position: u64,
@@ -94,7 +110,7 @@ struct ScrollState {
 impl Scrolls {
     pub fn new(settings: ScrollSettings, now: Instant) -> Scrolls {
         let open = settings.foreign_scroll.then(|| OpenScroll {
-            role: None,
+            of: None,
             param: "foreign-scroll".into(),
             position: u64::MAX,
             last_used: now,
@@ -102,8 +118,10 @@ impl Scrolls {
         Scrolls { settings, state: Mutex::new(ScrollState { open, requests: 0, refused_opens: 0, params_issued: 0 }) }
     }
 
-    /// One `GET /users/scroll` (role user) or `GET /contacts/scroll` (role lead).
-    pub fn request(&self, ws: &Workspace, role: Role, param: Option<&str>, now: Instant) -> ScrollAnswer {
+    /// One `GET /users/scroll` (role user), `GET /contacts/scroll` (role lead) or
+    /// `GET /companies/scroll` (companies).
+    pub fn request(&self, ws: &Workspace, of: impl Into<Scrolled>, param: Option<&str>, now: Instant) -> ScrollAnswer {
+        let of = of.into();
         let mut state = self.state.lock().expect("the scroll lock is never poisoned");
         state.requests += 1;
         let n = state.requests;
@@ -122,10 +140,10 @@ impl Scrolls {
             }
             None => {
                 let param = self.new_param(&mut state);
-                state.open = Some(OpenScroll { role: Some(role), param, position: 0, last_used: now });
+                state.open = Some(OpenScroll { of: Some(of), param, position: 0, last_used: now });
             }
             Some(sent) => {
-                let matches = state.open.as_ref().is_some_and(|o| o.param == sent && o.role == Some(role));
+                let matches = state.open.as_ref().is_some_and(|o| o.param == sent && o.of == Some(of));
                 if !matches {
                     return ScrollAnswer::NotFound;
                 }
@@ -140,11 +158,20 @@ impl Scrolls {
         let open = state.open.as_mut().expect("opened or found above");
         let mut indices = Vec::with_capacity(SCROLL_PAGE_SIZE);
         let mut i = open.position;
-        while indices.len() < SCROLL_PAGE_SIZE && i < ws.contacts {
-            if ws.role(i) == role {
-                indices.push(i);
+        match of {
+            Scrolled::Contacts(role) => {
+                while indices.len() < SCROLL_PAGE_SIZE && i < ws.contacts {
+                    if ws.role(i) == role {
+                        indices.push(i);
+                    }
+                    i += 1;
+                }
             }
-            i += 1;
+            Scrolled::Companies => {
+                let end = (i + SCROLL_PAGE_SIZE as u64).min(ws.companies).max(i);
+                indices.extend(i..end);
+                i = end;
+            }
         }
         open.position = i;
         open.last_used = now;

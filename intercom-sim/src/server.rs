@@ -39,6 +39,9 @@ pub struct SimState {
     default_version: Family,
     limiter: WindowLimiter,
     scrolls: Scrolls,
+    /// The companies scroll, with a lock of its own.
+    pub(crate) company_scrolls: Scrolls,
+    pub(crate) company_index: crate::companies::LazyCompanyIndex,
     page_lists: PageLists,
     requests: AtomicU64,
     /// Requests seen by the fault plan, and faults it injected.
@@ -64,6 +67,8 @@ impl SimState {
             limiter: WindowLimiter::new(config.limit_per_window, config.window_secs),
             default_version,
             scrolls: Scrolls::new(config.scroll.clone(), std::time::Instant::now()),
+            company_scrolls: Scrolls::new(config.company_scroll.clone(), std::time::Instant::now()),
+            company_index: Default::default(),
             page_lists: PageLists::new(config.page_cap, config.past_cap),
             requests: AtomicU64::new(0),
             sent_bytes: AtomicU64::new(0),
@@ -117,6 +122,10 @@ impl SimState {
         self.workspace
     }
 
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -152,6 +161,8 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/users/scroll", get(scroll_users))
         .route("/contacts/scroll", get(scroll_leads))
         .route("/data_attributes", get(data_attributes))
+        .route("/companies", get(crate::companies::list_companies))
+        .route("/companies/scroll", get(crate::companies::scroll_companies))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), inject_faults));
     // gzip for clients that ask (`Accept-Encoding: gzip`), as Intercom answers them; outside the
@@ -260,9 +271,9 @@ async fn inject_faults(
 }
 
 /// An admitted request: its version, and the rate-limit numbers its answer carries.
-struct Admitted {
-    version: Family,
-    rate: RateVerdict,
+pub(crate) struct Admitted {
+    pub(crate) version: Family,
+    pub(crate) rate: RateVerdict,
 }
 
 /// A refusal in Intercom's error envelope: status, code, message, and the rate-limit headers
@@ -276,11 +287,11 @@ pub struct SimError {
 }
 
 impl SimError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> SimError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> SimError {
         SimError { status, code, message: message.into(), rate: None }
     }
 
-    fn with_rate(mut self, rate: RateVerdict) -> SimError {
+    pub(crate) fn with_rate(mut self, rate: RateVerdict) -> SimError {
         self.rate = Some(rate);
         self
     }
@@ -290,7 +301,7 @@ static ERRORS_ANSWERED: AtomicU64 = AtomicU64::new(0);
 
 /// A request id: the short form real answers carry (`000` and 17 more), unique across simulator
 /// processes too (the counter starts from the process id and the clock).
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let salt = *SALT.get_or_init(|| {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
@@ -312,7 +323,7 @@ impl IntoResponse for SimError {
 }
 
 /// The checks every request passes, in Intercom's order: token, rate limit, Accept, version.
-fn admit(state: &SimState, headers: &HeaderMap) -> Result<Admitted, SimError> {
+pub(crate) fn admit(state: &SimState, headers: &HeaderMap) -> Result<Admitted, SimError> {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let expected = format!("Bearer {}", state.config.token);
     let authorized = headers.get(header::AUTHORIZATION).is_some_and(|v| v.as_bytes() == expected.as_bytes());
@@ -385,19 +396,13 @@ async fn get_contact(
     Ok(json_response(StatusCode::OK, body, Some(rate)))
 }
 
-/// The workspace's tags: connectors list them to check a token.
-const TAG_NAMES: [&str; 8] = ["customer", "trial", "churn-risk", "vip", "beta", "newsletter", "partner", "imported"];
-
-/// `GET /tags`: the workspace's tags.
+/// `GET /tags`: the workspace's tags (connectors list them to check a token).
 async fn list_tags(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Result<Response, SimError> {
     let Admitted { rate, .. } = admit(&state, &headers)?;
-    let seed = state.config.seed;
-    let data: Vec<serde_json::Value> = TAG_NAMES
-        .iter()
-        .enumerate()
-        .map(|(k, name)| {
-            let id = 100_000 + crate::generator::mix64(seed ^ k as u64) % 9_000_000;
-            serde_json::json!({"type": "tag", "id": id.to_string(), "name": name})
+    let data: Vec<serde_json::Value> = (0..crate::generator::TAG_NAMES.len() as u64)
+        .map(|k| {
+            let (id, name) = state.workspace.tag(k);
+            serde_json::json!({"type": "tag", "id": id, "name": name})
         })
         .collect();
     let body = serde_json::json!({"type": "list", "data": data});
@@ -514,6 +519,9 @@ async fn data_attributes(
     }
     if model.is_none_or(|m| m == "company") {
         data.push(attribute("name", "string", false, "company"));
+        for (name, data_type) in crate::companies::COMPANY_ATTRIBUTES {
+            data.push(attribute(name, data_type, true, "company"));
+        }
     }
     let body = serde_json::to_vec(&serde_json::json!({"type": "list", "data": data})).expect("JSON values serialise");
     Ok(json_response(StatusCode::OK, body, Some(rate)))
@@ -681,7 +689,7 @@ async fn not_found(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Si
     }
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>, rate: Option<RateVerdict>) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>, rate: Option<RateVerdict>) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();

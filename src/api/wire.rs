@@ -118,11 +118,13 @@ fn parse_cursor_envelope(body: Bytes) -> Result<ListedPage, ApiError> {
     })
 }
 
-/// The records of a v1 list sit under `users` or `contacts` (leads).
+/// Where the records of a list paged the v1 way (a `scroll_param`, or a `pages.next` URL) sit:
+/// `users` or `contacts` (leads) in v1, `data` in the 2.x companies lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V1Key {
     Users,
     Contacts,
+    Data,
 }
 
 /// Reads a page of `source`'s listing (its envelope; the records stay raw JSON).
@@ -144,6 +146,8 @@ struct V1Envelope<'a> {
     users: Option<&'a RawValue>,
     #[serde(borrow, default)]
     contacts: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
     scroll_param: Option<String>,
     total_count: Option<u64>,
     pages: Option<V1Pages>,
@@ -167,6 +171,7 @@ fn parse_v1_envelope(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
     let (raw, name) = match key {
         V1Key::Users => (envelope.users, "users"),
         V1Key::Contacts => (envelope.contacts, "contacts"),
+        V1Key::Data => (envelope.data, "data"),
     };
     let raw = raw.ok_or_else(|| ApiError::BadPage { reason: format!("no `{name}` array") })?;
     let records = raw_array_range(&body, raw)?;

@@ -45,8 +45,14 @@ impl BenchMode {
         format!("{}-{}", self.source.name(), self.mode.name())
     }
 
-    fn shape(self) -> RecordShape {
-        if self.source == Source::Contacts { RecordShape::ContactV2 } else { RecordShape::V1 }
+    /// The records the simulator can render ahead for this listing (companies are generated as
+    /// asked for: a few thousand).
+    fn shape(self) -> Option<RecordShape> {
+        match self.source {
+            Source::Contacts => Some(RecordShape::ContactV2),
+            Source::Users | Source::Leads => Some(RecordShape::V1),
+            Source::Companies => None,
+        }
     }
 
     /// Records a page of this listing holds.
@@ -62,6 +68,7 @@ impl BenchMode {
     fn expected_records(self, ws: &Workspace) -> u64 {
         let role = match self.source {
             Source::Contacts => return ws.contacts,
+            Source::Companies => return ws.companies,
             Source::Users => Role::User,
             Source::Leads => Role::Lead,
         };
@@ -76,8 +83,11 @@ impl std::str::FromStr for BenchMode {
     /// does not serve is refused when its run's configuration is validated.
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         use clap::ValueEnum as _;
-        let unknown =
-            || format!("unknown mode {text:?}: use contacts-cursor, contacts-search, users-scroll, leads-scroll or users-pages");
+        let unknown = || {
+            format!(
+                "unknown mode {text:?}: use contacts-cursor, contacts-search, users-scroll, leads-scroll, users-pages or companies-scroll"
+            )
+        };
         let (source, mode) = text.split_once('-').ok_or_else(unknown)?;
         let source = Source::from_str(source, false).map_err(|_| unknown())?;
         let mode = Mode::from_str(mode, false).map_err(|_| unknown())?;
@@ -240,7 +250,7 @@ pub(crate) fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError
     if options.prerender {
         let shapes = [RecordShape::ContactV2, RecordShape::V1]
             .into_iter()
-            .filter(|s| options.modes.iter().any(|m| m.shape() == *s))
+            .filter(|s| options.modes.iter().any(|m| m.shape() == Some(*s)))
             .collect();
         sim_config.prerender = Some(Prerender::new(scratch.join("simulator"), shapes));
     }

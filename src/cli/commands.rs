@@ -151,6 +151,16 @@ pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.scroll.restart_at = args.scroll_restart_at.into_iter().collect();
     config.scroll.expire_at = args.scroll_expire_at.into_iter().collect();
     config.scroll.foreign_scroll = args.foreign_scroll;
+    if let Some(companies) = args.companies {
+        config.companies = companies;
+    }
+    config.company_scroll = intercom_sim::scroll::ScrollSettings {
+        param_style: args.scroll_param,
+        idle_expiry: config.scroll.idle_expiry,
+        restart_at: args.companies_scroll_restart_at.into_iter().collect(),
+        expire_at: args.companies_scroll_expire_at.into_iter().collect(),
+        foreign_scroll: args.foreign_companies_scroll,
+    };
     config.page_cap = args.page_cap;
     config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
     apply_fault_plan(args.fault_plan.as_deref(), &mut config)?;
@@ -166,7 +176,13 @@ pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.imported_percent = args.created_skew;
     config.live_updates_per_sec = args.live_updates;
     let handle = SimHandle::spawn(config, args.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
-    eprintln!("simulator: {} contacts (seed {}) at {} — Ctrl-C stops it", args.contacts, args.seed, handle.base_url());
+    let companies = handle.state().workspace().companies;
+    eprintln!(
+        "simulator: {} contacts, {companies} companies (seed {}) at {} — Ctrl-C stops it",
+        args.contacts,
+        args.seed,
+        handle.base_url()
+    );
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(tokio::signal::ctrl_c())?;
     drop(handle);

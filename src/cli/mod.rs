@@ -89,7 +89,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
     /// Listings to measure, comma-separated: contacts-cursor, contacts-search, users-scroll,
-    /// leads-scroll, users-pages.
+    /// leads-scroll, users-pages, companies-scroll (one company for every 20 contacts).
     #[arg(long, value_delimiter = ',', default_value = "contacts-cursor,users-scroll,leads-scroll,users-pages")]
     pub(crate) modes: Vec<BenchMode>,
     /// Also dump with this latency added to every request: one cursor, against per_page /
@@ -177,6 +177,9 @@ pub(crate) struct SimArgs {
     /// Seed of the generated workspace: the same seed and size give the same contacts.
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
+    /// Companies in the simulated workspace (default: one for every 20 contacts).
+    #[arg(long)]
+    pub(crate) companies: Option<u64>,
     /// The bearer token the simulator accepts.
     #[arg(long, default_value = "sim-token")]
     pub(crate) token: String,
@@ -204,6 +207,15 @@ pub(crate) struct SimArgs {
     /// Start with another client's scroll holding the lock until it expires.
     #[arg(long)]
     pub(crate) foreign_scroll: bool,
+    /// Answer these companies scroll requests (1-based, comma-separated) with the restart 500.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) companies_scroll_restart_at: Vec<u64>,
+    /// Expire the open companies scroll at these companies scroll requests (1-based, comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) companies_scroll_expire_at: Vec<u64>,
+    /// Start with another client's companies scroll holding its lock until it expires.
+    #[arg(long)]
+    pub(crate) foreign_companies_scroll: bool,
     /// Records v1 paging reaches.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) page_cap: u64,

@@ -1,10 +1,11 @@
 //! Arrow schemas of the objects the API lists (the v2 contact in [`contact`], the v1 user and
-//! lead in [`v1`]), the typed columns of declared custom attributes ([`custom`]), the custom
+//! lead in [`v1`], the company in [`company`]), the typed columns of declared custom attributes ([`custom`]), the custom
 //! decoders that give Intercom's loose JSON its types ([`decoders`]), and the page decoder that
 //! turns page bodies into `RecordBatch`es in one pass ([`decode`]), falling back record by
 //! record for the pages that do not, and keeping what does not fit in `_extra` ([`repair`]).
 //! Which schema a source uses is the source's to say (`source/`).
 
+pub mod company;
 pub mod contact;
 pub mod custom;
 pub mod decode;

@@ -19,5 +19,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     key: "id",
     role_partition: RolePartition::Column,
     attribute_model: "contact",
+    page_list_whole: true,
+    list_filters: false,
     typed_custom_attributes: true,
 };

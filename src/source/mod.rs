@@ -2,8 +2,9 @@
 //! asks (its endpoints and where a page keeps its records, the listings that serve it, its schema,
 //! the key it is deduplicated on, its partition column and its custom-attribute model). The rest
 //! of the code asks [`Source::spec`] instead of matching on the source: adding one (companies) is
-//! one file here, one schema file and one simulator handler.
+//! one file here, one schema file and one simulator module (as companies are).
 
+mod companies;
 mod contacts;
 mod leads;
 mod users;
@@ -31,6 +32,8 @@ pub(crate) enum RolePartition {
     Column,
     /// Every row has the same role: one directory.
     Fixed(&'static str),
+    /// The records have no role (companies): `--partition-by role` does not apply.
+    None,
 }
 
 /// Builds a source's schema: with a typed column per declared custom attribute; `decode` for
@@ -64,6 +67,11 @@ pub(crate) struct SourceSpec {
     pub attribute_model: &'static str,
     /// Whether custom attributes get typed columns unless told otherwise.
     pub typed_custom_attributes: bool,
+    /// Whether the page list reaches every record under its cap (`auto` then takes it when the
+    /// cap allows); the companies' leaves out those without users, so `auto` takes the scroll.
+    pub page_list_whole: bool,
+    /// Whether the page list takes the v1 filters and sorts (`--email`, `--sort`...).
+    pub list_filters: bool,
 }
 
 impl Source {
@@ -73,6 +81,7 @@ impl Source {
             Source::Contacts => &contacts::SPEC,
             Source::Users => &users::SPEC,
             Source::Leads => &leads::SPEC,
+            Source::Companies => &companies::SPEC,
         }
     }
 }
@@ -93,7 +102,7 @@ mod tests {
 
     #[test]
     fn every_source_is_listed_under_its_own_family_and_has_a_default_listing() {
-        for source in [Source::Contacts, Source::Users, Source::Leads] {
+        for source in <Source as clap::ValueEnum>::value_variants().iter().copied() {
             let spec = source.spec();
             assert_eq!(spec.name, source.name());
             assert!(!spec.modes.is_empty(), "{}", spec.name);

@@ -19,5 +19,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     key: "id",
     role_partition: RolePartition::Fixed("user"),
     attribute_model: "contact",
+    page_list_whole: true,
+    list_filters: true,
     typed_custom_attributes: false,
 };

@@ -19,17 +19,20 @@ struct Listing {
 
 const CURSOR: Listing = Listing { source: Source::Contacts, mode: Mode::Cursor, param: ParamStyle::Rotating };
 const USERS_SCROLL: Listing = Listing { source: Source::Users, mode: Mode::Scroll, param: ParamStyle::Rotating };
-const LISTINGS: [Listing; 5] = [
+const LISTINGS: [Listing; 6] = [
     CURSOR,
     Listing { source: Source::Contacts, mode: Mode::Search, param: ParamStyle::Rotating },
     USERS_SCROLL,
     Listing { source: Source::Leads, mode: Mode::Scroll, param: ParamStyle::Fixed },
     Listing { source: Source::Users, mode: Mode::Pages, param: ParamStyle::Rotating },
+    Listing { source: Source::Companies, mode: Mode::Scroll, param: ParamStyle::Fixed },
 ];
 
 /// Dumps with `rules` injected and checks the exact id set; returns the summary's counters.
 fn run(listing: Listing, rules: &[&str], seed: u64) -> intercom_dump::Summary {
     let contacts = match listing.mode {
+        // 1,500 companies, one for every 20 contacts.
+        _ if listing.source == Source::Companies => 30_000,
         Mode::Cursor => 3_000,
         Mode::Search => 7_000,
         Mode::Pages => 2_500,
@@ -45,6 +48,8 @@ fn run_on(listing: Listing, rules: &[&str], seed: u64, contacts: u64) -> interco
     // A scroll whose page was lost mid-answer stays open on the server until it idles out, and
     // the fresh scroll waits for that: 60 s in Intercom, 2 s here.
     sim_config.scroll.idle_expiry = Duration::from_secs(2);
+    sim_config.company_scroll.param_style = listing.param;
+    sim_config.company_scroll.idle_expiry = Duration::from_secs(2);
     let sim = simulator_with(sim_config);
     let out = tempfile::tempdir().unwrap();
     let source = listing.source;
@@ -65,6 +70,7 @@ fn run_on(listing: Listing, rules: &[&str], seed: u64, contacts: u64) -> interco
         Source::Contacts => (0..contacts).map(|i| ws.contact_id(i)).collect(),
         Source::Users => ids_of_role(&ws, Role::User),
         Source::Leads => ids_of_role(&ws, Role::Lead),
+        Source::Companies => (0..ws.companies).map(|k| ws.company_id(k)).collect(),
     };
     assert_exact_ids(&output_ids(out.path(), source.name()), expected);
     assert!(

@@ -4,6 +4,7 @@ mod api_facts;
 mod bad_input;
 mod bench;
 mod cli;
+mod companies;
 mod dump_v1;
 mod dump_v2;
 mod faults;
