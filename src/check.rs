@@ -50,15 +50,29 @@ pub fn check(config: &Config) -> Result<CheckReport, DumpError> {
         let endpoints = Endpoints::new(&config);
         // The list's first page: the cursor list's or the page list's, whose count covers the
         // scroll's records too (the companies' counts only those with users: a floor).
-        let call = if config.source.spec().modes.contains(&Mode::Pages) { Call::Page { number: 1 } } else { Call::Count };
+        // A reference list is read whole, and its records counted.
+        let modes = config.source.spec().modes;
+        let call = if modes.contains(&Mode::Pages) {
+            Call::Page { number: 1 }
+        } else if modes.contains(&Mode::List) {
+            Call::List
+        } else {
+            Call::Count
+        };
         let started = Instant::now();
         let page = client.fetch(&endpoints, &call).await.map_err(DumpError::Api)?;
-        Ok::<_, DumpError>((page.total_count.unwrap_or(0), started.elapsed()))
+        let counted = || {
+            serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(page.page.records_json())
+                .map_or(0, |records| records.len() as u64)
+        };
+        let records = if call == Call::List { counted() } else { page.total_count.unwrap_or(0) };
+        Ok::<_, DumpError>((records, started.elapsed()))
     })?;
     let mode = chosen_mode(&config, records);
     let per_page = match mode {
         Mode::Cursor | Mode::Search => u64::from(config.api.per_page),
         Mode::Scroll => SCROLL_PAGE_SIZE as u64,
+        Mode::List => records.max(1),
         Mode::Pages | Mode::Auto => u64::from(config.listing.page_size.min(MAX_PER_PAGE_V1)),
     };
     let requests = records.div_ceil(per_page.max(1)).max(1);
@@ -66,7 +80,7 @@ pub fn check(config: &Config) -> Result<CheckReport, DumpError> {
     // One request at a time for a cursor or a scroll; a search keeps the rate limit busy; a page
     // list keeps its concurrency going.
     let in_flight = match mode {
-        Mode::Cursor | Mode::Scroll => 1.0,
+        Mode::Cursor | Mode::Scroll | Mode::List => 1.0,
         Mode::Search => config.listing.search_concurrency as f64,
         Mode::Pages | Mode::Auto => config.listing.page_concurrency as f64,
     };

@@ -76,6 +76,18 @@ pub enum Source {
     Leads,
     /// Companies (API 2.x), through the companies scroll or the page list.
     Companies,
+    /// The workspace's tags (`GET /tags`).
+    Tags,
+    /// Its segments (`GET /segments`).
+    Segments,
+    /// Its admins (`GET /admins`).
+    Admins,
+    /// Its teams (`GET /teams`).
+    Teams,
+    /// The contact data attributes, custom and built in (`GET /data_attributes?model=contact`).
+    ContactAttributes,
+    /// The company data attributes (`GET /data_attributes?model=company`).
+    CompanyAttributes,
 }
 
 impl Source {
@@ -106,6 +118,9 @@ pub enum Mode {
     /// v2 contacts: `POST /contacts/search`, the workspace split into parts walked at once,
     /// as many as the rate limit keeps busy.
     Search,
+    /// The reference lists (tags, segments, admins, teams, data attributes): one request, the
+    /// whole list.
+    List,
 }
 
 impl Mode {
@@ -116,6 +131,7 @@ impl Mode {
             Mode::Scroll => "scroll",
             Mode::Pages => "pages",
             Mode::Search => "search",
+            Mode::List => "list",
         }
     }
 }

@@ -251,6 +251,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         tool_version: env!("CARGO_PKG_VERSION"),
         run_id: summary.run_id.clone(),
         source,
+        key: data_source.spec().key,
         mode: summary.mode,
         api_version: config.api.version.to_string(),
         base_url: crate::config::redact_url(&config.api.base_url),

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
-use crate::generator::{Addressable, AddressableList, CustomAttributes, CustomValue, Rng, Salt, Workspace, mix64};
+use crate::generator::{CustomAttributes, CustomValue, Rng, Salt, Workspace, mix64};
 use crate::page_list::{ListAnswer, PastCap};
 use crate::scroll::{RESTART_MESSAGE, ScrollAnswer, Scrolled};
 use crate::server::{Admitted, SimError, SimState, admit, json_response};
@@ -78,7 +78,7 @@ pub struct CompanyTag {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub id: String,
-    pub name: &'static str,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,37 +136,8 @@ impl Workspace {
         } else {
             rng.below(13)
         };
-        let wanted = wanted.min(takers);
-        let mut picked: Vec<u64> = Vec::with_capacity(wanted as usize);
-        while (picked.len() as u64) < wanted {
-            // The m-th company that takes contacts: seven of every eight.
-            let m = rng.below(takers);
-            let k = m / 7 * 8 + m % 7;
-            if !picked.contains(&k) {
-                picked.push(k);
-            }
-        }
-        picked
-    }
-
-    /// Contact `i`'s inline `companies` list: the first ten, with the total and `has_more`.
-    pub(crate) fn companies_list(&self, i: u64, contact_id: &str) -> AddressableList {
-        let all = self.contact_companies(i);
-        let data = all
-            .iter()
-            .take(10)
-            .map(|&k| {
-                let id = self.company_id(k);
-                Addressable { kind: "company", url: format!("/companies/{id}"), id }
-            })
-            .collect();
-        AddressableList {
-            kind: "list",
-            data,
-            url: format!("/contacts/{contact_id}/companies"),
-            total_count: all.len() as i64,
-            has_more: all.len() > 10,
-        }
+        // The m-th company that takes contacts: seven of every eight.
+        crate::relations::distinct(&mut rng, takers, wanted, |m| m / 7 * 8 + m % 7)
     }
 
     /// When company `k` was last seen, if ever.

@@ -14,7 +14,7 @@ const CREATION_STEP: i64 = 37;
 /// hundred to a second in a big workspace.
 const IMPORT_SECS: i64 = 3_600;
 
-/// The workspace's tags (`GET /tags`).
+/// The names of the workspace's first tags (`GET /tags`); the others are `label-K`.
 pub const TAG_NAMES: [&str; 8] = ["customer", "trial", "churn-risk", "vip", "beta", "newsletter", "partner", "imported"];
 
 /// A generated workspace: `contacts` contacts drawn from `seed`.
@@ -91,9 +91,10 @@ impl Workspace {
     }
 
     /// Tag `k` of the workspace's [`TAG_NAMES`]: its id and name.
-    pub fn tag(&self, k: u64) -> (String, &'static str) {
+    pub fn tag(&self, k: u64) -> (String, String) {
         let id = 100_000 + mix64(self.seed ^ k) % 9_000_000;
-        (id.to_string(), TAG_NAMES[k as usize % TAG_NAMES.len()])
+        let name = TAG_NAMES.get(k as usize).map_or_else(|| format!("label-{k}"), |name| name.to_string());
+        (id.to_string(), name)
     }
 
     /// The id of segment `s`: 24 hex digits.
@@ -192,7 +193,7 @@ impl Workspace {
             if rng.chance(25) { OwnerId::Text(id.to_string()) } else { OwnerId::Number(id) }
         });
 
-        let tags = addressable_list(&mut rng, &id, "tags", "tag", 18, 12);
+        let tags = self.tags_list(i, &id);
         let notes = addressable_list(&mut rng, &id, "notes", "note", 14, 4);
         let companies = self.companies_list(i, &id);
         let location = location(&mut rng);
@@ -378,6 +379,7 @@ pub(crate) enum Salt {
     Unknown,
     Companies,
     Company,
+    Tags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

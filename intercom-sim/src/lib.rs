@@ -14,6 +14,8 @@ pub mod faults;
 pub mod generator;
 pub mod page_list;
 pub mod rate;
+pub mod reference;
+pub mod relations;
 pub mod rendered;
 pub mod scroll;
 pub mod search;

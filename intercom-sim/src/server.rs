@@ -126,6 +126,40 @@ impl SimState {
         &self.config
     }
 
+    /// `GET /data_attributes`' answer, for `model` or for every model.
+    pub fn data_attributes_json(&self, model: Option<&str>) -> serde_json::Value {
+        let attribute = |name: &str, data_type: &str, custom: bool, model: &str| {
+            let full_name = if custom { format!("custom_attributes.{name}") } else { name.to_string() };
+            serde_json::json!({
+                "type": "data_attribute", "name": name, "full_name": full_name, "label": name.replace('_', " "),
+                "description": "", "data_type": data_type, "api_writable": true, "ui_writable": custom,
+                "messenger_writable": false, "custom": custom, "archived": false, "model": model,
+            })
+        };
+        let mut data = Vec::new();
+        if model.is_none_or(|m| m == "contact") {
+            for (name, data_type) in [("name", "string"), ("email", "string"), ("created_at", "date"), ("owner_id", "integer")] {
+                data.push(attribute(name, data_type, false, "contact"));
+            }
+            for (name, data_type) in crate::generator::CUSTOM_ATTRIBUTES {
+                let misdeclared = self.config.misdeclared_attribute.as_deref() == Some(*name);
+                let data_type = match (misdeclared, *data_type) {
+                    (false, declared) => declared,
+                    (true, "integer") => "boolean",
+                    (true, _) => "integer",
+                };
+                data.push(attribute(name, data_type, true, "contact"));
+            }
+        }
+        if model.is_none_or(|m| m == "company") {
+            data.push(attribute("name", "string", false, "company"));
+            for (name, data_type) in crate::companies::COMPANY_ATTRIBUTES {
+                data.push(attribute(name, data_type, true, "company"));
+            }
+        }
+        serde_json::json!({"type": "list", "data": data})
+    }
+
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
@@ -156,7 +190,12 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/contacts", get(list_contacts))
         .route("/contacts/search", post(search_contacts))
         .route("/contacts/{id}", get(get_contact))
-        .route("/tags", get(list_tags))
+        .route("/contacts/{id}/tags", get(crate::relations::contact_tags))
+        .route("/contacts/{id}/companies", get(crate::relations::contact_companies))
+        .route("/tags", get(crate::reference::list_tags))
+        .route("/segments", get(crate::reference::list_segments))
+        .route("/admins", get(crate::reference::list_admins))
+        .route("/teams", get(crate::reference::list_teams))
         .route("/users", get(list_users))
         .route("/users/scroll", get(scroll_users))
         .route("/contacts/scroll", get(scroll_leads))
@@ -396,19 +435,6 @@ async fn get_contact(
     Ok(json_response(StatusCode::OK, body, Some(rate)))
 }
 
-/// `GET /tags`: the workspace's tags (connectors list them to check a token).
-async fn list_tags(State(state): State<Arc<SimState>>, headers: HeaderMap) -> Result<Response, SimError> {
-    let Admitted { rate, .. } = admit(&state, &headers)?;
-    let data: Vec<serde_json::Value> = (0..crate::generator::TAG_NAMES.len() as u64)
-        .map(|k| {
-            let (id, name) = state.workspace.tag(k);
-            serde_json::json!({"type": "tag", "id": id, "name": name})
-        })
-        .collect();
-    let body = serde_json::json!({"type": "list", "data": data});
-    Ok(json_response(StatusCode::OK, serde_json::to_vec(&body).expect("JSON values serialise"), Some(rate)))
-}
-
 /// `POST /contacts/search` (2.x): the query in the body, its cursor too ([`crate::search`]).
 async fn search_contacts(
     State(state): State<Arc<SimState>>,
@@ -493,37 +519,8 @@ async fn data_attributes(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, SimError> {
     let Admitted { rate, .. } = admit(&state, &headers)?;
-    let model = params.get("model").map(String::as_str);
-    let attribute = |name: &str, data_type: &str, custom: bool, model: &str| {
-        let full_name = if custom { format!("custom_attributes.{name}") } else { name.to_string() };
-        serde_json::json!({
-            "type": "data_attribute", "name": name, "full_name": full_name, "label": name.replace('_', " "),
-            "description": "", "data_type": data_type, "api_writable": true, "ui_writable": custom,
-            "messenger_writable": false, "custom": custom, "archived": false, "model": model,
-        })
-    };
-    let mut data = Vec::new();
-    if model.is_none_or(|m| m == "contact") {
-        for (name, data_type) in [("name", "string"), ("email", "string"), ("created_at", "date"), ("owner_id", "integer")] {
-            data.push(attribute(name, data_type, false, "contact"));
-        }
-        for (name, data_type) in crate::generator::CUSTOM_ATTRIBUTES {
-            let misdeclared = state.config.misdeclared_attribute.as_deref() == Some(*name);
-            let data_type = match (misdeclared, *data_type) {
-                (false, declared) => declared,
-                (true, "integer") => "boolean",
-                (true, _) => "integer",
-            };
-            data.push(attribute(name, data_type, true, "contact"));
-        }
-    }
-    if model.is_none_or(|m| m == "company") {
-        data.push(attribute("name", "string", false, "company"));
-        for (name, data_type) in crate::companies::COMPANY_ATTRIBUTES {
-            data.push(attribute(name, data_type, true, "company"));
-        }
-    }
-    let body = serde_json::to_vec(&serde_json::json!({"type": "list", "data": data})).expect("JSON values serialise");
+    let body =
+        serde_json::to_vec(&state.data_attributes_json(params.get("model").map(String::as_str))).expect("JSON values serialise");
     Ok(json_response(StatusCode::OK, body, Some(rate)))
 }
 

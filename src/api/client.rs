@@ -158,6 +158,7 @@ impl ApiClient {
         match call {
             Call::Cursor { starting_after } => self.cursor_page(source, starting_after.as_deref(), self.config.per_page).await,
             Call::Count => self.cursor_page(source, None, 1).await,
+            Call::List => self.reference_list(source).await,
             Call::Scroll { param, params_rotate } => self.scroll(source, param.as_deref(), *params_rotate).await,
             Call::Page { number } => self.list_page(source, *number, endpoints.page_size, &endpoints.query).await,
             Call::Search { .. } | Call::Probe { .. } => {
@@ -233,6 +234,16 @@ impl ApiClient {
             }
             error => error,
         })
+    }
+
+    /// A whole reference list (`GET /tags`, `GET /data_attributes?model=company`...).
+    async fn reference_list(&self, source: &SourceSpec) -> Result<ListedPage, ApiError> {
+        let mut url = self.endpoint(source.list_path);
+        if !source.list_query.is_empty() {
+            url.query_pairs_mut().extend_pairs(source.list_query);
+        }
+        let envelope = source.envelope;
+        self.with_retries(|| async { wire::parse_page(envelope, self.get(&url).await?) }, retryable).await
     }
 
     /// The workspace's attributes of `model` (`contact`): `GET /data_attributes?model=`.

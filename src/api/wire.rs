@@ -125,6 +125,10 @@ pub enum V1Key {
     Users,
     Contacts,
     Data,
+    /// The reference lists: `GET /segments`, `/admins`, `/teams`.
+    Segments,
+    Admins,
+    Teams,
 }
 
 /// Reads a page of `source`'s listing (its envelope; the records stay raw JSON).
@@ -148,6 +152,12 @@ struct V1Envelope<'a> {
     contacts: Option<&'a RawValue>,
     #[serde(borrow, default)]
     data: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    segments: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    admins: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    teams: Option<&'a RawValue>,
     scroll_param: Option<String>,
     total_count: Option<u64>,
     pages: Option<V1Pages>,
@@ -172,6 +182,9 @@ fn parse_v1_envelope(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
         V1Key::Users => (envelope.users, "users"),
         V1Key::Contacts => (envelope.contacts, "contacts"),
         V1Key::Data => (envelope.data, "data"),
+        V1Key::Segments => (envelope.segments, "segments"),
+        V1Key::Admins => (envelope.admins, "admins"),
+        V1Key::Teams => (envelope.teams, "teams"),
     };
     let raw = raw.ok_or_else(|| ApiError::BadPage { reason: format!("no `{name}` array") })?;
     let records = raw_array_range(&body, raw)?;

@@ -51,7 +51,7 @@ impl BenchMode {
         match self.source {
             Source::Contacts => Some(RecordShape::ContactV2),
             Source::Users | Source::Leads => Some(RecordShape::V1),
-            Source::Companies => None,
+            _ => None,
         }
     }
 
@@ -59,7 +59,7 @@ impl BenchMode {
     fn per_page(self) -> u64 {
         match self.mode {
             Mode::Cursor | Mode::Search => u64::from(intercom_dump::config::MAX_PER_PAGE_V2),
-            Mode::Scroll => intercom_dump::config::SCROLL_PAGE_SIZE as u64,
+            Mode::Scroll | Mode::List => intercom_dump::config::SCROLL_PAGE_SIZE as u64,
             Mode::Pages | Mode::Auto => u64::from(intercom_dump::config::MAX_PER_PAGE_V1),
         }
     }
@@ -71,6 +71,8 @@ impl BenchMode {
             Source::Companies => return ws.companies,
             Source::Users => Role::User,
             Source::Leads => Role::Lead,
+            // Refused by `from_str`: a reference list is one small request.
+            _ => return 0,
         };
         (0..ws.contacts).filter(|&i| ws.role(i) == role).count() as u64
     }
@@ -90,6 +92,9 @@ impl std::str::FromStr for BenchMode {
         };
         let (source, mode) = text.split_once('-').ok_or_else(unknown)?;
         let source = Source::from_str(source, false).map_err(|_| unknown())?;
+        if !matches!(source, Source::Contacts | Source::Users | Source::Leads | Source::Companies) {
+            return Err(unknown());
+        }
         let mode = Mode::from_str(mode, false).map_err(|_| unknown())?;
         Ok(BenchMode { source, mode })
     }

@@ -1,7 +1,7 @@
 //! The listings: how a source's records are walked, page by page. Each style (the v2 cursor,
 //! the search's windows, `auto`'s choice between those two for contacts, the v1 scroll, the v1
 //! page list and `auto`'s choice between the last two) is a pure state
-//! machine: it is told what arrived, what failed and what time it is, and answers with the next
+//! machine (and the reference lists' single request is one too): it is told what arrived, what failed and what time it is, and answers with the next
 //! request to send (or to wait, or that it is done) and with the pages to write, in order, each
 //! carrying the listing's resume token once it is written. No actix, no HTTP, no sleeps inside:
 //! the Coordinator drives a [`Listing`], unit tests drive one with an injected clock.
@@ -20,6 +20,7 @@ mod contacts_auto;
 mod cursor;
 pub(crate) mod guard;
 mod page_list;
+mod reference;
 mod scroll;
 mod search;
 
@@ -54,6 +55,8 @@ pub(crate) enum Call {
     /// One record of the plain list (`GET /contacts`), for the count it announces: what a search
     /// dump is compared with.
     Count,
+    /// A whole reference list (`GET /tags`...), unpaged.
+    List,
 }
 
 /// A part of a search: a span of `created_at`, `[from, to)`, either end open, narrowed to the
@@ -109,6 +112,7 @@ impl Call {
                 format!("page {run_page} (the search's {} record)", if *newest { "newest" } else { "oldest" })
             }
             Call::Count => format!("page {run_page} (the list's count)"),
+            Call::List => format!("page {run_page} (the whole list)"),
         }
     }
 
@@ -212,6 +216,7 @@ pub(crate) fn open(config: &Config, resume_at: Option<String>) -> Result<Box<dyn
     let listing = &config.listing;
     Ok(match config.mode() {
         Mode::Cursor => Box::new(CursorListing::new(config.api.per_page as usize, resume_at, guard)),
+        Mode::List => Box::new(reference::ReferenceListing::new(guard)),
         Mode::Scroll => Box::new(ScrollListing::new(scroll_rules(config), guard)),
         Mode::Search => match resume_at {
             Some(token) => Box::new(SearchListing::resume(search_rules(config), &token, guard)?),

@@ -32,6 +32,8 @@ pub struct PageDecoder {
     misfits: Arc<AtomicU64>,
     /// What the slow path changed, since last taken.
     repairs: Repairs,
+    /// The column that tells records apart: a record without it is refused.
+    key: &'static str,
 }
 
 impl PageDecoder {
@@ -39,7 +41,7 @@ impl PageDecoder {
     pub fn new(name: &'static str, decode_schema: SchemaRef, output_schema: SchemaRef, batch_rows: usize) -> Self {
         let misfits = Arc::new(AtomicU64::new(0));
         let decoder = build(&decode_schema, batch_rows, &misfits);
-        PageDecoder { name, decode_schema, output_schema, batch_rows, decoder, misfits, repairs: Repairs::default() }
+        PageDecoder { name, decode_schema, output_schema, batch_rows, decoder, misfits, repairs: Repairs::default(), key: "id" }
     }
 
     /// The v2 contact decoder.
@@ -50,7 +52,10 @@ impl PageDecoder {
     /// The decoder for what `source` lists, with a typed column per declared custom attribute.
     pub fn for_source(source: Source, batch_rows: usize, declared: &[DeclaredAttribute]) -> Self {
         let (name, schema) = shape(source);
-        PageDecoder::new(name, schema(declared, true), schema(declared, false), batch_rows)
+        PageDecoder {
+            key: source.spec().key,
+            ..PageDecoder::new(name, schema(declared, true), schema(declared, false), batch_rows)
+        }
     }
 
     /// The schema the batches of [`PageDecoder::for_source`] carry, without building a decoder.
@@ -150,7 +155,7 @@ impl PageDecoder {
             }
             *seen += 1;
             // An id must stay: a number (or a boolean) as its text; the original rides in _extra.
-            if key == "id" && !value.get().starts_with(['{', '[', '"', 'n']) {
+            if key == self.key && !value.get().starts_with(['{', '[', '"', 'n']) {
                 kept.push((key.clone(), serde_json::to_string(value.get()).expect("a string serialises")));
             }
             moved.insert(key, value);
@@ -220,9 +225,9 @@ impl PageDecoder {
         }
     }
 
-    /// Moves the batch onto the output schema, refusing records without an id.
+    /// Moves the batch onto the output schema, refusing records without their key.
     fn finish(&self, batch: RecordBatch, page: &str) -> Result<RecordBatch, DecodeError> {
-        if let Ok(index) = self.output_schema.index_of("id") {
+        if let Ok(index) = self.output_schema.index_of(self.key) {
             let missing = batch.column(index).null_count();
             if missing > 0 {
                 return Err(DecodeError::MissingId { count: missing, page: page.to_string() });

@@ -1,5 +1,5 @@
 //! Arrow schemas of the objects the API lists (the v2 contact in [`contact`], the v1 user and
-//! lead in [`v1`], the company in [`company`]), the typed columns of declared custom attributes ([`custom`]), the custom
+//! lead in [`v1`], the company in [`company`], the reference objects in [`reference`]), the typed columns of declared custom attributes ([`custom`]), the custom
 //! decoders that give Intercom's loose JSON its types ([`decoders`]), and the page decoder that
 //! turns page bodies into `RecordBatch`es in one pass ([`decode`]), falling back record by
 //! record for the pages that do not, and keeping what does not fit in `_extra` ([`repair`]).
@@ -10,6 +10,7 @@ pub mod contact;
 pub mod custom;
 pub mod decode;
 pub mod decoders;
+pub mod reference;
 pub mod repair;
 pub mod v1;
 

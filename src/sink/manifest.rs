@@ -21,6 +21,8 @@ pub struct Manifest {
     pub tool_version: &'static str,
     pub run_id: String,
     pub source: &'static str,
+    /// The column that tells records apart: unique in the table, never null (a merge key).
+    pub key: &'static str,
     pub mode: &'static str,
     pub api_version: String,
     /// Without credentials.

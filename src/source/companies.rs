@@ -12,6 +12,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     name: "companies",
     default_version: ApiVersion::LATEST_V2,
     list_path: &["companies"],
+    list_query: &[],
     scroll_path: Some(&["companies", "scroll"]),
     search_path: None,
     envelope: Envelope::V1(V1Key::Data),

@@ -10,6 +10,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     name: "contacts",
     default_version: ApiVersion::LATEST_V2,
     list_path: &["contacts"],
+    list_query: &[],
     scroll_path: None,
     search_path: Some(&["contacts", "search"]),
     envelope: Envelope::Data,

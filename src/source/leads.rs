@@ -10,6 +10,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     name: "leads",
     default_version: ApiVersion::LATEST_V1,
     list_path: &["contacts"],
+    list_query: &[],
     scroll_path: Some(&["contacts", "scroll"]),
     search_path: None,
     envelope: Envelope::V1(V1Key::Contacts),

@@ -7,6 +7,7 @@
 mod companies;
 mod contacts;
 mod leads;
+mod reference;
 mod users;
 
 use arrow::datatypes::SchemaRef;
@@ -47,8 +48,10 @@ pub(crate) struct SourceSpec {
     pub name: &'static str,
     /// The API version sent when none is asked for; the source is listed only under its family.
     pub default_version: ApiVersion,
-    /// The list endpoint's path segments (cursor or page list).
+    /// The list endpoint's path segments (cursor, page list or reference list).
     pub list_path: &'static [&'static str],
+    /// Query pairs every list request carries (`model=company`).
+    pub list_query: &'static [(&'static str, &'static str)],
     /// The scroll endpoint's path segments, for sources with one.
     pub scroll_path: Option<&'static [&'static str]>,
     /// The search endpoint's path segments (`POST`), for sources with one.
@@ -82,6 +85,12 @@ impl Source {
             Source::Users => &users::SPEC,
             Source::Leads => &leads::SPEC,
             Source::Companies => &companies::SPEC,
+            Source::Tags => &reference::TAGS,
+            Source::Segments => &reference::SEGMENTS,
+            Source::Admins => &reference::ADMINS,
+            Source::Teams => &reference::TEAMS,
+            Source::ContactAttributes => &reference::CONTACT_ATTRIBUTES,
+            Source::CompanyAttributes => &reference::COMPANY_ATTRIBUTES,
         }
     }
 }

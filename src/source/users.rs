@@ -10,6 +10,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     name: "users",
     default_version: ApiVersion::LATEST_V1,
     list_path: &["users"],
+    list_query: &[],
     scroll_path: Some(&["users", "scroll"]),
     search_path: None,
     envelope: Envelope::V1(V1Key::Users),

@@ -155,3 +155,33 @@ fn options_that_do_not_apply_to_companies_are_refused_before_any_request() {
     assert!(matches!(error, DumpError::Config(ConfigError::ModeForSource { .. })), "{error}");
     assert_eq!(sim.requests(), 0);
 }
+
+#[test]
+fn the_simulator_gives_each_contacts_complete_tags_and_companies() {
+    use intercom_sim::companies::{CROWDED_COMPANIES, CROWDED_CONTACT};
+    use intercom_sim::relations::CROWDED_TAGS;
+    let (seed, n) = (607, 5_000);
+    let ws = Workspace::new(seed, n);
+    let sim = simulator(seed, n);
+    let id = ws.contact_id(CROWDED_CONTACT);
+    let (status, tags) = ask_sim(&format!("{}/contacts/{id}/tags", sim.base_url()), None);
+    assert_eq!(status, 200);
+    let tag_ids: Vec<&str> = tags["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(tag_ids.len() as u64, CROWDED_TAGS);
+    let (_, listed) = ask_sim(&format!("{}/tags", sim.base_url()), None);
+    let workspace_tags: Vec<&str> = listed["data"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert!(tag_ids.iter().all(|t| workspace_tags.contains(t)), "a contact's tags are the workspace's");
+
+    let mut companies = Vec::new();
+    let mut url = Some(format!("{}/contacts/{id}/companies?per_page=10", sim.base_url()));
+    while let Some(next) = url.take() {
+        let (status, page) = ask_sim(&next, None);
+        assert_eq!((status, page["total_count"].as_u64()), (200, Some(CROWDED_COMPANIES)));
+        companies.extend(page["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()));
+        url = page["pages"]["next"].as_str().map(str::to_string);
+    }
+    let expected: Vec<String> = ws.contact_companies(CROWDED_CONTACT).into_iter().map(|k| ws.company_id(k)).collect();
+    assert_eq!(companies, expected);
+    let (status, missing) = ask_sim(&format!("{}/contacts/{}/tags", sim.base_url(), "0".repeat(24)), None);
+    assert_eq!((status, missing["errors"][0]["code"].as_str()), (404, Some("not_found")));
+}

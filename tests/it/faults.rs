@@ -71,6 +71,7 @@ fn run_on(listing: Listing, rules: &[&str], seed: u64, contacts: u64) -> interco
         Source::Users => ids_of_role(&ws, Role::User),
         Source::Leads => ids_of_role(&ws, Role::Lead),
         Source::Companies => (0..ws.companies).map(|k| ws.company_id(k)).collect(),
+        _ => unreachable!("the matrix walks the paged listings"),
     };
     assert_exact_ids(&output_ids(out.path(), source.name()), expected);
     assert!(

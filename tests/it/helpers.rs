@@ -274,3 +274,27 @@ pub(crate) fn resumable_dump(sim_url: &str, out: &Path, flags: &[&str], resume: 
     }
     command
 }
+
+/// A simulator's answer (status, JSON) to `POST url/contacts/search` of `body`, or to `GET url`
+/// without one.
+pub(crate) fn ask_sim(url: &str, body: Option<&serde_json::Value>) -> (u16, serde_json::Value) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let request = match body {
+            Some(body) => http_client()
+                .post(format!("{url}/contacts/search"))
+                .header("Content-Type", "application/json")
+                .body(serde_json::to_vec(body).unwrap()),
+            None => http_client().get(url),
+        };
+        let answer = request
+            .bearer_auth(TOKEN)
+            .header("Accept", "application/json")
+            .header("Intercom-Version", if body.is_some() { "2.14" } else { "2.17" })
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
+    })
+}

@@ -13,6 +13,7 @@ mod helpers;
 mod hostile_server;
 mod output;
 mod python;
+mod reference;
 mod search_dump;
 mod search_sim;
 mod search_whole;

@@ -7,35 +7,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// The simulator's answer to `POST url/contacts/search` of `body`, or to `GET url` without one.
-fn ask(url: &str, body: Option<&Value>) -> (u16, Value) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(async {
-        let request = match body {
-            Some(body) => http_client()
-                .post(format!("{url}/contacts/search"))
-                .header("Content-Type", "application/json")
-                .body(serde_json::to_vec(body).unwrap()),
-            None => http_client().get(url),
-        };
-        let answer = request
-            .bearer_auth(TOKEN)
-            .header("Accept", "application/json")
-            .header("Intercom-Version", if body.is_some() { "2.14" } else { "2.17" })
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status().as_u16();
-        (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
-    })
-}
-
 fn post(url: &str, body: &Value) -> (u16, Value) {
-    ask(url, Some(body))
+    ask_sim(url, Some(body))
 }
 
 fn get(url: &str, path: &str) -> (u16, Value) {
-    ask(&format!("{url}{path}"), None)
+    ask_sim(&format!("{url}{path}"), None)
 }
 
 #[test]
