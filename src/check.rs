@@ -20,6 +20,9 @@ pub struct CheckReport {
     pub api_version: String,
     /// What the source's list announced.
     pub records: u64,
+    /// The list counts only some of the records (the companies' page list: those with users), so
+    /// `records` is a floor.
+    pub records_at_least: bool,
     /// Custom attributes the workspace declares for the source (typed columns a dump adds).
     pub declared_attributes: usize,
     /// The listing a dump would walk (`auto` resolved from the count).
@@ -89,6 +92,7 @@ pub fn check(config: &Config) -> Result<CheckReport, DumpError> {
         source: config.source.name(),
         api_version: config.api.version.to_string(),
         records,
+        records_at_least: !config.source.spec().page_list_whole,
         declared_attributes: declared.len(),
         mode: mode.name(),
         requests,

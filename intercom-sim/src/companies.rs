@@ -305,13 +305,7 @@ pub(crate) async fn list_companies(
 ) -> Result<Response, SimError> {
     let Admitted { rate, .. } = admit(&state, &headers)?;
     let invalid = |message: String| SimError::new(StatusCode::BAD_REQUEST, "parameter_invalid", message).with_rate(rate);
-    let number = |name: &str, default: u64| -> Result<u64, SimError> {
-        params
-            .get(name)
-            .map_or(Ok(default), |v| v.parse::<u64>().map_err(|_| invalid(format!("{name} must be a positive integer"))))
-    };
-    let page = number("page", 1)?.max(1);
-    let per_page = number("per_page", DEFAULT_PER_PAGE)?.clamp(1, MAX_PER_PAGE);
+    let (page, per_page) = crate::server::paging(&params, DEFAULT_PER_PAGE, MAX_PER_PAGE, rate)?;
     let ascending = match params.get("order").map(String::as_str) {
         None | Some("desc") => false,
         Some("asc") => true,

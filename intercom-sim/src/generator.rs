@@ -657,20 +657,8 @@ fn custom_attributes(rng: &mut Rng, created_at: i64) -> CustomAttributes {
 fn addressable_list(rng: &mut Rng, contact_id: &str, path: &str, kind: &'static str, max: u64, weight: u64) -> AddressableList {
     // Most contacts have few; some have more than the ten a list shows.
     let total = if rng.chance(100 - weight * 4) { rng.below(3) } else { rng.below(max + 1) };
-    let shown = total.min(10);
-    let data = (0..shown)
-        .map(|_| {
-            let id = (100_000 + rng.below(9_000_000)).to_string();
-            Addressable { kind, url: format!("/{path}/{id}"), id }
-        })
-        .collect();
-    AddressableList {
-        kind: "list",
-        data,
-        url: format!("/contacts/{contact_id}/{path}"),
-        total_count: total as i64,
-        has_more: total > 10,
-    }
+    let ids = (0..total).map(|_| (100_000 + rng.below(9_000_000)).to_string()).collect();
+    crate::relations::inline_list(contact_id, path, kind, ids)
 }
 
 fn subscription_list(rng: &mut Rng, contact_id: &str, p: u64) -> AddressableList {

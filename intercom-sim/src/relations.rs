@@ -119,14 +119,7 @@ pub(crate) async fn contact_companies(
     let Admitted { rate, .. } = admit(&state, &headers)?;
     let ws = state.workspace();
     let i = contact_index(&state, &id, rate)?;
-    let invalid = |message: String| SimError::new(StatusCode::BAD_REQUEST, "parameter_invalid", message).with_rate(rate);
-    let number = |name: &str, default: u64| -> Result<u64, SimError> {
-        params
-            .get(name)
-            .map_or(Ok(default), |v| v.parse::<u64>().map_err(|_| invalid(format!("{name} must be a positive integer"))))
-    };
-    let page = number("page", 1)?.max(1);
-    let per_page = number("per_page", DEFAULT_COMPANIES_PER_PAGE)?.clamp(1, MAX_COMPANIES_PER_PAGE);
+    let (page, per_page) = crate::server::paging(&params, DEFAULT_COMPANIES_PER_PAGE, MAX_COMPANIES_PER_PAGE, rate)?;
     let all = ws.contact_companies(i);
     let total = all.len() as u64;
     let total_pages = total.div_ceil(per_page).max(1);

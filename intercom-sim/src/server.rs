@@ -362,6 +362,25 @@ impl IntoResponse for SimError {
 }
 
 /// The checks every request passes, in Intercom's order: token, rate limit, Accept, version.
+/// `page` (from 1) and `per_page` (`default` unless sent, at most `max`) of a paged request;
+/// 400 `parameter_invalid` for a value that is not a number.
+pub(crate) fn paging(
+    params: &HashMap<String, String>,
+    default: u64,
+    max: u64,
+    rate: RateVerdict,
+) -> Result<(u64, u64), SimError> {
+    let number = |name: &str, default: u64| -> Result<u64, SimError> {
+        params.get(name).map_or(Ok(default), |v| {
+            v.parse::<u64>().map_err(|_| {
+                SimError::new(StatusCode::BAD_REQUEST, "parameter_invalid", format!("{name} must be a positive integer"))
+                    .with_rate(rate)
+            })
+        })
+    };
+    Ok((number("page", 1)?.max(1), number("per_page", default)?.clamp(1, max)))
+}
+
 pub(crate) fn admit(state: &SimState, headers: &HeaderMap) -> Result<Admitted, SimError> {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let expected = format!("Bearer {}", state.config.token);

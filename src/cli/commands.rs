@@ -42,7 +42,11 @@ pub(crate) fn check(args: DumpArgs) -> anyhow::Result<()> {
     let (config, _) = dump_config(args)?;
     let report = intercom_dump::check::check(&config)?;
     println!("ok: the token, the region and API version {} answer", report.api_version);
-    println!("  {}: {} announced", report.source, report.records);
+    if report.records_at_least {
+        println!("  {}: at least {} (the page list counts only those with users)", report.source, report.records);
+    } else {
+        println!("  {}: {} announced", report.source, report.records);
+    }
     println!("  custom attributes declared: {} (a typed column each)", report.declared_attributes);
     println!("  --out {}: writable", config.output.dir.display());
     println!(
