@@ -30,7 +30,8 @@
 //! - The Fetcher owns the API client (`api::client`): reqwest over rustls, every request through one
 //!   governor limiter, failures classified and retried under a backon backoff. It sends a
 //!   listing's `Call` to the endpoints of the run's source (`source/`: endpoints, envelope,
-//!   schema, key, partition column, attribute model; one file a source).
+//!   schema, key, partition column, attribute model; one file a source, the small reference
+//!   lists sharing one).
 //! - The Parsers own a [`schema::PageDecoder`] each: page JSON straight to Arrow; a page that
 //!   does not decode goes record by record, and a value that does not fit its column is kept
 //!   in `_extra` ([`schema::repair`]).
