@@ -102,18 +102,19 @@ impl Source {
     }
 }
 
-/// How a source is listed. Unset, contacts take the cursor, users and leads the scroll (or
-/// the page list when a filter asks for it).
+/// How a source is listed. Unset, contacts take the cursor, users, leads and companies the
+/// scroll (or the page list when a filter asks for it), a reference list its one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// v2 contacts: the search past 20 pages (3,000 contacts), else the cursor. Users and
     /// leads: the page list when it reaches every record (at most 10,000), the scroll otherwise.
+    /// Companies: the scroll.
     Auto,
     /// The v2 cursor list (contacts).
     Cursor,
-    /// The v1 scroll (users, leads).
+    /// The scroll (v1 users and leads, 2.x companies).
     Scroll,
-    /// The v1 page list (users, leads), several pages at once.
+    /// The page list (v1 users and leads, 2.x companies), several pages at once.
     Pages,
     /// v2 contacts: `POST /contacts/search`, the workspace split into parts walked at once,
     /// as many as the rate limit keeps busy.

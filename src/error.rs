@@ -36,7 +36,7 @@ pub enum ConfigError {
     #[error("API version {version} cannot list {listing}: pass --api-version {needed} (or leave it out)")]
     VersionForSource { version: ApiVersion, listing: &'static str, needed: ApiVersion },
     #[error(
-        "--mode {mode} cannot list {listing}: contacts use the cursor or search, users, leads and companies the scroll or pages (or leave --mode out)"
+        "--mode {mode} cannot list {listing}: contacts use the cursor or search, users, leads and companies the scroll or pages, a reference list its one list (or leave --mode out)"
     )]
     ModeForSource { mode: &'static str, listing: &'static str },
     #[error(

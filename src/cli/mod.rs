@@ -75,6 +75,8 @@ Examples:
   intercom-dump dump --out ./lake --mode auto --partition-by role --format both
   intercom-dump dump --out ./lake --source users                          # v1 users, the scroll
   intercom-dump dump --out ./lake --source leads --created-since 7        # the page list, filtered
+  intercom-dump dump --out ./lake --source companies                      # every company, the scroll
+  intercom-dump dump --out ./lake --source tags                           # a reference list, one request
   intercom-dump dump --out ./lake --resume                                # go on after a crash
 
 The token comes from INTERCOM_TOKEN (or --token-file); every option also from INTERCOM_DUMP_<FLAG>.
@@ -266,15 +268,17 @@ pub(crate) struct SimArgs {
 #[derive(Args)]
 #[command(next_help_heading = "What to list")]
 pub(crate) struct ListingArgs {
-    /// What to dump: v2 contacts, or v1 users or leads.
+    /// What to dump: v2 contacts, v1 users or leads, companies, or a reference list (tags,
+    /// segments, admins, teams, contact or company data attributes).
     #[arg(long, env = "INTERCOM_DUMP_SOURCE", value_enum, default_value_t = Source::Contacts)]
     pub(crate) source: Source,
-    /// How to list it (default: the cursor for contacts; the scroll for users and leads, or the
-    /// page list when a filter is given). `search`: contacts through `POST /contacts/search`,
-    /// cut into windows walked at once, as fast as the rate limit allows. `auto`: for contacts,
-    /// the search when the list holds more than 20 pages (3,000 contacts), else the cursor; for
-    /// users and leads, the page list when it reaches every record (at most 10,000), else the
-    /// scroll.
+    /// How to list it (default: the cursor for contacts; the scroll for users, leads and
+    /// companies, or the page list when a filter is given; one request for a reference list).
+    /// `search`: contacts through `POST /contacts/search`, cut into windows walked at once, as
+    /// fast as the rate limit allows. `auto`: for contacts, the search when the list holds more
+    /// than 20 pages (3,000 contacts), else the cursor; for users and leads, the page list when
+    /// it reaches every record (at most 10,000), else the scroll; for companies, the scroll (the
+    /// page list leaves out companies without users).
     #[arg(long, env = "INTERCOM_DUMP_MODE", value_enum)]
     pub(crate) mode: Option<Mode>,
     /// Page list only: the one record with this email.

@@ -69,3 +69,26 @@ fn a_paged_or_keyless_reference_list_publishes_nothing() {
     let output = dump_cli(&server.url(), out.path(), &["--source", "teams"]);
     assert_refused(&output, 6, &["have no id"], out.path());
 }
+
+#[test]
+fn the_command_line_dumps_companies_and_every_reference_table_into_one_lake_folder() {
+    let (seed, n) = (702, 4_000);
+    let sim = simulator(seed, n);
+    let ws = sim.state().workspace();
+    let out = tempfile::tempdir().unwrap();
+    let sources = ["companies", "tags", "segments", "admins", "teams", "contact-attributes", "company-attributes"];
+    for source in sources {
+        let output = dump_cli(&sim.base_url(), out.path(), &["--source", source]);
+        assert!(output.status.success(), "{source}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    for table in ["companies", "tags", "segments", "admins", "teams", "contact_attributes", "company_attributes"] {
+        assert!(out.path().join(table).join("_SUCCESS").exists(), "{table} is published in its own folder");
+        let manifest = read_manifest(out.path(), table);
+        assert_eq!(manifest["source"].as_str(), Some(table));
+    }
+    assert_eq!(read_manifest(out.path(), "companies")["records"].as_u64(), Some(ws.companies));
+    assert_eq!(read_manifest(out.path(), "company_attributes")["key"].as_str(), Some("full_name"));
+    // A reference list takes no listing but its own.
+    let output = dump_cli(&sim.base_url(), out.path(), &["--source", "tags", "--mode", "scroll"]);
+    assert_refused(&output, 2, &["--mode scroll cannot list tags"], &out.path().join("nothing-here"));
+}
