@@ -296,8 +296,9 @@ pub(crate) async fn scroll_companies(
     }
 }
 
-/// `GET /companies?page=&per_page=&order=`: the page list, 15 a page unless told, companies
-/// with users only, at most the page cap.
+/// `GET /companies?page=&per_page=&order=` (and `POST /companies/list`, the same in the
+/// current docs): the page list, 15 a page unless told, companies with users only, at most the
+/// page cap.
 pub(crate) async fn list_companies(
     State(state): State<Arc<SimState>>,
     headers: HeaderMap,

@@ -201,6 +201,7 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/contacts/scroll", get(scroll_leads))
         .route("/data_attributes", get(data_attributes))
         .route("/companies", get(crate::companies::list_companies))
+        .route("/companies/list", post(crate::companies::list_companies))
         .route("/companies/scroll", get(crate::companies::scroll_companies))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), inject_faults));

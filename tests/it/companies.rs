@@ -73,6 +73,21 @@ fn the_page_list_holds_the_companies_with_users_and_auto_takes_the_scroll() {
     assert!(with_users.len() < ws.companies as usize, "some companies have no users");
     assert_exact_ids(&output_ids(out.path(), "companies"), with_users.clone());
     assert_eq!(summary.total_count, Some(with_users.len() as u64));
+    // `POST /companies/list` is the same list.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (get, post) = runtime.block_on(async {
+        let ask = |request: reqwest::RequestBuilder| async move {
+            let answer = request.bearer_auth(TOKEN).header("Accept", "application/json").send().await.unwrap();
+            serde_json::from_slice::<serde_json::Value>(&answer.bytes().await.unwrap()).unwrap()
+        };
+        let url = sim.base_url();
+        (
+            ask(http_client().get(format!("{url}/companies?page=2&per_page=7"))).await,
+            ask(http_client().post(format!("{url}/companies/list?page=2&per_page=7"))).await,
+        )
+    });
+    assert_eq!(get, post);
+    assert_eq!((get["data"].as_array().unwrap().len(), get["total_count"].as_u64()), (7, Some(with_users.len() as u64)));
 
     let mut config = companies_config(&sim, out.path(), Some(Mode::Auto));
     config.output.overwrite = true;
