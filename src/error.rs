@@ -47,6 +47,8 @@ pub enum ConfigError {
     QueryForCompanies,
     #[error("--partition-by role does not apply to {listing}, which have no role: leave it out")]
     PartitionForSource { listing: &'static str },
+    #[error("--typed-custom-attributes does not apply to {listing}, which have no custom attributes: leave it out")]
+    TypedAttributesForSource { listing: &'static str },
     #[error("cannot write --summary-json {path}: give a file in a writable directory")]
     SummaryPath { path: std::path::PathBuf },
     /// The demo replaces only a dump of a simulator on this machine.

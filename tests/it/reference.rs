@@ -91,4 +91,6 @@ fn the_command_line_dumps_companies_and_every_reference_table_into_one_lake_fold
     // A reference list takes no listing but its own.
     let output = dump_cli(&sim.base_url(), out.path(), &["--source", "tags", "--mode", "scroll"]);
     assert_refused(&output, 2, &["--mode scroll cannot list tags"], &out.path().join("nothing-here"));
+    let output = dump_cli(&sim.base_url(), out.path(), &["--source", "teams", "--typed-custom-attributes"]);
+    assert_refused(&output, 2, &["--typed-custom-attributes does not apply to teams"], &out.path().join("nothing-here"));
 }
