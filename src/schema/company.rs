@@ -9,7 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::contact::{extra_column, list, structure, timestamp, utf8, with_typed};
 use super::custom::DeclaredAttribute;
-use super::decoders::{DECODE_KEY, INT_OR_STRING, json_text_metadata};
+use super::decoders::{DECODE_KEY, EMPTY_IS_NULL, INT_OR_STRING, json_text_metadata};
 
 /// The schema's name in messages and file metadata.
 pub const COMPANY_V2: &str = "company (v2)";
@@ -31,7 +31,9 @@ fn company_fields(id_nullable: bool) -> Vec<Field> {
         utf8("company_id"),
         utf8("app_id"),
         utf8("name"),
-        structure("plan", vec![utf8("type"), utf8("id"), utf8("name")]),
+        // `{}` for a company without a plan: null, as a reader asking `plan IS NULL` expects.
+        structure("plan", vec![utf8("type"), utf8("id"), utf8("name")])
+            .with_metadata(HashMap::from([(DECODE_KEY.into(), EMPTY_IS_NULL.into())])),
         timestamp("remote_created_at"),
         timestamp("created_at"),
         timestamp("updated_at"),
@@ -73,7 +75,8 @@ mod tests {
         let ids = batch.column_by_name("id").unwrap().as_string::<i32>();
         let users = batch.column_by_name("user_count").unwrap().as_primitive::<Int64Type>();
         let seats = batch.column_by_name("custom_seats").unwrap().as_primitive::<Int64Type>();
-        let plans = batch.column_by_name("plan").unwrap().as_struct().column_by_name("name").unwrap().as_string::<i32>();
+        let plan = batch.column_by_name("plan").unwrap().as_struct();
+        let plans = plan.column_by_name("name").unwrap().as_string::<i32>();
         for (row, company) in companies.iter().enumerate() {
             assert_eq!(ids.value(row), company.id);
             assert_eq!(users.value(row), company.user_count as i64);
@@ -87,6 +90,7 @@ mod tests {
                 intercom_sim::companies::Plan::None {} => None,
             };
             assert_eq!(plans.is_valid(row).then(|| plans.value(row)), plan);
+            assert_eq!(batch.column_by_name("plan").unwrap().is_valid(row), plan.is_some(), "`plan: {{}}` is null");
         }
     }
 }

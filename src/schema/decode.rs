@@ -233,7 +233,17 @@ impl PageDecoder {
                 return Err(DecodeError::MissingId { count: missing, page: page.to_string() });
             }
         }
-        RecordBatch::try_new(self.output_schema.clone(), batch.columns().to_vec()).map_err(|e| self.error(page, e))
+        let columns = self
+            .output_schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(field, column)| match field.metadata().get(super::decoders::DECODE_KEY).map(String::as_str) {
+                Some(super::decoders::EMPTY_IS_NULL) => empty_structs_to_null(column),
+                _ => column.clone(),
+            })
+            .collect();
+        RecordBatch::try_new(self.output_schema.clone(), columns).map_err(|e| self.error(page, e))
     }
 
     fn error(&self, page: &str, error: arrow::error::ArrowError) -> DecodeError {
@@ -282,6 +292,16 @@ fn object_text<'a>(fields: impl IntoIterator<Item = (&'a str, &'a str)>) -> Stri
 }
 
 /// The object shape `source` lists: its name in messages, and its schema.
+/// `column` (a struct) with each row whose fields are all null made null itself.
+fn empty_structs_to_null(column: &arrow::array::ArrayRef) -> arrow::array::ArrayRef {
+    use arrow::array::{Array, AsArray, StructArray};
+    let Some(structs) = column.as_struct_opt() else { return column.clone() };
+    let valid: arrow::buffer::BooleanBuffer =
+        (0..structs.len()).map(|row| structs.is_valid(row) && structs.columns().iter().any(|c| c.is_valid(row))).collect();
+    let (fields, children, _) = structs.clone().into_parts();
+    std::sync::Arc::new(StructArray::new(fields, children, Some(arrow::buffer::NullBuffer::new(valid))))
+}
+
 fn shape(source: Source) -> (&'static str, crate::source::SchemaFn) {
     let spec = source.spec();
     (spec.object, spec.schema)

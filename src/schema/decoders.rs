@@ -26,6 +26,8 @@ const EXTENSION_NAME_KEY: &str = "ARROW:extension:name";
 pub const DECODE_KEY: &str = "intercom_dump.decode";
 /// An Int64 field that accepts `123` and `"123"`.
 pub const INT_OR_STRING: &str = "int_or_string";
+/// A struct sent as `{}` when it has nothing (a company's `plan`) is null, not a struct of nulls.
+pub const EMPTY_IS_NULL: &str = "empty_is_null";
 /// The column that keeps a record's fields the schema does not know, as a JSON object.
 pub const EXTRA_COLUMN: &str = "_extra";
 
