@@ -490,7 +490,7 @@ impl Config {
         if self.output.partition_by.is_some() && spec.role_partition == crate::source::RolePartition::None {
             return Err(ConfigError::PartitionForSource { listing: spec.name });
         }
-        if self.output.typed_custom_attributes == Some(true) && spec.attribute_model.is_empty() {
+        if self.output.typed_custom_attributes == Some(true) && spec.attribute_model.is_none() {
             return Err(ConfigError::TypedAttributesForSource { listing: spec.name });
         }
         if let Compression::Zstd(level) = self.output.compression

@@ -19,9 +19,10 @@
 //!
 //! - The Coordinator (`actors/coordinator.rs`) is flow control only. It alone holds the run's
 //!   listing (`listing/`: the v2 cursor, the search's parts walked at once, the scroll (v1
-//!   users and leads, 2.x companies), the page list, each a pure state machine with an injected clock) and asks it, after every
-//!   event, what to request (a search: as many calls in flight as the rate limit keeps busy); sends
-//!   those calls to the Fetcher; hands what the listing delivers to a bounded page buffer
+//!   users and leads, 2.x companies), the page list, the reference lists' one request, each a
+//!   pure state machine with an injected clock) and asks it, after every event, what to
+//!   request (a search: as many calls in flight as the rate limit keeps busy); sends those
+//!   calls to the Fetcher; hands what the listing delivers to a bounded page buffer
 //!   (a listing that can pause waits for room, a scroll spills to disk), groups pages for the
 //!   Parsers, drops rows already written (by the source's key), and sends batches to the
 //!   Writer in delivery order, each with the listing's resume token after it. The listing's

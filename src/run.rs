@@ -287,7 +287,8 @@ fn fetch_declared_attributes(
     limiter: &Arc<crate::api::RateLimiter>,
     stats: &Arc<ApiStats>,
 ) -> Result<Vec<DeclaredAttribute>, DumpError> {
-    let model = config.source.spec().attribute_model;
+    // A source without custom attributes declares none.
+    let Some(model) = config.source.spec().attribute_model else { return Ok(Vec::new()) };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

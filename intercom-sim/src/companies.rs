@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::Serialize;
 
@@ -142,7 +142,7 @@ impl Workspace {
 
     /// When company `k` was last seen, if ever.
     pub fn company_last_request_at(&self, k: u64) -> Option<i64> {
-        let mut rng = self.stream(k, Salt::Company);
+        let mut rng = self.stream(k, Salt::CompanySeen);
         rng.chance(85).then(|| self.company_created_at(k) + rng.below(500 * 86_400) as i64)
     }
 
@@ -151,15 +151,10 @@ impl Workspace {
         let id = self.company_id(k);
         let created_at = self.company_created_at(k);
         let last_request_at = self.company_last_request_at(k);
-        // Drawn after the stream's first draws, which `company_last_request_at` takes.
         let mut rng = self.stream(k, Salt::Company);
-        let _ = (rng.chance(85), rng.below(500 * 86_400));
         let name = format!("{} {}", NAME_PARTS[rng.below(NAME_PARTS.len() as u64) as usize], k);
-        let tags = (0..rng.below(3)).map(|_| rng.below(crate::generator::TAG_NAMES.len() as u64)).collect::<Vec<_>>();
-        let mut tag_indices = tags;
-        tag_indices.sort_unstable();
-        tag_indices.dedup();
-        let tags = tag_indices
+        let wanted = rng.below(3);
+        let tags = crate::relations::distinct(&mut rng, crate::generator::TAG_NAMES.len() as u64, wanted, |t| t)
             .into_iter()
             .map(|t| {
                 let (id, name) = self.tag(t);
@@ -324,12 +319,7 @@ pub(crate) async fn list_companies(
             }
             ListAnswer::Page { indices, total_count, total_pages, has_next } => (indices, total_count, total_pages, has_next),
         };
-    let next = has_next.then(|| {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        let mut order = if ascending { "&order=asc" } else { "" }.to_string();
-        order.insert_str(0, &format!("http://{host}/companies?page={}&per_page={per_page}", page + 1));
-        order
-    });
+    let next = has_next.then(|| crate::server::next_page_url(&headers, "/companies", &params, page + 1));
     let mut body = format!(r#"{{"type":"list","total_count":{total_count},"data":"#).into_bytes();
     write_companies(&state, &ws, indices, &mut body);
     let pages =

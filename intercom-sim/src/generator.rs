@@ -379,6 +379,7 @@ pub(crate) enum Salt {
     Unknown,
     Companies,
     Company,
+    CompanySeen,
     Tags,
 }
 

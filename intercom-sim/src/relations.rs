@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
@@ -130,10 +130,8 @@ pub(crate) async fn contact_companies(
         .take(per_page as usize)
         .map(|&k| serde_json::to_value(ws.company(k, index.user_count(k))).expect("a company serialises"))
         .collect();
-    let next = (page < total_pages).then(|| {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        format!("http://{host}/contacts/{id}/companies?page={}&per_page={per_page}", page + 1)
-    });
+    let next = (page < total_pages)
+        .then(|| crate::server::next_page_url(&headers, &format!("/contacts/{id}/companies"), &params, page + 1));
     let pages = json!({"type": "pages", "next": next, "page": page, "per_page": per_page, "total_pages": total_pages});
     let body = json!({"type": "list", "data": data, "total_count": total, "pages": pages});
     Ok(json_response(StatusCode::OK, serde_json::to_vec(&body).expect("JSON values serialise"), Some(rate)))

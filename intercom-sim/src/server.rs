@@ -363,6 +363,24 @@ impl IntoResponse for SimError {
 }
 
 /// The checks every request passes, in Intercom's order: token, rate limit, Accept, version.
+/// The full URL of page `page` of the list at `path` (`/users`) on the host the request named:
+/// the request's other parameters kept, `page` replaced.
+pub(crate) fn next_page_url(headers: &HeaderMap, path: &str, params: &HashMap<String, String>, page: u64) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+    let mut next = url::Url::parse(&format!("http://{host}")).expect("a host header makes a URL");
+    next.set_path(path);
+    {
+        let mut pairs = next.query_pairs_mut();
+        let mut sorted: Vec<_> = params.iter().filter(|(k, _)| k.as_str() != "page").collect();
+        sorted.sort();
+        for (key, value) in sorted {
+            pairs.append_pair(key, value);
+        }
+        pairs.append_pair("page", &page.to_string());
+    }
+    next.to_string()
+}
+
 /// `page` (from 1) and `per_page` (`default` unless sent, at most `max`) of a paged request;
 /// 400 `parameter_invalid` for a value that is not a number.
 pub(crate) fn paging(
@@ -649,21 +667,8 @@ fn v1_page_list(
         }
         ListAnswer::Page { indices, total_count, total_pages, has_next } => (indices, total_count, total_pages, has_next),
     };
-    let next = has_next.then(|| {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
-        let path = if role == Role::User { "users" } else { "contacts" };
-        let mut next = url::Url::parse(&format!("http://{host}/{path}")).expect("a host header makes a URL");
-        {
-            let mut pairs = next.query_pairs_mut();
-            let mut sorted: Vec<_> = params.iter().filter(|(k, _)| k.as_str() != "page").collect();
-            sorted.sort();
-            for (key, value) in sorted {
-                pairs.append_pair(key, value);
-            }
-            pairs.append_pair("page", &(query.page + 1).to_string());
-        }
-        next.to_string()
-    });
+    let path = if role == Role::User { "/users" } else { "/contacts" };
+    let next = has_next.then(|| next_page_url(headers, path, params, query.page + 1));
     let (kind, key) = v1_list_names(role);
     let mut body = Vec::with_capacity(indices.len() * 2_600 + 256);
     body.extend_from_slice(format!(r#"{{"type":"{kind}","total_count":{total_count},"{key}":"#).as_bytes());

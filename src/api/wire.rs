@@ -118,19 +118,6 @@ fn parse_cursor_envelope(body: Bytes) -> Result<ListedPage, ApiError> {
     })
 }
 
-/// Where the records of a list paged the v1 way (a `scroll_param`, or a `pages.next` URL) sit:
-/// `users` or `contacts` (leads) in v1, `data` in the 2.x companies lists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum V1Key {
-    Users,
-    Contacts,
-    Data,
-    /// The reference lists: `GET /segments`, `/admins`, `/teams`.
-    Segments,
-    Admins,
-    Teams,
-}
-
 /// Reads a page of `source`'s listing (its envelope; the records stay raw JSON).
 pub fn parse_page_of(source: crate::config::Source, body: Bytes) -> Result<ListedPage, ApiError> {
     parse_page(source.spec().envelope, body)
@@ -144,23 +131,59 @@ pub(crate) fn parse_page(envelope: Envelope, body: Bytes) -> Result<ListedPage, 
     }
 }
 
-#[derive(Deserialize)]
+/// A v1-style envelope: the records under the list's own key (`users`, `contacts`, `data`,
+/// `segments`...), borrowed as raw JSON, and the paging fields.
 struct V1Envelope<'a> {
-    #[serde(borrow, default)]
-    users: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    contacts: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    data: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    segments: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    admins: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    teams: Option<&'a RawValue>,
+    records: Option<&'a RawValue>,
     scroll_param: Option<String>,
     total_count: Option<u64>,
     pages: Option<V1Pages>,
+}
+
+/// Reads a [`V1Envelope`] whose records sit under `key`, in one pass; other fields are skipped.
+struct V1EnvelopeSeed<'k> {
+    key: &'k str,
+}
+
+/// An object key, borrowed unless it holds escapes.
+#[derive(Deserialize)]
+struct Key<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for V1EnvelopeSeed<'_> {
+    type Value = V1Envelope<'de>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for V1EnvelopeSeed<'_> {
+    type Value = V1Envelope<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a list object with `{}`", self.key)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error as _;
+        let mut envelope = V1Envelope { records: None, scroll_param: None, total_count: None, pages: None };
+        while let Some(Key(name)) = map.next_key()? {
+            match name.as_ref() {
+                // Two record arrays: which one is the page cannot be told.
+                key if key == self.key && envelope.records.is_some() => {
+                    return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                }
+                key if key == self.key => envelope.records = Some(map.next_value()?),
+                "scroll_param" => envelope.scroll_param = map.next_value()?,
+                "total_count" => envelope.total_count = map.next_value()?,
+                "pages" => envelope.pages = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(envelope)
+    }
 }
 
 #[derive(Deserialize)]
@@ -169,24 +192,19 @@ struct V1Pages {
     total_pages: Option<u64>,
 }
 
-/// Reads a v1 scroll page (`next` is the `scroll_param`) or page-list page (`next` is the
-/// `pages.next` URL).
-pub fn parse_v1_page(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
+/// Reads a page paged the v1 way, its records under `key` (`users`, `contacts` for v1 leads,
+/// `data` for companies...): a scroll page (`next` is the `scroll_param`), a page-list page
+/// (`next` is the `pages.next` URL) or a whole reference list.
+pub fn parse_v1_page(body: Bytes, key: &str) -> Result<ListedPage, ApiError> {
     parse_sanitized(body, |body| parse_v1_envelope(body, key))
 }
 
-fn parse_v1_envelope(body: Bytes, key: V1Key) -> Result<ListedPage, ApiError> {
-    let envelope: V1Envelope<'_> =
-        serde_json::from_slice(&body).map_err(|e| ApiError::BadPage { reason: format!("not a v1 list: {e}") })?;
-    let (raw, name) = match key {
-        V1Key::Users => (envelope.users, "users"),
-        V1Key::Contacts => (envelope.contacts, "contacts"),
-        V1Key::Data => (envelope.data, "data"),
-        V1Key::Segments => (envelope.segments, "segments"),
-        V1Key::Admins => (envelope.admins, "admins"),
-        V1Key::Teams => (envelope.teams, "teams"),
-    };
-    let raw = raw.ok_or_else(|| ApiError::BadPage { reason: format!("no `{name}` array") })?;
+fn parse_v1_envelope(body: Bytes, key: &str) -> Result<ListedPage, ApiError> {
+    let not_a_list = |e: serde_json::Error| ApiError::BadPage { reason: format!("not a v1 list: {e}") };
+    let mut deserializer = serde_json::Deserializer::from_slice(&body);
+    let envelope = serde::de::DeserializeSeed::deserialize(V1EnvelopeSeed { key }, &mut deserializer).map_err(not_a_list)?;
+    deserializer.end().map_err(not_a_list)?;
+    let raw = envelope.records.ok_or_else(|| ApiError::BadPage { reason: format!("no `{key}` array") })?;
     let records = raw_array_range(&body, raw)?;
     let (next, total_pages) = match envelope.pages {
         Some(pages) => (pages.next, pages.total_pages),
@@ -306,13 +324,31 @@ mod tests {
     #[test]
     fn reads_v1_scroll_and_page_list_envelopes() {
         let scroll = r#"{"type":"user.list","users":[{"id":"a"}],"scroll_param":"25b649f7"}"#;
-        let page = parse_v1_page(Bytes::from(scroll), V1Key::Users).unwrap();
+        let page = parse_v1_page(Bytes::from(scroll), "users").unwrap();
         assert_eq!((page.next.as_deref(), page.page.records_json()), (Some("25b649f7"), br#"[{"id":"a"}]"#.as_slice()));
         let list = r#"{"type":"contact.list","total_count":120,"contacts":[],"pages":{"type":"pages","next":null,"page":3,"per_page":60,"total_pages":2}}"#;
-        let page = parse_v1_page(Bytes::from(list), V1Key::Contacts).unwrap();
+        let page = parse_v1_page(Bytes::from(list), "contacts").unwrap();
         assert_eq!((page.next, page.total_count, page.total_pages), (None, Some(120), Some(2)));
         assert!(page.page.is_empty());
-        assert!(matches!(parse_v1_page(Bytes::from(scroll), V1Key::Contacts), Err(ApiError::BadPage { .. })));
+        assert!(matches!(parse_v1_page(Bytes::from(scroll), "contacts"), Err(ApiError::BadPage { .. })));
+    }
+
+    #[test]
+    fn a_v1_envelope_under_any_key_is_read_strictly() {
+        // An escaped key is still the key; other fields of any shape are skipped.
+        let escaped = r#"{"\u0064ata":[{"id":"a"}],"extra":{"deep":[1,2]},"scroll_param":"p1"}"#;
+        let page = parse_v1_page(Bytes::from(escaped), "data").unwrap();
+        assert_eq!((page.next.as_deref(), page.page.records_json()), (Some("p1"), br#"[{"id":"a"}]"#.as_slice()));
+        for hostile in [
+            r#"{"data":[{"id":"a"}],"data":[{"id":"b"}]}"#,
+            r#"{"data":[{"id":"a"}]} trailing"#,
+            r#"{"data":null}"#,
+            r#"{"data":[],"scroll_param":42}"#,
+            r#"{"data":[],"total_count":"many"}"#,
+            r#"[{"data":[]}]"#,
+        ] {
+            assert!(matches!(parse_v1_page(Bytes::from(hostile), "data"), Err(ApiError::BadPage { .. })), "{hostile}");
+        }
     }
 
     #[test]

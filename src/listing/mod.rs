@@ -1,7 +1,7 @@
 //! The listings: how a source's records are walked, page by page. Each style (the v2 cursor,
-//! the search's windows, `auto`'s choice between those two for contacts, the v1 scroll, the v1
-//! page list and `auto`'s choice between the last two) is a pure state
-//! machine (and the reference lists' single request is one too): it is told what arrived, what failed and what time it is, and answers with the next
+//! the search's windows, `auto`'s choice between those two for contacts, the scroll, the page
+//! list, `auto`'s choice between the last two, and a reference list's one request) is a pure
+//! state machine: it is told what arrived, what failed and what time it is, and answers with the next
 //! request to send (or to wait, or that it is done) and with the pages to write, in order, each
 //! carrying the listing's resume token once it is written. No actix, no HTTP, no sleeps inside:
 //! the Coordinator drives a [`Listing`], unit tests drive one with an injected clock.

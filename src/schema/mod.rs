@@ -23,6 +23,6 @@ pub use repair::Repairs;
 pub enum DecodeError {
     #[error("{page}: the records do not fit the {schema} schema: {message}; re-run with RUST_LOG=debug and report it")]
     Json { schema: &'static str, page: String, message: String },
-    #[error("{page}: {count} record(s) have no id: the API answered records that cannot be told apart; report it to Intercom")]
-    MissingId { count: usize, page: String },
+    #[error("{page}: {count} record(s) have no {key}: the API answered records that cannot be told apart; report it to Intercom")]
+    MissingId { count: usize, key: &'static str, page: String },
 }

@@ -3,7 +3,7 @@
 //! without users and reaches at most 10,000. The page's records sit under `data`, paged like
 //! the v1 lists (`scroll_param`, or a `pages.next` URL).
 
-use super::{Envelope, RolePartition, SourceSpec, V1Key};
+use super::{Envelope, RolePartition, SourceSpec};
 use crate::config::Mode;
 use crate::schema::company;
 use crate::version::ApiVersion;
@@ -15,13 +15,13 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     list_query: &[],
     scroll_path: Some(&["companies", "scroll"]),
     search_path: None,
-    envelope: Envelope::V1(V1Key::Data),
+    envelope: Envelope::V1("data"),
     modes: &[Mode::Scroll, Mode::Pages],
     object: company::COMPANY_V2,
     schema: company::company_schema_with,
     key: "id",
     role_partition: RolePartition::None,
-    attribute_model: "company",
+    attribute_model: Some("company"),
     typed_custom_attributes: true,
     page_list_whole: false,
     list_filters: false,

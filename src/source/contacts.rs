@@ -19,7 +19,7 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     schema: contact::contact_v2_schema_with,
     key: "id",
     role_partition: RolePartition::Column,
-    attribute_model: "contact",
+    attribute_model: Some("contact"),
     page_list_whole: true,
     list_filters: false,
     typed_custom_attributes: true,

@@ -12,7 +12,6 @@ mod users;
 
 use arrow::datatypes::SchemaRef;
 
-pub(crate) use crate::api::wire::V1Key;
 use crate::config::{Mode, Source};
 use crate::schema::DeclaredAttribute;
 use crate::version::ApiVersion;
@@ -22,8 +21,9 @@ use crate::version::ApiVersion;
 pub(crate) enum Envelope {
     /// v2 lists: `data`, with `pages.next.starting_after`.
     Data,
-    /// v1 lists: the named array, with `scroll_param` or `pages.next`.
-    V1(V1Key),
+    /// Paged the v1 way (v1 lists, the companies', the reference lists): the array under this
+    /// key, with `scroll_param` or `pages.next`.
+    V1(&'static str),
 }
 
 /// How the rows of a source are split into Hive-style directories with `--partition-by-role`.
@@ -67,7 +67,7 @@ pub(crate) struct SourceSpec {
     pub key: &'static str,
     pub role_partition: RolePartition,
     /// The `model` of `GET /data_attributes` its custom attributes are declared under.
-    pub attribute_model: &'static str,
+    pub attribute_model: Option<&'static str>,
     /// Whether custom attributes get typed columns unless told otherwise.
     pub typed_custom_attributes: bool,
     /// Whether the page list reaches every record under its cap (`auto` then takes it when the

@@ -2,7 +2,7 @@
 //! contact and company data attributes. Each is a small unpaged list, one request (`--mode
 //! list`), a table of its own the other tables join to by id.
 
-use super::{Envelope, RolePartition, SchemaFn, SourceSpec, V1Key};
+use super::{Envelope, RolePartition, SchemaFn, SourceSpec};
 use crate::config::Mode;
 use crate::schema::reference;
 use crate::version::ApiVersion;
@@ -12,7 +12,7 @@ const fn list(
     name: &'static str,
     path: &'static [&'static str],
     query: &'static [(&'static str, &'static str)],
-    key: V1Key,
+    key: &'static str,
     object: &'static str,
     schema: SchemaFn,
     id: &'static str,
@@ -30,24 +30,24 @@ const fn list(
         schema,
         key: id,
         role_partition: RolePartition::None,
-        attribute_model: "",
+        attribute_model: None,
         typed_custom_attributes: false,
         page_list_whole: true,
         list_filters: false,
     }
 }
 
-pub(super) static TAGS: SourceSpec = list("tags", &["tags"], &[], V1Key::Data, reference::TAG, reference::tag_schema, "id");
+pub(super) static TAGS: SourceSpec = list("tags", &["tags"], &[], "data", reference::TAG, reference::tag_schema, "id");
 pub(super) static SEGMENTS: SourceSpec =
-    list("segments", &["segments"], &[], V1Key::Segments, reference::SEGMENT, reference::segment_schema, "id");
+    list("segments", &["segments"], &[], "segments", reference::SEGMENT, reference::segment_schema, "id");
 pub(super) static ADMINS: SourceSpec =
-    list("admins", &["admins"], &[], V1Key::Admins, reference::ADMIN, reference::admin_schema, "id");
-pub(super) static TEAMS: SourceSpec = list("teams", &["teams"], &[], V1Key::Teams, reference::TEAM, reference::team_schema, "id");
+    list("admins", &["admins"], &[], "admins", reference::ADMIN, reference::admin_schema, "id");
+pub(super) static TEAMS: SourceSpec = list("teams", &["teams"], &[], "teams", reference::TEAM, reference::team_schema, "id");
 pub(super) static CONTACT_ATTRIBUTES: SourceSpec = list(
     "contact_attributes",
     &["data_attributes"],
     &[("model", "contact")],
-    V1Key::Data,
+    "data",
     reference::DATA_ATTRIBUTE,
     reference::data_attribute_schema,
     "full_name",
@@ -56,7 +56,7 @@ pub(super) static COMPANY_ATTRIBUTES: SourceSpec = list(
     "company_attributes",
     &["data_attributes"],
     &[("model", "company")],
-    V1Key::Data,
+    "data",
     reference::DATA_ATTRIBUTE,
     reference::data_attribute_schema,
     "full_name",

@@ -599,3 +599,55 @@ fn a_token_that_is_part_of_other_words_leaves_the_data_alone() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(written(out.path()), ids(0..300));
 }
+
+/// A companies scroll page of `ids`, handing out `param`.
+fn companies_page(ids: &[String], param: &str) -> Value {
+    let data: Vec<Value> = ids.iter().map(|id| json!({"type": "company", "id": id, "name": "Acme"})).collect();
+    json!({"type": "list", "data": data, "pages": null, "total_count": null, "scroll_param": param})
+}
+
+#[test]
+fn a_companies_scroll_that_repeats_itself_under_new_params_stops_the_run() {
+    let server = HostileServer::start(|request| {
+        let n: u64 = request.param("scroll_param").map_or(0, |p| p.trim_start_matches('p').parse().unwrap());
+        Reply::json(200, &companies_page(&ids(0..100), &format!("p{}", n + 1)))
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &["--source", "companies", NO_ATTRIBUTES]);
+    assert_refused(&output, 4, &["repeating itself"], out.path());
+    assert!(server.requests() < 200, "{} requests", server.requests());
+}
+
+#[test]
+fn companies_with_wrong_types_and_echoed_tokens_are_kept_whole_without_the_token() {
+    let server = HostileServer::start(|request| {
+        let echo = request.headers.get("authorization").cloned().unwrap_or_default();
+        match (request.path.as_str(), request.param("scroll_param")) {
+            ("/data_attributes", _) => Reply::json(
+                200,
+                &json!({"type": "list", "data": [
+                {"type": "data_attribute", "name": "seats", "full_name": "custom_attributes.seats", "data_type": "integer",
+                 "custom": true, "archived": false, "model": "company"}]}),
+            ),
+            (_, None) => {
+                let mut page = companies_page(&ids(0..3), "p1");
+                page["data"][0]["name"] = json!(echo);
+                page["data"][1]["user_count"] = json!("lots");
+                page["data"][1]["custom_attributes"] = json!({"seats": "many", "note": echo});
+                page["data"][2]["plan"] = json!([1, 2]);
+                Reply::json(200, &page)
+            }
+            (_, Some(_)) => Reply::json(200, &companies_page(&[], "p2")),
+        }
+    });
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &["--source", "companies"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let batch = read_parquet(&parquet_files(&out.path().join("companies")));
+    assert_eq!(batch.num_rows(), 3, "a value that does not fit loses no record");
+    let extra = arrow::array::AsArray::as_string::<i32>(batch.column_by_name("_extra").unwrap().as_ref());
+    assert!(extra.value(1).contains("lots") && extra.value(2).contains("[1,2]"), "misfits kept as they came");
+    assert!(batch.column_by_name("custom_seats").unwrap().is_null(1), "\"many\" is not an integer");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(TOKEN));
+    assert_no_token_under(out.path());
+}
