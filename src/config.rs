@@ -328,6 +328,9 @@ pub struct OutputConfig {
     /// Publish a listing that delivered fewer (or more) records than the API announced, with
     /// both counts in the manifest, instead of failing the run.
     pub allow_incomplete: bool,
+    /// A v2 contacts dump also writes the relation tables `contact_tags` and
+    /// `contact_companies`, complete (the lists past ten entries fetched contact by contact).
+    pub relations: bool,
 }
 
 /// How much work is in flight at once.
@@ -391,6 +394,7 @@ impl OutputConfig {
             max_file_bytes: 512 * 1024 * 1024,
             overwrite: false,
             allow_incomplete: false,
+            relations: false,
             strict: false,
             typed_custom_attributes: None,
             partition_by: None,
@@ -492,6 +496,12 @@ impl Config {
         }
         if self.output.typed_custom_attributes == Some(true) && spec.attribute_model.is_none() {
             return Err(ConfigError::TypedAttributesForSource { listing: spec.name });
+        }
+        if self.output.relations && self.source != Source::Contacts {
+            return Err(ConfigError::RelationsForSource { listing: spec.name });
+        }
+        if self.output.relations && self.output.resume {
+            return Err(ConfigError::RelationsResume);
         }
         if let Compression::Zstd(level) = self.output.compression
             && !(1..=22).contains(&level)

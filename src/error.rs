@@ -49,6 +49,14 @@ pub enum ConfigError {
     PartitionForSource { listing: &'static str },
     #[error("--typed-custom-attributes does not apply to {listing}, which have no custom attributes: leave it out")]
     TypedAttributesForSource { listing: &'static str },
+    #[error(
+        "--relations applies to --source contacts, whose contacts carry their tags and companies; {listing} have none: leave it out (--source all writes every table)"
+    )]
+    RelationsForSource { listing: &'static str },
+    #[error("--resume does not apply with --relations (the relation tables are not checkpointed): drop --resume to start over")]
+    RelationsResume,
+    #[error("--source all lists each table its own way: leave --mode out (or give auto)")]
+    ModeForAll,
     #[error("cannot write --summary-json {path}: give a file in a writable directory")]
     SummaryPath { path: std::path::PathBuf },
     /// The demo replaces only a dump of a simulator on this machine.
@@ -112,6 +120,14 @@ pub enum DumpError {
         "--strict: GET /{source_name} did not give its count to compare the search with: nothing was published; run again, or drop --strict"
     )]
     CountUnavailable { source_name: &'static str },
+    /// The contacts' complete relation lists did not all come out as the contacts announced.
+    #[error(
+        "the contacts announced {announced} links in {table} but {written} were read ({contacts_short} contacts' complete lists did not come out as announced: a contact gone or changed under the run, or entries without an id): nothing was published; run again, or pass --allow-incomplete to publish what was read (the manifest records both counts)"
+    )]
+    RelationsIncomplete { table: &'static str, announced: u64, written: u64, contacts_short: u64 },
+    /// `--source all`: a table's run failed (the others went on, each published only whole).
+    #[error("{table}: {error} ({})", published_message(.published))]
+    Table { table: &'static str, published: Vec<&'static str>, error: Box<DumpError> },
     /// The listing ended, but what it delivered is not what the API announced.
     #[error("{}", incomplete_message(*.verdict, .source_name))]
     Incomplete { verdict: Verdict, source_name: &'static str },
@@ -135,6 +151,16 @@ impl DumpError {
     /// A listing that cannot be opened (only a resume can fail to).
     pub(crate) fn from_opening(error: ListingError, source: &'static str) -> DumpError {
         DumpError::from_listing(error, &Call::Cursor { starting_after: None }, 0, source)
+    }
+}
+
+fn published_message(published: &[&str]) -> String {
+    match published {
+        [] => "no table was published".into(),
+        tables => format!(
+            "published on their own, each whole: {}; no _workspace.json ties them together, so run again for a consistent set",
+            tables.join(", ")
+        ),
     }
 }
 

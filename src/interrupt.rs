@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGXFSZ};
 
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
-static RUNNING: Mutex<Option<actix::System>> = Mutex::new(None);
+/// The actor systems of the runs going on (`--source all` runs a table a system).
+static RUNNING: Mutex<Vec<actix::System>> = Mutex::new(Vec::new());
 
 /// Starts the thread that turns SIGINT and SIGTERM into a clean stop.
 pub fn install() -> std::io::Result<()> {
@@ -26,7 +27,7 @@ pub fn install() -> std::io::Result<()> {
                 eprintln!("error: {} again: stopping at once", name(signal));
                 std::process::exit(exit_code(signal));
             }
-            if let Some(system) = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            for system in RUNNING.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                 system.stop();
             }
         }
@@ -42,9 +43,14 @@ pub fn received() -> Option<i32> {
     }
 }
 
-/// The run's actor system, stopped when a signal comes (`None` once it has ended).
-pub(crate) fn running(system: Option<actix::System>) {
-    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = system;
+/// A run's actor system, stopped when a signal comes, until [`ended`].
+pub(crate) fn started(system: actix::System) {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).push(system);
+}
+
+/// The actor system `id` has ended.
+pub(crate) fn ended(id: usize) {
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner()).retain(|system| system.id() != id);
 }
 
 pub fn name(signal: i32) -> &'static str {

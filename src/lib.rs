@@ -67,6 +67,7 @@ pub mod error;
 pub mod interrupt;
 mod listing;
 pub mod progress;
+mod relations;
 pub mod run;
 pub mod schema;
 pub mod sink;
@@ -74,8 +75,10 @@ mod source;
 mod store;
 pub mod version;
 pub mod walk;
+pub mod workspace;
 
 pub use config::Config;
 pub use error::DumpError;
 pub use listing::{LoopError, Verdict};
+pub use relations::RelationCount;
 pub use run::{RunHooks, Summary, declared_attributes, run_dump, run_dump_with};

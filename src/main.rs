@@ -93,29 +93,36 @@ fn main() -> ExitCode {
 
 fn exit_code(error: &anyhow::Error) -> u8 {
     if let Some(error) = error.downcast_ref::<DumpError>() {
-        return match error {
-            DumpError::Config(_) => 2,
-            DumpError::Api(api) | DumpError::Fetch { error: api, .. } | DumpError::DataAttributes(api) if api.is_auth() => 3,
-            DumpError::Fetch { .. } | DumpError::DataAttributes(_) | DumpError::ResumeRefused(_) => 4,
-            DumpError::Api(_) => 4,
-            DumpError::Sink(_) => 5,
-            DumpError::Decode(_) => 6,
-            DumpError::Aborted(_) => 1,
-            DumpError::Interrupted { signal } => intercom_dump::interrupt::exit_code(*signal) as u8,
-            DumpError::PastPageCap { .. } => 2,
-            DumpError::ScrollLocked { .. }
-            | DumpError::TooManyRestarts { .. }
-            | DumpError::Loop(_)
-            | DumpError::Incomplete { .. }
-            | DumpError::CountDiffers { .. }
-            | DumpError::CountUnavailable { .. } => 4,
-            DumpError::BadCheckpoint(_) => 5,
-        };
+        return dump_exit_code(error);
     }
     if error.downcast_ref::<ConfigError>().is_some() {
         return 2;
     }
     1
+}
+
+/// A run's error's code; `--source all`: that of the table that failed.
+fn dump_exit_code(error: &DumpError) -> u8 {
+    match error {
+        DumpError::Table { error, .. } => dump_exit_code(error),
+        DumpError::Config(_) => 2,
+        DumpError::Api(api) | DumpError::Fetch { error: api, .. } | DumpError::DataAttributes(api) if api.is_auth() => 3,
+        DumpError::Fetch { .. } | DumpError::DataAttributes(_) | DumpError::ResumeRefused(_) => 4,
+        DumpError::Api(_) => 4,
+        DumpError::Sink(_) => 5,
+        DumpError::Decode(_) => 6,
+        DumpError::Aborted(_) => 1,
+        DumpError::Interrupted { signal } => intercom_dump::interrupt::exit_code(*signal) as u8,
+        DumpError::PastPageCap { .. } => 2,
+        DumpError::ScrollLocked { .. }
+        | DumpError::TooManyRestarts { .. }
+        | DumpError::Loop(_)
+        | DumpError::Incomplete { .. }
+        | DumpError::RelationsIncomplete { .. }
+        | DumpError::CountDiffers { .. }
+        | DumpError::CountUnavailable { .. } => 4,
+        DumpError::BadCheckpoint(_) => 5,
+    }
 }
 
 /// The error and its causes on one line.

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use crate::actors::coordinator::{Coordinator, Peers};
+use crate::actors::coordinator::{Coordinator, Peers, RelaterPeers};
 use crate::actors::fetcher::Fetcher;
 use crate::actors::parser::Parser;
+use crate::actors::relater::{Relater, RelationOutcome};
 use crate::actors::writer::{Checkpoints, Writer};
 use crate::api::ApiStatsSnapshot;
 use crate::api::{ApiStats, new_rate_limiter};
@@ -73,6 +74,21 @@ pub struct Summary {
     /// Values that did not fit their column (kept as they came in `_extra`), by field, and text
     /// that was not valid UTF-8 (replaced by U+FFFD).
     pub repairs: crate::schema::Repairs,
+    /// The relation tables written beside the contacts (`--relations`), each published with its
+    /// own manifest.
+    pub relations: Vec<RelationSummary>,
+}
+
+/// A relation table a run published.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RelationSummary {
+    pub table: &'static str,
+    pub output_dir: PathBuf,
+    /// Links written, each once.
+    pub records: u64,
+    pub counts: crate::RelationCount,
+    pub files: Vec<WrittenFile>,
+    pub file_bytes: u64,
 }
 
 /// Ways for a caller to watch a run from inside.
@@ -93,6 +109,17 @@ pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, Dump
 
 /// [`run_dump`], with hooks.
 pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -> Result<Summary, DumpError> {
+    run_sharing(config, progress, hooks, None)
+}
+
+/// [`run_dump_with`], its requests through `limiter` when given (runs side by side sharing one
+/// rate limit), else through a limiter of its own.
+pub(crate) fn run_sharing(
+    config: Config,
+    progress: Arc<Progress>,
+    hooks: RunHooks,
+    limiter: Option<Arc<crate::api::RateLimiter>>,
+) -> Result<Summary, DumpError> {
     let config = Arc::new(config.validate()?);
     let started = Instant::now();
     let run_id = new_run_id();
@@ -100,7 +127,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let lock = OutputLock::acquire(&config.output.dir, source, &run_id)?;
     let data_source = config.source;
     let stats = Arc::new(ApiStats::default());
-    let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
+    let limiter = limiter.unwrap_or_else(|| new_rate_limiter(config.api.rate_limit_per_minute));
     let fetch_declared =
         || if config.typed_custom_attributes() { fetch_declared_attributes(&config, &limiter, &stats) } else { Ok(Vec::new()) };
     let layout_of = |declared: &[DeclaredAttribute]| layout(&config, &PageDecoder::output_schema(data_source, declared));
@@ -135,6 +162,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     };
     let staged_dir = staging.dir_for(source);
     let store: Arc<dyn Store> = Arc::new(LocalStore);
+    let relation_tables = if config.output.relations { stage_relations(&config, &run_id, &store)? } else { Vec::new() };
     let mut sink = Sink::with_store(store.clone(), &staged_dir, schema.clone(), &config.output, partitioning);
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
@@ -143,7 +171,8 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     if let Some(checkpoint) = checkpoint {
         sink.resume(checkpoint.files);
     }
-    let checkpoints = listing.resumable().then(|| Checkpoints {
+    // The relation tables are not checkpointed: a run that writes them starts over.
+    let checkpoints = (listing.resumable() && !config.output.relations).then(|| Checkpoints {
         store: store.clone(),
         source: source.to_string(),
         staging_root: staging.root().to_path_buf(),
@@ -157,16 +186,25 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
     let (done, verdict) = std::sync::mpsc::channel();
 
     let parser_declared = declared.clone();
+    let (relation_stagings, relation_sinks): (Vec<StagedRelation>, Vec<Sink>) = relation_tables.into_iter().unzip();
     let system = System::new();
-    system.block_on({
+    let system_id = system.block_on({
         let (config, stats, progress) = (config.clone(), stats.clone(), progress.clone());
         async move {
-            crate::interrupt::running(Some(System::current()));
+            let current = System::current();
+            crate::interrupt::started(current.clone());
             let fetcher_config = config.clone();
             let fetcher =
                 Fetcher::start_in_arbiter(&Arbiter::new().handle(), move |_| Fetcher::new(&fetcher_config, limiter, stats));
             let parsers = SyncArbiter::start(config.pipeline.parsers, move || {
                 Parser::new(PageDecoder::for_source(data_source, decoder_batch_rows, &parser_declared))
+            });
+            let relater = (!relation_sinks.is_empty()).then(|| {
+                let (fetcher, batch_rows) = (fetcher.clone().recipient(), config.pipeline.batch_rows);
+                let relater = Relater::start_in_arbiter(&Arbiter::new().handle(), move |_| {
+                    Relater::new(relation_sinks, fetcher, batch_rows)
+                });
+                RelaterPeers { contacts: relater.clone().recipient(), finisher: relater.recipient() }
             });
             let before_write = hooks.before_write;
             let writer =
@@ -176,15 +214,18 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
                 parsers: parsers.recipient(),
                 writer: writer.clone().recipient(),
                 finisher: writer.recipient(),
+                relater,
             };
             Coordinator::new(config, listing, peers, buffer, progress, done).start();
+            current.id()
         }
     });
     if let Some(signal) = crate::interrupt::received() {
+        crate::interrupt::ended(system_id);
         return Err(DumpError::Interrupted { signal });
     }
     let ran = system.run();
-    crate::interrupt::running(None);
+    crate::interrupt::ended(system_id);
     if let Some(signal) = crate::interrupt::received() {
         return Err(DumpError::Interrupted { signal });
     }
@@ -198,6 +239,24 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
             return Err(DumpError::Incomplete { verdict, source_name: source });
         }
         tracing::warn!(?verdict, "publishing a listing that is not what the API announced (--allow-incomplete)");
+    }
+    for relation in &outcome.relations {
+        if !relation.count.is_whole() {
+            let RelationOutcome { spec, count, .. } = relation;
+            if !config.output.allow_incomplete {
+                return Err(DumpError::RelationsIncomplete {
+                    table: spec.table,
+                    announced: count.announced,
+                    written: count.written,
+                    contacts_short: count.contacts_short,
+                });
+            }
+            tracing::warn!(
+                table = spec.table,
+                ?count,
+                "publishing a relation table that is not what the contacts announced (--allow-incomplete)"
+            );
+        }
     }
     let listed = outcome.guard.listed_count();
     if config.output.strict && outcome.mode == Mode::Search && listed.is_none() {
@@ -246,6 +305,7 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         typed_custom_attributes: declared.iter().map(|d| d.name.clone()).collect(),
         custom_attribute_misfits: outcome.custom_attribute_misfits,
         repairs: outcome.repairs,
+        relations: Vec::new(),
     };
     let manifest = Manifest {
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -268,8 +328,72 @@ pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -
         arrow_schema: manifest::arrow_schema_ipc(&schema),
     };
     staging.publish(source, |staged| manifest::write_markers(store.as_ref(), staged, &manifest))?;
+    let mut summary = summary;
+    for (relation, (staging, _lock)) in outcome.relations.into_iter().zip(relation_stagings) {
+        summary.relations.push(publish_relation(relation, staging, &manifest, store.as_ref())?);
+    }
     drop(lock);
     Ok(summary)
+}
+
+/// A relation table's staging, with its lock held for the run: the relation's sink writes there.
+type StagedRelation = (Staging, OutputLock);
+
+/// Locks and stages every relation table, each under its own name in `--out`.
+fn stage_relations(config: &Config, run_id: &str, store: &Arc<dyn Store>) -> Result<Vec<(StagedRelation, Sink)>, DumpError> {
+    let out = &config.output.dir;
+    let mut staged = Vec::new();
+    for spec in crate::source::relation::RELATIONS {
+        let lock = OutputLock::acquire(out, spec.table, run_id)?;
+        // Each table stages apart (and publishes apart): its staging is named after it too.
+        let staging = Staging::prepare(out, spec.table, config.output.overwrite, &format!("{}-{run_id}", spec.table))?;
+        let sink =
+            Sink::with_store(store.clone(), &staging.dir_for(spec.table), spec.schema(), &config.output, Partitioning::None);
+        staged.push(((staging, lock), sink));
+    }
+    Ok(staged)
+}
+
+/// Publishes one relation table with its own manifest: the contacts' run, its own counts.
+fn publish_relation(
+    relation: RelationOutcome,
+    staging: Staging,
+    contacts: &Manifest,
+    store: &dyn Store,
+) -> Result<RelationSummary, DumpError> {
+    let RelationOutcome { spec, files, count } = relation;
+    let staged_dir = staging.dir_for(spec.table);
+    let out = staging.out().join(spec.table);
+    let files: Vec<WrittenFile> = files
+        .into_iter()
+        .map(|f| WrittenFile { path: out.join(f.path.strip_prefix(&staged_dir).expect("parts are staged")), ..f })
+        .collect();
+    let schema = spec.schema();
+    let manifest = Manifest {
+        source: spec.table,
+        key: spec.key,
+        mode: "relation",
+        records: count.written,
+        announced: Some(Announced { min: count.announced, max: count.announced }),
+        complete: count.is_whole(),
+        listed: None,
+        duplicates_dropped: count.duplicates_dropped,
+        repairs: Default::default(),
+        files: files.iter().map(|f| ManifestFile::new(&out, f)).collect(),
+        schema: manifest::describe_schema(&schema),
+        arrow_schema: manifest::arrow_schema_ipc(&schema),
+        finished_at: manifest::rfc3339(unix_now()),
+        ..contacts.clone()
+    };
+    staging.publish(spec.table, |staged| manifest::write_markers(store, staged, &manifest))?;
+    Ok(RelationSummary {
+        table: spec.table,
+        output_dir: out,
+        records: count.written,
+        counts: count,
+        file_bytes: files.iter().map(|f| f.bytes).sum(),
+        files,
+    })
 }
 
 /// The custom attributes the workspace declares for `config`'s source, with their types: the

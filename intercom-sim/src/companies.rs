@@ -122,7 +122,7 @@ impl Workspace {
     }
 
     /// The companies contact `i` belongs to, in the order its lists give them: most have a few,
-    /// some more than the ten an inline list shows, [`CROWDED_CONTACT`] has 25.
+    /// those with long lists eleven to fifteen, [`CROWDED_CONTACT`] has 25.
     pub fn contact_companies(&self, i: u64) -> Vec<u64> {
         let takers = self.companies - self.companies / 8;
         if takers == 0 {
@@ -131,10 +131,10 @@ impl Workspace {
         let mut rng = self.stream(i, Salt::Companies);
         let wanted = if i == CROWDED_CONTACT {
             CROWDED_COMPANIES
-        } else if rng.chance(88) {
-            rng.below(3)
+        } else if self.has_long_lists(i) {
+            11 + rng.below(5)
         } else {
-            rng.below(13)
+            rng.below(4)
         };
         // The m-th company that takes contacts: seven of every eight.
         crate::relations::distinct(&mut rng, takers, wanted, |m| m / 7 * 8 + m % 7)

@@ -29,7 +29,13 @@ pub struct Workspace {
     pub live: Option<LiveUpdates>,
     /// Companies (`crate::companies`): one for every 20 contacts unless told otherwise.
     pub companies: u64,
+    /// Percent of the contacts whose tags and companies run past the ten an inline list shows
+    /// (`has_more`): each such list is then fetched whole by a client that wants it complete.
+    pub long_lists_percent: u8,
 }
+
+/// [`Workspace::long_lists_percent`] unless told otherwise.
+pub const DEFAULT_LONG_LISTS_PERCENT: u8 = 1;
 
 /// A live workspace: `per_sec` contacts a second are updated, counted from `since_unix`.
 /// Each contact is touched once every `contacts / per_sec` seconds, at its own offset, so the
@@ -42,12 +48,24 @@ pub struct LiveUpdates {
 
 impl Workspace {
     pub fn new(seed: u64, contacts: u64) -> Self {
-        Self { seed, contacts, imported_percent: 0, live: None, companies: contacts.div_ceil(20) }
+        Self {
+            seed,
+            contacts,
+            imported_percent: 0,
+            live: None,
+            companies: contacts.div_ceil(20),
+            long_lists_percent: DEFAULT_LONG_LISTS_PERCENT,
+        }
     }
 
     /// The same workspace with `companies` companies.
     pub fn with_companies(self, companies: u64) -> Self {
         Self { companies, ..self }
+    }
+
+    /// The same workspace with `percent` of its contacts' tags and companies past ten.
+    pub fn with_long_lists(self, percent: u8) -> Self {
+        Self { long_lists_percent: percent.min(100), ..self }
     }
 
     /// The same workspace with `percent` of its contacts created by one import.
@@ -381,6 +399,7 @@ pub(crate) enum Salt {
     Company,
     CompanySeen,
     Tags,
+    LongLists,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -71,6 +71,8 @@ pub struct SimConfig {
     pub companies: u64,
     /// The companies scroll's rules and faults (its lock is its own).
     pub company_scroll: ScrollSettings,
+    /// Percent of the contacts whose tags and companies run past ten (`has_more`).
+    pub long_lists_percent: u8,
     /// The most records v1 paging reaches, and what a page past it answers.
     pub page_cap: u64,
     pub past_cap: PastCap,
@@ -149,6 +151,7 @@ impl SimConfig {
             scroll: ScrollSettings::default(),
             companies: contacts.div_ceil(20),
             company_scroll: ScrollSettings::default(),
+            long_lists_percent: generator::DEFAULT_LONG_LISTS_PERCENT,
             page_cap: page_list::DEFAULT_PAGE_CAP,
             past_cap: PastCap::default(),
             search: search::SearchSettings::default(),
@@ -163,7 +166,10 @@ impl SimConfig {
 
     /// The workspace served, without its live updates (they count from when it starts serving).
     pub fn workspace(&self) -> Workspace {
-        Workspace::new(self.seed, self.contacts).with_import(self.imported_percent).with_companies(self.companies)
+        Workspace::new(self.seed, self.contacts)
+            .with_import(self.imported_percent)
+            .with_companies(self.companies)
+            .with_long_lists(self.long_lists_percent)
     }
 }
 

@@ -52,17 +52,23 @@ pub(crate) fn inline_list(contact_id: &str, path: &str, kind: &'static str, ids:
 
 impl Workspace {
     /// The tags contact `i` has (indices into the workspace's [`TAGS`]), in the order listed:
-    /// most a few, some more than ten, [`CROWDED_CONTACT`] forty.
+    /// most a few, those with long lists eleven to twenty, [`CROWDED_CONTACT`] forty.
     pub fn contact_tags(&self, i: u64) -> Vec<u64> {
         let mut rng = self.stream(i, Salt::Tags);
         let wanted = if i == CROWDED_CONTACT {
             CROWDED_TAGS
-        } else if rng.chance(52) {
-            rng.below(3)
+        } else if self.has_long_lists(i) {
+            11 + rng.below(10)
         } else {
-            rng.below(19)
+            rng.below(8)
         };
         distinct(&mut rng, TAGS, wanted, |k| k)
+    }
+
+    /// Whether contact `i`'s tags and companies run past ten: [`Self::long_lists_percent`] of
+    /// the contacts, drawn from a stream of their own so the lists' draws stay as they were.
+    pub fn has_long_lists(&self, i: u64) -> bool {
+        i != CROWDED_CONTACT && self.stream(i, Salt::LongLists).chance(u64::from(self.long_lists_percent))
     }
 
     pub(crate) fn tags_list(&self, i: u64, contact_id: &str) -> AddressableList {
@@ -144,7 +150,7 @@ mod tests {
 
     #[test]
     fn inline_lists_show_ten_of_the_complete_ones() {
-        let ws = Workspace::new(8, 3_000);
+        let ws = Workspace::new(8, 3_000).with_long_lists(10);
         let crowded = ws.contact(CROWDED_CONTACT);
         assert_eq!((crowded.tags.data.len(), crowded.tags.total_count, crowded.tags.has_more), (10, CROWDED_TAGS as i64, true));
         let companies = ws.contact_companies(CROWDED_CONTACT);
@@ -158,6 +164,8 @@ mod tests {
             assert_eq!(shown, first, "contact {i}: the inline list is the complete one's start");
             more += usize::from(tags.len() > 10);
         }
-        assert!(more > 100, "many contacts have more tags than the inline list shows: {more}");
+        let long = (0..ws.contacts).filter(|&i| ws.has_long_lists(i)).count();
+        assert!(long > 200, "a tenth of the contacts have long lists: {long}");
+        assert_eq!(more, long + 1, "those and the crowded contact, and only them, have more tags than the inline list shows");
     }
 }

@@ -17,6 +17,7 @@ use arrow::array::RecordBatch;
 
 use super::fetcher::{FetchPage, PageFetched};
 use super::parser::{PagesParsed, ParsePages};
+use super::relater::{FinishRelations, RelateContacts, RelationOutcome, RelationsFinished};
 use super::writer::{BatchWritten, FilesFinished, FinishFiles, WriteBatch};
 use crate::api::FetchedPage;
 use crate::buffer::{Overflow, PageBuffer};
@@ -52,6 +53,8 @@ pub(crate) struct PipelineOutcome {
     pub guard: ListingGuard,
     /// Values kept in `_extra` because they did not fit their column, and text replaced.
     pub repairs: crate::schema::Repairs,
+    /// The relation tables written beside the contacts, when asked for.
+    pub relations: Vec<RelationOutcome>,
 }
 
 /// Where the Coordinator sends its work: recipients, so tests can stand in for any actor.
@@ -60,6 +63,13 @@ pub(crate) struct Peers {
     pub parsers: Recipient<ParsePages>,
     pub writer: Recipient<WriteBatch>,
     pub finisher: Recipient<FinishFiles>,
+    /// The Relater, when the run writes relation tables: it gets every batch the Writer gets.
+    pub relater: Option<RelaterPeers>,
+}
+
+pub(crate) struct RelaterPeers {
+    pub contacts: Recipient<RelateContacts>,
+    pub finisher: Recipient<FinishRelations>,
 }
 
 pub(crate) struct Coordinator {
@@ -94,6 +104,9 @@ pub(crate) struct Coordinator {
     repairs: crate::schema::Repairs,
     /// Reused for the pages a listing hands on.
     ready: Vec<FetchedPage>,
+    /// What the Writer and the Relater finished with: the run ends when both are in.
+    files: Option<Vec<WrittenFile>>,
+    relations: Option<Vec<RelationOutcome>>,
 }
 
 const WRITES_IN_FLIGHT: usize = 2;
@@ -131,6 +144,8 @@ impl Coordinator {
             misfits: 0,
             repairs: Default::default(),
             ready: Vec::new(),
+            files: None,
+            relations: None,
         }
     }
 
@@ -206,6 +221,9 @@ impl Coordinator {
                 continue;
             }
             self.writing += 1;
+            if let Some(relater) = &self.peers.relater {
+                relater.contacts.do_send(RelateContacts { batch: batch.clone(), reply_to: ctx.address().recipient() });
+            }
             self.peers.writer.do_send(WriteBatch { batch, resume_at, reply_to: ctx.address().recipient() });
         }
         Ok(())
@@ -216,6 +234,20 @@ impl Coordinator {
         if self.exhausted && drained && !self.finishing {
             self.finishing = true;
             self.peers.finisher.do_send(FinishFiles { reply_to: ctx.address().recipient() });
+            match &self.peers.relater {
+                Some(relater) => relater.finisher.do_send(FinishRelations { reply_to: ctx.address().recipient() }),
+                None => self.relations = Some(Vec::new()),
+            }
+        }
+    }
+
+    /// Ends the run well once the Writer's files and the Relater's tables are both in.
+    fn end_when_finished(&mut self, ctx: &mut Context<Self>) {
+        if self.files.is_some() && self.relations.is_some() {
+            let files = self.files.take().unwrap_or_default();
+            let mut outcome = self.outcome(files);
+            outcome.relations = self.relations.take().unwrap_or_default();
+            self.end(Ok(outcome), ctx);
         }
     }
 
@@ -306,6 +338,7 @@ impl Coordinator {
             custom_attribute_misfits: self.misfits,
             guard: std::mem::replace(self.listing.guard_mut(), ListingGuard::new(1)),
             repairs: std::mem::take(&mut self.repairs),
+            relations: Vec::new(),
         }
     }
 }
@@ -381,7 +414,34 @@ impl Handler<FilesFinished> for Coordinator {
     type Result = ();
 
     fn handle(&mut self, msg: FilesFinished, ctx: &mut Self::Context) {
-        let result = msg.result.map(|files| self.outcome(files)).map_err(DumpError::from);
-        self.end(result, ctx);
+        if self.ended {
+            return;
+        }
+        match msg.result {
+            Ok(files) => {
+                self.files = Some(files);
+                self.end_when_finished(ctx);
+            }
+            Err(error) => self.end(Err(error.into()), ctx),
+        }
+    }
+}
+
+/// Sent by the Relater once, after `FinishRelations`, or at once when a follow-up call or a
+/// relation file fails.
+impl Handler<RelationsFinished> for Coordinator {
+    type Result = ();
+
+    fn handle(&mut self, msg: RelationsFinished, ctx: &mut Self::Context) {
+        if self.ended {
+            return;
+        }
+        match msg.result {
+            Ok(relations) => {
+                self.relations = Some(relations);
+                self.end_when_finished(ctx);
+            }
+            Err(error) => self.end(Err(error), ctx),
+        }
     }
 }

@@ -21,7 +21,8 @@ use super::wire::{self, ErrorEnvelope, ListedPage};
 use super::{ApiError, ScrollBreak};
 use crate::config::{ApiConfig, Config, PageQuery};
 use crate::listing::Call;
-use crate::source::SourceSpec;
+use crate::source::relation::RelationSpec;
+use crate::source::{Envelope, SourceSpec};
 
 /// Where a run's calls go: its source's endpoints, and the page list's size and query.
 #[derive(Debug)]
@@ -159,6 +160,7 @@ impl ApiClient {
             Call::Cursor { starting_after } => self.cursor_page(source, starting_after.as_deref(), self.config.per_page).await,
             Call::Count => self.cursor_page(source, None, 1).await,
             Call::List => self.reference_list(source).await,
+            Call::Related { relation, contact_id, page } => self.related_page(relation, contact_id, *page).await,
             Call::Scroll { param, params_rotate } => self.scroll(source, param.as_deref(), *params_rotate).await,
             Call::Page { number } => self.list_page(source, *number, endpoints.page_size, &endpoints.query).await,
             Call::Search { .. } | Call::Probe { .. } => {
@@ -244,6 +246,17 @@ impl ApiClient {
         }
         let envelope = source.envelope;
         self.with_retries(|| async { wire::parse_page(envelope, self.get(&url).await?) }, retryable).await
+    }
+
+    /// Page `page` of a contact's own list of `relation`: `GET /contacts/{id}/tags` (unpaged) or
+    /// `GET /contacts/{id}/companies?page=&per_page=`. The id is one path segment, percent-encoded.
+    async fn related_page(&self, relation: &RelationSpec, contact_id: &str, page: u64) -> Result<ListedPage, ApiError> {
+        let mut url = self.endpoint(&["contacts"]);
+        url.path_segments_mut().expect("http(s) URLs have paths").extend([contact_id, relation.path]);
+        if let Some(per_page) = relation.per_page {
+            url.query_pairs_mut().append_pair("page", &page.to_string()).append_pair("per_page", &per_page.to_string());
+        }
+        self.with_retries(|| async { wire::parse_page(Envelope::V1("data"), self.get(&url).await?) }, retryable).await
     }
 
     /// The workspace's attributes of `model` (`contact`): `GET /data_attributes?model=`.

@@ -11,19 +11,32 @@ use intercom_dump::config::{Config, Token};
 use intercom_dump::error::ConfigError;
 use intercom_dump::progress::Progress;
 use intercom_dump::version::ApiVersion;
-use intercom_dump::{DumpError, Summary, run_dump};
+use intercom_dump::{DumpError, Summary};
 use intercom_sim::{FaultPlan, FaultPlanFile, Prerender, RecordShape, SimConfig, SimHandle};
 
 use super::bench::{BenchOptions, run_bench};
-use super::{BenchArgs, DemoArgs, DumpArgs, OutputArgs, SimArgs};
+use super::{BenchArgs, DemoArgs, DumpArgs, OutputArgs, SimArgs, SourceArg};
 
 /// `dump`: a real workspace.
 pub(crate) fn dump(args: DumpArgs) -> anyhow::Result<()> {
     check_summary_path(&args.run.output)?;
     let no_progress = args.run.no_progress;
+    let all = args.run.listing.source == SourceArg::All;
     let (config, output) = dump_config(args)?;
-    let summary = run_with_progress(config, no_progress)?;
-    report(&summary, &output)
+    run_and_report(config, all, no_progress, &output)
+}
+
+/// Runs one source, or every table with `all`, and reports what was done.
+fn run_and_report(config: Config, all: bool, no_progress: bool, output: &OutputArgs) -> anyhow::Result<()> {
+    if all {
+        intercom_dump::workspace::validate(&config)?;
+        let summary = with_progress(no_progress, |progress| intercom_dump::workspace::run_workspace(config, progress))?;
+        print_workspace(&summary);
+        return write_summary_json(&summary, output);
+    }
+    let summary = with_progress(no_progress, |progress| intercom_dump::run_dump(config, progress))?;
+    print_summary(&summary);
+    write_summary_json(&summary, output)
 }
 
 /// The configuration `dump`'s arguments give (and its output options, for the report).
@@ -70,16 +83,19 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
     eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
     let config = args.run.config(&sim.base_url(), Token::new(token)?, false, args.out)?;
-    refuse_foreign_dump(&config)?;
+    let all = args.run.listing.source == SourceArg::All;
+    let tables: Vec<&str> = if all { intercom_dump::workspace::table_names() } else { vec![config.source.name()] };
+    for table in tables {
+        refuse_foreign_dump(&config.output.dir, table)?;
+    }
     let config = Config { output: intercom_dump::config::OutputConfig { overwrite: true, ..config.output.clone() }, ..config };
-    let summary = run_with_progress(config, args.run.no_progress)?;
-    report(&summary, &args.run.output)
+    run_and_report(config, all, args.run.no_progress, &args.run.output)
 }
 
 /// The demo replaces its own earlier dumps, and refuses any other: a dump whose manifest names an
 /// API that is not a simulator on this machine (loopback) is someone's data.
-fn refuse_foreign_dump(config: &intercom_dump::Config) -> Result<(), ConfigError> {
-    let path = config.output.dir.join(config.source.name());
+fn refuse_foreign_dump(out: &std::path::Path, table: &str) -> Result<(), ConfigError> {
+    let path = out.join(table);
     let Ok(text) = std::fs::read(path.join("_manifest.json")) else { return Ok(()) };
     let manifest: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
     let base_url = manifest["base_url"].as_str().unwrap_or("an unknown API").to_string();
@@ -91,9 +107,8 @@ fn refuse_foreign_dump(config: &intercom_dump::Config) -> Result<(), ConfigError
     Err(ConfigError::DemoOut { path, base_url })
 }
 
-/// Prints the summary, and writes it as JSON where asked.
-fn report(summary: &Summary, output: &OutputArgs) -> anyhow::Result<()> {
-    print_summary(summary);
+/// Writes the summary as JSON where asked.
+fn write_summary_json(summary: &impl serde::Serialize, output: &OutputArgs) -> anyhow::Result<()> {
     if let Some(path) = &output.summary_json {
         let json = serde_json::to_vec_pretty(summary).context("cannot serialise the summary")?;
         // The dump is whole and published: a summary that cannot be written is worth a warning,
@@ -165,6 +180,7 @@ pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
         expire_at: args.companies_scroll_expire_at.into_iter().collect(),
         foreign_scroll: args.foreign_companies_scroll,
     };
+    config.long_lists_percent = args.long_lists;
     config.page_cap = args.page_cap;
     config.faults = FaultPlan { seed: args.fault_seed, rules: args.faults };
     apply_fault_plan(args.fault_plan.as_deref(), &mut config)?;
@@ -216,7 +232,9 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpError> {
+/// Runs `run` with a progress bar on a terminal (unless `no_progress`), following the records
+/// `run` counts in the progress it is given.
+fn with_progress<T>(no_progress: bool, run: impl FnOnce(Arc<Progress>) -> Result<T, DumpError>) -> Result<T, DumpError> {
     let progress = Arc::new(Progress::default());
     let show = !no_progress && std::io::stderr().is_terminal();
     let finished = Arc::new(AtomicBool::new(false));
@@ -252,7 +270,7 @@ fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpE
             bar.finish_and_clear();
         })
     });
-    let result = run_dump(config, progress);
+    let result = run(progress);
     finished.store(true, Ordering::Relaxed);
     if let Some(thread) = bar_thread {
         let _ = thread.join();
@@ -263,6 +281,55 @@ fn run_with_progress(config: Config, no_progress: bool) -> Result<Summary, DumpE
 /// The bar's rate in whole records a second.
 fn per_sec(state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write) {
     let _ = write!(out, "{:.0}/s", state.per_sec());
+}
+
+/// A `--source all` run: a line a table, then the run's pace against the rate limit.
+fn print_workspace(summary: &intercom_dump::workspace::WorkspaceSummary) {
+    let mb = |bytes: u64| bytes as f64 / 1_000_000.0;
+    println!("{:<20} {:>9} {:>8} {:>6} {:>8} {:>9}  whole", "table", "records", "listing", "files", "MB", "requests");
+    for table in &summary.tables {
+        let whole = match (table.announced, table.complete) {
+            (Some(a), true) if a.min == a.max => format!("{} announced", a.min),
+            (Some(a), true) => format!("{} to {} announced", a.min, a.max),
+            (Some(a), false) => format!("INCOMPLETE: {} to {} announced (--allow-incomplete)", a.min, a.max),
+            (None, _) => "to the listing's end (no count announced)".into(),
+        };
+        println!(
+            "{:<20} {:>9} {:>8} {:>6} {:>8.1} {:>9}  {whole}",
+            table.source,
+            table.records,
+            table.mode,
+            table.files.len(),
+            mb(table.file_bytes),
+            table.api.requests
+        );
+        for relation in &table.relations {
+            let c = relation.counts;
+            let whole = if c.is_whole() { String::new() } else { format!(", INCOMPLETE: {} contacts short", c.contacts_short) };
+            println!(
+                "{:<20} {:>9} {:>8} {:>6} {:>8.1} {:>9}  {} announced ({} lists fetched whole){whole}",
+                relation.table,
+                relation.records,
+                "relation",
+                relation.files.len(),
+                mb(relation.file_bytes),
+                "",
+                c.announced,
+                c.fetched_lists
+            );
+        }
+    }
+    println!(
+        "all {} tables in {} in {:.2} s: {} requests, {:.1} a second ({:.0}% of the rate limit, {:.1}/s); {} ties them together",
+        summary.tables.iter().map(|t| 1 + t.relations.len()).sum::<usize>(),
+        summary.output_dir.display(),
+        summary.seconds,
+        summary.requests,
+        summary.requests_per_second,
+        100.0 * summary.requests_per_second / summary.rate_limit_per_second,
+        summary.rate_limit_per_second,
+        intercom_dump::workspace::WORKSPACE_RECORD
+    );
 }
 
 fn print_summary(summary: &Summary) {
@@ -323,6 +390,24 @@ fn print_summary(summary: &Summary) {
             "  repairs: values kept in _extra (not fitting their column): {}; text replaced by U+FFFD: {}",
             if fields.is_empty() { "none".to_string() } else { fields.join(", ") },
             summary.repairs.replaced_text
+        );
+    }
+    for relation in &summary.relations {
+        let c = relation.counts;
+        println!(
+            "  {}: {} links of {} announced{} ({} lists fetched whole), {} files ({:.1} MB) in {}",
+            relation.table,
+            relation.records,
+            c.announced,
+            if c.is_whole() {
+                String::new()
+            } else {
+                format!(", INCOMPLETE: {} contacts short (--allow-incomplete)", c.contacts_short)
+            },
+            c.fetched_lists,
+            relation.files.len(),
+            mb(relation.file_bytes),
+            relation.output_dir.display()
         );
     }
 }

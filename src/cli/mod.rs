@@ -218,6 +218,9 @@ pub(crate) struct SimArgs {
     /// Start with another client's companies scroll holding its lock until it expires.
     #[arg(long)]
     pub(crate) foreign_companies_scroll: bool,
+    /// Percent of the contacts whose tags and companies run past the ten an inline list shows.
+    #[arg(long, default_value_t = intercom_sim::generator::DEFAULT_LONG_LISTS_PERCENT, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) long_lists: u8,
     /// Records v1 paging reaches.
     #[arg(long, default_value_t = 10_000)]
     pub(crate) page_cap: u64,
@@ -268,10 +271,11 @@ pub(crate) struct SimArgs {
 #[derive(Args)]
 #[command(next_help_heading = "What to list")]
 pub(crate) struct ListingArgs {
-    /// What to dump: v2 contacts, v1 users or leads, companies, or a reference list (tags,
-    /// segments, admins, teams, contact or company data attributes).
-    #[arg(long, env = "INTERCOM_DUMP_SOURCE", value_enum, default_value_t = Source::Contacts)]
-    pub(crate) source: Source,
+    /// What to dump: v2 contacts, v1 users or leads, companies, a reference list (tags,
+    /// segments, admins, teams, contact or company data attributes), or `all`: every table
+    /// (contacts with their relation tables, companies, every reference list) in one run.
+    #[arg(long, env = "INTERCOM_DUMP_SOURCE", value_enum, default_value_t = SourceArg::One(Source::Contacts))]
+    pub(crate) source: SourceArg,
     /// How to list it (default: the cursor for contacts; the scroll for users, leads and
     /// companies, or the page list when a filter is given; one request for a reference list).
     /// `search`: contacts through `POST /contacts/search`, cut into windows walked at once, as
@@ -367,6 +371,12 @@ pub(crate) struct OutputArgs {
     /// start from the beginning). Give the same options as the run it resumes.
     #[arg(long, env = "INTERCOM_DUMP_RESUME")]
     pub(crate) resume: bool,
+    /// Contacts: also write the relation tables OUT/contact_tags and OUT/contact_companies
+    /// (contact id, tag or company id, position), complete: a list past the ten entries a
+    /// contact carries is fetched whole from GET /contacts/{id}/tags|companies while the
+    /// listing goes on.
+    #[arg(long, env = "INTERCOM_DUMP_RELATIONS")]
+    pub(crate) relations: bool,
     /// Also write the run's summary as JSON to this file.
     #[arg(long, env = "INTERCOM_DUMP_SUMMARY_JSON")]
     pub(crate) summary_json: Option<PathBuf>,
@@ -434,6 +444,50 @@ pub(crate) struct RunArgs {
     pub(crate) no_progress: bool,
 }
 
+/// `--source`: one source, or every table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SourceArg {
+    One(Source),
+    All,
+}
+
+impl SourceArg {
+    /// The source, or the first table of `all` (the contacts): what a run's configuration is
+    /// built for before `all` makes one a table.
+    pub(crate) fn first(self) -> Source {
+        match self {
+            SourceArg::One(source) => source,
+            SourceArg::All => intercom_dump::workspace::TABLES[0],
+        }
+    }
+}
+
+impl clap::ValueEnum for SourceArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        const VARIANTS: [SourceArg; 11] = [
+            SourceArg::One(Source::Contacts),
+            SourceArg::One(Source::Users),
+            SourceArg::One(Source::Leads),
+            SourceArg::One(Source::Companies),
+            SourceArg::One(Source::Tags),
+            SourceArg::One(Source::Segments),
+            SourceArg::One(Source::Admins),
+            SourceArg::One(Source::Teams),
+            SourceArg::One(Source::ContactAttributes),
+            SourceArg::One(Source::CompanyAttributes),
+            SourceArg::All,
+        ];
+        &VARIANTS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        match self {
+            SourceArg::One(source) => source.to_possible_value(),
+            SourceArg::All => Some(clap::builder::PossibleValue::new("all")),
+        }
+    }
+}
+
 impl FileArgs {
     /// `template`'s file settings, set from these flags.
     pub(crate) fn apply(&self, output: &mut OutputConfig) -> Result<(), ConfigError> {
@@ -456,7 +510,7 @@ impl RunArgs {
         out: PathBuf,
     ) -> Result<Config, ConfigError> {
         let mut config = Config::new(self.api_config(base_url, token, allow_insecure_http)?, self.output.config(out)?);
-        config.source = self.listing.source;
+        config.source = self.listing.source.first();
         config.listing = self.listing_config();
         config.pipeline = self.pipeline.config();
         config.validate()
@@ -467,7 +521,7 @@ impl RunArgs {
         let mut api = ApiConfig::new(base_url, token, allow_insecure_http)?;
         api.version = match &args.api_version {
             Some(version) => version.parse().map_err(|_| ConfigError::ApiVersion(version.clone()))?,
-            None => self.listing.source.default_version(),
+            None => self.listing.source.first().default_version(),
         };
         if let Some(per_page) = args.per_page {
             api.per_page = per_page;
@@ -517,6 +571,7 @@ impl OutputArgs {
         output.overwrite = self.overwrite;
         output.allow_incomplete = self.allow_incomplete;
         output.strict = self.strict;
+        output.relations = self.relations;
         Ok(output)
     }
 }

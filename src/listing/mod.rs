@@ -36,6 +36,7 @@ pub(crate) use search::SearchListing;
 
 use crate::api::{ApiError, FetchedPage, ListedPage};
 use crate::config::{Config, Mode};
+use crate::source::relation::RelationSpec;
 
 /// One API call a listing asks for. The source says which endpoint serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,9 @@ pub(crate) enum Call {
     Count,
     /// A whole reference list (`GET /tags`...), unpaged.
     List,
+    /// A contact's own list of `relation` (its tags, its companies): page `page` (from 1) when
+    /// the list is paged.
+    Related { relation: &'static RelationSpec, contact_id: String, page: u64 },
 }
 
 /// A part of a search: a span of `created_at`, `[from, to)`, either end open, narrowed to the
@@ -113,6 +117,9 @@ impl Call {
             }
             Call::Count => format!("page {run_page} (the list's count)"),
             Call::List => format!("page {run_page} (the whole list)"),
+            Call::Related { relation, contact_id, page } => {
+                format!("contact {contact_id}'s {} (page {page})", relation.path)
+            }
         }
     }
 

@@ -109,6 +109,11 @@ impl Staging {
         Ok(Some((Staging { out: out.to_path_buf(), root, overwrite, published: false, _live: live }, checkpoint)))
     }
 
+    /// The output directory the staging publishes into.
+    pub(crate) fn out(&self) -> &Path {
+        &self.out
+    }
+
     /// The run's staging directory.
     pub(crate) fn root(&self) -> &Path {
         &self.root
@@ -325,8 +330,14 @@ fn is_non_empty_dir(path: &Path) -> bool {
 
 /// A run id unique on this machine: start time and process id.
 pub(crate) fn new_run_id() -> String {
+    // Runs of one process started in the same millisecond (the tables of `--source all`) are
+    // told apart by their order; the pid stays last, where a staging's name is read for it.
+    static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{}-{}", now.as_millis(), std::process::id())
+    match STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) {
+        0 => format!("{}-{}", now.as_millis(), std::process::id()),
+        n => format!("{}.{n}-{}", now.as_millis(), std::process::id()),
+    }
 }
 
 #[cfg(test)]

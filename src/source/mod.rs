@@ -2,12 +2,14 @@
 //! asks (its endpoints and where a page keeps its records, the listings that serve it, its schema,
 //! the key it is deduplicated on, its partition column and its custom-attribute model). The rest
 //! of the code asks [`Source::spec`] instead of matching on the source: adding one (companies) is
-//! one file here, one schema file and one simulator module (as companies are).
+//! one file here, one schema file and one simulator module (as companies are). The relation
+//! tables a contacts dump can add (`contact_tags`, `contact_companies`) are in [`relation`].
 
 mod companies;
 mod contacts;
 mod leads;
 mod reference;
+pub(crate) mod relation;
 mod users;
 
 use arrow::datatypes::SchemaRef;
