@@ -15,7 +15,8 @@ use intercom_dump::{DumpError, Summary};
 use intercom_sim::{FaultPlan, FaultPlanFile, Prerender, RecordShape, SimConfig, SimHandle};
 
 use super::bench::{BenchOptions, run_bench};
-use super::{BenchArgs, DemoArgs, DumpArgs, OutputArgs, SimArgs, SourceArg};
+use super::bench_all::{WorkspaceBench, workspace_run};
+use super::{BenchArgs, BenchTarget, DemoArgs, DumpArgs, OutputArgs, SimArgs, SourceArg};
 
 /// `dump`: a real workspace.
 pub(crate) fn dump(args: DumpArgs) -> anyhow::Result<()> {
@@ -214,7 +215,7 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut options = BenchOptions::new(args.out);
     options.contacts = args.contacts;
     options.seed = args.seed;
-    options.modes = args.modes;
+    options.modes = args.modes.iter().filter_map(|m| if let BenchTarget::Listing(m) = m { Some(*m) } else { None }).collect();
     options.latency = args.latency_ms.map(Duration::from_millis);
     options.latency_pages = args.latency_pages;
     options.created_skew = args.created_skew;
@@ -223,11 +224,34 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
     options.gzip = args.gzip;
     args.files.apply(&mut options.output)?;
     options.pipeline = args.pipeline.config();
-    let report = run_bench(&options)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).context("cannot serialise the report")?);
+    let report = if options.modes.is_empty() { None } else { Some(run_bench(&options)?) };
+    let all = if args.modes.contains(&BenchTarget::All) {
+        let bench = WorkspaceBench {
+            contacts: args.contacts,
+            companies: args.companies,
+            long_lists_percent: args.long_lists,
+            latency: options.latency.unwrap_or_default(),
+        };
+        Some(workspace_run(&bench, args.seed, options.prerender, &options.output, &options.pipeline, &options.out)?)
     } else {
-        print!("{}", report.table());
+        None
+    };
+    if args.json {
+        let mut json = match &report {
+            Some(report) => serde_json::to_value(report).context("cannot serialise the report")?,
+            None => serde_json::json!({}),
+        };
+        if let Some(all) = &all {
+            json["all"] = serde_json::to_value(all).context("cannot serialise the report")?;
+        }
+        println!("{}", serde_json::to_string_pretty(&json).context("cannot serialise the report")?);
+    } else {
+        if let Some(report) = &report {
+            print!("{}", report.table());
+        }
+        if let Some(all) = &all {
+            print!("{}", all.table());
+        }
     }
     Ok(())
 }

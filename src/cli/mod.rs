@@ -3,6 +3,7 @@
 //! [`commands`]; the bench in [`bench`].
 
 pub(crate) mod bench;
+pub(crate) mod bench_all;
 pub(crate) mod commands;
 pub(crate) mod config_file;
 
@@ -19,6 +20,24 @@ use intercom_sim::search::DateMatch;
 use intercom_sim::{FaultRule, NextShape, ParamStyle, PastCap};
 
 use bench::BenchMode;
+
+/// A `bench --modes` entry: one listing, or the whole workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BenchTarget {
+    Listing(BenchMode),
+    All,
+}
+
+impl std::str::FromStr for BenchTarget {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "all" => Ok(BenchTarget::All),
+            listing => listing.parse().map(BenchTarget::Listing).map_err(|e: String| e.replace(" or companies-scroll", ", companies-scroll or all")),
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "intercom-dump", version, about = "Dump every contact of an Intercom workspace into Parquet, fast and whole.")]
@@ -91,9 +110,17 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
     /// Listings to measure, comma-separated: contacts-cursor, contacts-search, users-scroll,
-    /// leads-scroll, users-pages, companies-scroll (one company for every 20 contacts).
+    /// leads-scroll, users-pages, companies-scroll (one company for every 20 contacts); and
+    /// `all`: the whole workspace (--source all) under Intercom's rate limit, behind
+    /// --latency-ms, against that limit.
     #[arg(long, value_delimiter = ',', default_value = "contacts-cursor,users-scroll,leads-scroll,users-pages")]
-    pub(crate) modes: Vec<BenchMode>,
+    pub(crate) modes: Vec<BenchTarget>,
+    /// `all`: companies in the workspace (default: one for every 20 contacts).
+    #[arg(long)]
+    pub(crate) companies: Option<u64>,
+    /// `all`: percent of the contacts whose tags and companies run past the ten a contact shows.
+    #[arg(long, default_value_t = intercom_sim::generator::DEFAULT_LONG_LISTS_PERCENT, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub(crate) long_lists: u8,
     /// Also dump with this latency added to every request: one cursor, against per_page /
     /// latency; or, with contacts-search in --modes, the whole workspace's search under
     /// Intercom's rate limit, against min(limit x per_page, the search's rate without latency).

@@ -80,6 +80,35 @@ fn bench_prints_a_table_and_refuses_bad_options_at_once() {
 }
 
 #[test]
+fn bench_all_dumps_every_table_under_the_rate_limit_and_reports_its_pace() {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["bench", "--contacts", "2000", "--modes", "all", "--long-lists", "5", "--latency-ms", "5", "--json", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let all = &report["all"];
+    let tables: Vec<(&str, u64)> =
+        all["tables"].as_array().unwrap().iter().map(|t| (t["table"].as_str().unwrap(), t["records"].as_u64().unwrap())).collect();
+    assert_eq!(tables.len(), 10);
+    assert_eq!(tables[0], ("contacts", 2_000));
+    assert_eq!(tables[3], ("companies", 100));
+    assert!(all["requests"].as_u64().unwrap() > 2_000 / 150, "{all}");
+    assert_eq!(all["rate_limit_per_second"].as_f64(), Some(166.6));
+    assert!(report.get("modes").is_none(), "no listing asked for");
+    assert!(out.path().join("all/_workspace.json").exists());
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["bench", "--modes", "all", "--parsers", "0", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "refused before anything is rendered");
+    assert!(!out.path().join(".bench-all-scratch").exists());
+}
+
+#[test]
 fn bench_reports_the_bytes_on_the_wire_with_and_without_gzip() {
     let mut wire = Vec::new();
     for gzip in [false, true] {

@@ -155,13 +155,15 @@ fn every_reader_reads_each_layout_as_a_folder() {
     let ws = Workspace::new(seed, n);
     let sim = simulator(seed, n);
     let users = (0..n).filter(|&i| ws.role(i) == intercom_sim::Role::User).count() as u64;
-    // Contacts partitioned by role, in both formats; users (one role) partitioned; leads plain.
+    // Contacts partitioned by role, in both formats, with their relation tables (keyed on two
+    // columns); users (one role) partitioned; leads plain.
     let out = tempfile::tempdir().unwrap();
     let mut config = config_for(&sim, out.path(), TOKEN);
     config.output.format = FileFormat::Both;
     config.output.max_file_rows = 1_000;
     config.output.partition_by = Some(intercom_dump::config::PartitionBy::Role);
-    dump(config).unwrap();
+    config.output.relations = true;
+    let relations = dump(config).unwrap().relations;
     let mut config = v1_config(&sim, out.path(), Source::Users, Mode::Scroll);
     config.output.partition_by = Some(intercom_dump::config::PartitionBy::Role);
     dump(config).unwrap();
@@ -182,6 +184,13 @@ fn every_reader_reads_each_layout_as_a_folder() {
     let contacts = out.path().join("contacts");
     read_as_folder(&python, &contacts.join("parquet"), n, "parquet", Some("role=lead,user"));
     read_as_folder(&python, &contacts.join("arrow"), n, "arrow", Some("role=lead,user"));
+    let tags: u64 = (0..n).map(|i| ws.contact_tags(i).len() as u64).sum();
+    assert_eq!(relations[0].records, tags);
+    for relation in &relations {
+        for format in ["parquet", "arrow"] {
+            read_as_folder(&python, &out.path().join(relation.table).join(format), relation.records, format, None);
+        }
+    }
     read_as_folder(&python, &out.path().join("users"), users, "parquet", Some("role=user"));
     read_as_folder(&python, &out.path().join("leads"), n - users, "parquet", None);
     assert_eq!(reference_rows[0], ("companies", ws.companies));

@@ -64,12 +64,13 @@ def main():
         check_partition("polars", [str(v) for v in frame[partition].to_list()])
 
     hive = str(bool(partition)).lower()
-    # The manifest names the table's key: beside the parts, or one level up with --format both.
+    # The manifest names the table's key (a relation's is two columns, `contact_id, tag_id`):
+    # beside the parts, or one level up with --format both.
     manifest = next(p / "_manifest.json" for p in (folder, folder.parent) if (p / "_manifest.json").exists())
     key = json.loads(manifest.read_text())["key"]
     count, distinct = (
         duckdb.connect()
-        .execute(f"SELECT count(*), count(DISTINCT {key}) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = {hive})")
+        .execute(f"SELECT count(*), count(DISTINCT ({key})) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = {hive})")
         .fetchone()
     )
     check((count, distinct) == (rows, rows), f"DuckDB reads {count} rows ({distinct} distinct {key}s) of {rows}")
