@@ -344,7 +344,8 @@ mod tests {
     use crate::source::relation::{CONTACT_COMPANIES, CONTACT_TAGS};
 
     fn list(path: &str, ids: &[&str], total: Option<u64>, has_more: bool) -> serde_json::Value {
-        let data: Vec<_> = ids.iter().map(|id| serde_json::json!({"type": "x", "id": id, "url": format!("/{path}/{id}")})).collect();
+        let data: Vec<_> =
+            ids.iter().map(|id| serde_json::json!({"type": "x", "id": id, "url": format!("/{path}/{id}")})).collect();
         serde_json::json!({"type": "list", "data": data, "url": "/u", "total_count": total, "has_more": has_more})
     }
 

@@ -107,7 +107,8 @@ pub(crate) fn workspace_run(
         .tables
         .iter()
         .flat_map(|t| {
-            let report = |table: &str, records| TableReport { table: table.into(), records, seconds: t.seconds, requests: t.api.requests };
+            let report =
+                |table: &str, records| TableReport { table: table.into(), records, seconds: t.seconds, requests: t.api.requests };
             std::iter::once(report(t.source, t.records)).chain(t.relations.iter().map(move |r| report(r.table, r.records)))
         })
         .collect();

@@ -22,7 +22,7 @@ use super::{BenchArgs, BenchTarget, DemoArgs, DumpArgs, OutputArgs, SimArgs, Sou
 pub(crate) fn dump(args: DumpArgs) -> anyhow::Result<()> {
     check_summary_path(&args.run.output)?;
     let no_progress = args.run.no_progress;
-    let all = args.run.listing.source == SourceArg::All;
+    let all = args.run.listing.source() == SourceArg::All;
     let (config, output) = dump_config(args)?;
     run_and_report(config, all, no_progress, &output)
 }
@@ -75,7 +75,9 @@ pub(crate) fn check(args: DumpArgs) -> anyhow::Result<()> {
 }
 
 /// `demo`: the embedded simulator, dumped.
-pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<()> {
+pub(crate) fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
+    // The demo's job is the whole workspace unless told otherwise.
+    args.run.listing.source.get_or_insert(SourceArg::All);
     let token = format!("demo-{:016x}", intercom_sim::generator::mix64(std::process::id() as u64 ^ args.seed));
     let mut sim_config = SimConfig::new(args.seed, args.contacts, token.clone());
     // The simulator enforces the same limit the client keeps to.
@@ -84,7 +86,7 @@ pub(crate) fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
     eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
     let config = args.run.config(&sim.base_url(), Token::new(token)?, false, args.out)?;
-    let all = args.run.listing.source == SourceArg::All;
+    let all = args.run.listing.source() == SourceArg::All;
     let tables: Vec<&str> = if all { intercom_dump::workspace::table_names() } else { vec![config.source.name()] };
     for table in tables {
         refuse_foreign_dump(&config.output.dir, table)?;

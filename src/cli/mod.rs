@@ -34,7 +34,10 @@ impl std::str::FromStr for BenchTarget {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text {
             "all" => Ok(BenchTarget::All),
-            listing => listing.parse().map(BenchTarget::Listing).map_err(|e: String| e.replace(" or companies-scroll", ", companies-scroll or all")),
+            listing => listing
+                .parse()
+                .map(BenchTarget::Listing)
+                .map_err(|e: String| e.replace(" or companies-scroll", ", companies-scroll or all")),
         }
     }
 }
@@ -301,8 +304,9 @@ pub(crate) struct ListingArgs {
     /// What to dump: v2 contacts, v1 users or leads, companies, a reference list (tags,
     /// segments, admins, teams, contact or company data attributes), or `all`: every table
     /// (contacts with their relation tables, companies, every reference list) in one run.
-    #[arg(long, env = "INTERCOM_DUMP_SOURCE", value_enum, default_value_t = SourceArg::One(Source::Contacts))]
-    pub(crate) source: SourceArg,
+    /// [default: contacts; the demo's: all]
+    #[arg(long, env = "INTERCOM_DUMP_SOURCE", value_enum)]
+    pub(crate) source: Option<SourceArg>,
     /// How to list it (default: the cursor for contacts; the scroll for users, leads and
     /// companies, or the page list when a filter is given; one request for a reference list).
     /// `search`: contacts through `POST /contacts/search`, cut into windows walked at once, as
@@ -471,6 +475,13 @@ pub(crate) struct RunArgs {
     pub(crate) no_progress: bool,
 }
 
+impl ListingArgs {
+    /// `--source`, the contacts unless given.
+    pub(crate) fn source(&self) -> SourceArg {
+        self.source.unwrap_or(SourceArg::One(Source::Contacts))
+    }
+}
+
 /// `--source`: one source, or every table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SourceArg {
@@ -537,7 +548,7 @@ impl RunArgs {
         out: PathBuf,
     ) -> Result<Config, ConfigError> {
         let mut config = Config::new(self.api_config(base_url, token, allow_insecure_http)?, self.output.config(out)?);
-        config.source = self.listing.source.first();
+        config.source = self.listing.source().first();
         config.listing = self.listing_config();
         config.pipeline = self.pipeline.config();
         config.validate()
@@ -548,7 +559,7 @@ impl RunArgs {
         let mut api = ApiConfig::new(base_url, token, allow_insecure_http)?;
         api.version = match &args.api_version {
             Some(version) => version.parse().map_err(|_| ConfigError::ApiVersion(version.clone()))?,
-            None => self.listing.source.first().default_version(),
+            None => self.listing.source().first().default_version(),
         };
         if let Some(per_page) = args.per_page {
             api.per_page = per_page;

@@ -90,8 +90,12 @@ fn bench_all_dumps_every_table_under_the_rate_limit_and_reports_its_pace() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let all = &report["all"];
-    let tables: Vec<(&str, u64)> =
-        all["tables"].as_array().unwrap().iter().map(|t| (t["table"].as_str().unwrap(), t["records"].as_u64().unwrap())).collect();
+    let tables: Vec<(&str, u64)> = all["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["records"].as_u64().unwrap()))
+        .collect();
     assert_eq!(tables.len(), 10);
     assert_eq!(tables[0], ("contacts", 2_000));
     assert_eq!(tables[3], ("companies", 100));

@@ -74,18 +74,32 @@ fn missing_token_and_bad_values_exit_2() {
 }
 
 #[test]
-fn demo_dumps_the_embedded_simulator() {
+fn demo_dumps_the_embedded_simulators_whole_workspace() {
     let out = tempfile::tempdir().unwrap();
     for _ in 0..2 {
         // Twice: the demo replaces its own earlier output.
         let output = binary().args(["demo", "--contacts", "3000", "--no-progress", "--out"]).arg(out.path()).output().unwrap();
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let stdout = String::from_utf8(output.stdout).unwrap();
-        assert!(stdout.contains("dumped 3000 contacts") && stdout.contains("records/s"), "{stdout}");
-        assert!(stdout.contains("whole:   3000 written of 3000 announced"), "{stdout}");
+        let contacts = stdout.lines().find(|l| l.starts_with("contacts ")).unwrap_or_default();
+        assert!(contacts.contains(" 3000 ") && contacts.ends_with("3000 announced"), "{stdout}");
+        assert!(stdout.contains("all 10 tables") && stdout.contains("_workspace.json ties them together"), "{stdout}");
     }
     let batch = read_parquet(&parquet_files(&out.path().join("contacts")));
     assert_eq!(batch.num_rows(), 3000);
+    for table in ["contact_tags", "contact_companies", "companies", "tags", "segments", "admins", "teams"] {
+        assert_eq!(read_manifest(out.path(), table)["complete"], true, "{table}");
+    }
+    assert!(out.path().join("_workspace.json").exists());
+    // One source when asked.
+    let one = tempfile::tempdir().unwrap();
+    let output = binary()
+        .args(["demo", "--contacts", "500", "--no-progress", "--source", "contacts", "--out"])
+        .arg(one.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stdout).contains("dumped 500 contacts"));
+    assert!(!one.path().join("companies").exists() && !one.path().join("_workspace.json").exists());
 }
 
 #[test]
@@ -454,7 +468,10 @@ fn demo_follows_a_fault_plan_file_and_refuses_a_bad_one() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
-    assert!(summary["api"]["retries"].as_u64().unwrap() >= 2, "the truncated and the reset answers were retried: {summary}");
+    // The whole workspace: the faults fall on whichever table's request they meet.
+    let retries: u64 = summary["tables"].as_array().unwrap().iter().map(|t| t["api"]["retries"].as_u64().unwrap()).sum();
+    let restarts: u64 = summary["tables"].as_array().unwrap().iter().map(|t| t["restarts"].as_u64().unwrap()).sum();
+    assert!(retries + restarts >= 2, "the truncated and the reset answers were retried (or a scroll restarted): {summary}");
     let ws = intercom_sim::Workspace::new(42, 3_000);
     assert_exact_ids(&output_ids(&out, "contacts"), (0..3_000).map(|i| ws.contact_id(i)));
 

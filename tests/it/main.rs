@@ -18,5 +18,5 @@ mod relations;
 mod search_dump;
 mod search_sim;
 mod search_whole;
-mod workspace;
 mod whole;
+mod workspace;
