@@ -173,7 +173,11 @@ impl SimConfig {
     }
 }
 
-/// A simulator running on its own thread and runtime; dropping the handle stops it.
+/// How long a stopping simulator lets open connections finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A simulator running on its own thread and runtime; dropping the handle stops it (within
+/// [`SHUTDOWN_GRACE`] of the last answer, however its clients behave).
 pub struct SimHandle {
     addr: SocketAddr,
     state: Arc<SimState>,
@@ -202,11 +206,27 @@ impl SimHandle {
         let thread = std::thread::Builder::new().name("intercom-sim".into()).spawn(move || {
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("a fresh listener registers");
-                let stopped = async {
+                let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+                let mut grace = stopped.clone();
+                tokio::spawn(async move {
                     let _ = stop.await;
+                    let _ = stopping.send(true);
+                });
+                let serving = server::serve(listener, served, async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                });
+                // A graceful shutdown waits for the open connections to end; a client that keeps
+                // one open does not hold the simulator's owner past the grace period: the
+                // runtime, and every connection with it, is dropped then.
+                let grace_over = async move {
+                    let _ = grace.wait_for(|stop| *stop).await;
+                    tokio::time::sleep(SHUTDOWN_GRACE).await;
                 };
-                if let Err(error) = server::serve(listener, served, stopped).await {
-                    tracing::error!(%error, "simulator stopped");
+                tokio::select! {
+                    result = serving => if let Err(error) = result {
+                        tracing::error!(%error, "simulator stopped");
+                    },
+                    () = grace_over => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period: closed"),
                 }
             });
         })?;
@@ -240,5 +260,24 @@ impl Drop for SimHandle {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_client_that_holds_a_connection_open_does_not_hold_the_simulators_owner() {
+        let sim = SimHandle::spawn(SimConfig::new(1, 10, "t"), 0).unwrap();
+        // Half a request, never finished, on a connection left open.
+        let mut stream = std::net::TcpStream::connect(sim.addr()).unwrap();
+        stream.write_all(b"GET /contacts HTTP/1.1\r\nHost: x\r\n").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let dropping = std::time::Instant::now();
+        drop(sim);
+        assert!(dropping.elapsed() < SHUTDOWN_GRACE + std::time::Duration::from_secs(3), "{:?}", dropping.elapsed());
+        drop(stream);
     }
 }
