@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use arrow::array::AsArray;
 use arrow::datatypes::Int32Type;
 use intercom_dump::config::Mode;
-use intercom_sim::{SimConfig, Workspace};
+use intercom_sim::{FaultPlan, FaultRule, SimConfig, Workspace};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -71,6 +71,30 @@ fn every_contacts_complete_tags_and_companies_land_once_under_the_cursor_and_the
             assert!(out.path().join(table).join("_SUCCESS").exists());
         }
     }
+}
+
+#[test]
+fn the_follow_up_calls_come_through_every_kind_of_fault_and_the_links_stay_exact() {
+    let (seed, n) = (97, 2_500);
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    sim_config.long_lists_percent = 10;
+    let rules = ["429:0.02", "500:0.02", "503:0.03", "408:0.01", "reset:0.02", "truncate:0.02", "latency=3:0.3"];
+    sim_config.faults = FaultPlan { seed, rules: rules.iter().map(|r| r.parse::<FaultRule>().unwrap()).collect() };
+    let ws = sim_config.workspace();
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let mut config = config_for(&sim, out.path(), TOKEN);
+    config.listing.mode = Some(Mode::Cursor);
+    config.output.relations = true;
+    config.api.request_timeout = std::time::Duration::from_millis(800);
+    config.api.max_retries = 12;
+    let summary = dump(config).unwrap();
+    assert!(summary.relations[0].counts.fetched_lists > 200, "{:?}", summary.relations[0].counts);
+    assert!(summary.api.retries > 20, "faults met and retried: {:?}", summary.api);
+    let tags = expected_links(&ws, |i| ws.contact_tags(i).into_iter().map(|k| ws.tag(k).0).collect());
+    let companies = expected_links(&ws, |i| ws.contact_companies(i).into_iter().map(|k| ws.company_id(k)).collect());
+    assert_same_links(links(out.path(), "contact_tags", "tag_id"), &tags, "contact_tags");
+    assert_same_links(links(out.path(), "contact_companies", "company_id"), &companies, "contact_companies");
 }
 
 #[test]
