@@ -154,21 +154,19 @@ pub fn run_workspace(base: Config, progress: Arc<Progress>) -> Result<WorkspaceS
             .map(|run| run.join().unwrap_or_else(|_| Err(DumpError::Aborted("a table's run panicked".into()))))
             .collect()
     });
-    if let Some(signal) = crate::interrupt::received() {
-        return Err(DumpError::Interrupted { signal });
-    }
     let published: Vec<&'static str> = results
         .iter()
         .filter_map(|r| r.as_ref().ok())
         .flat_map(|s| std::iter::once(s.source).chain(s.relations.iter().map(|r| r.table)))
         .collect();
-    let mut tables = Vec::with_capacity(results.len());
-    for (source, result) in TABLES.iter().zip(results) {
-        match result {
-            Ok(summary) => tables.push(summary),
-            Err(error) => return Err(DumpError::Table { table: source.name(), published, error: Box::new(error) }),
-        }
+    // The first table that failed, in the order of TABLES; a signal before any other failure.
+    let interrupted = |r: &Result<Summary, DumpError>| matches!(r, Err(DumpError::Interrupted { .. }));
+    let failed = results.iter().position(interrupted).or_else(|| results.iter().position(Result::is_err));
+    if let Some(index) = failed {
+        let error = results.into_iter().nth(index).and_then(Result::err).expect("the failed table's error");
+        return Err(DumpError::Table { table: TABLES[index].name(), published, error: Box::new(error) });
     }
+    let tables: Vec<Summary> = results.into_iter().filter_map(Result::ok).collect();
     let recorded = tables
         .iter()
         .flat_map(|s| {

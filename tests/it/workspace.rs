@@ -90,3 +90,37 @@ fn a_table_that_fails_leaves_the_others_published_and_no_record() {
     let output = dump_cli(&sim.base_url(), refused.path(), &["--source", "all", "--resume"]);
     assert_refused(&output, 2, &["--resume"], refused.path());
 }
+
+#[test]
+fn a_signal_stops_every_table_and_names_what_was_published_before_it() {
+    let mut sim_config = SimConfig::new(9, 30_000, TOKEN);
+    sim_config.faults = intercom_sim::FaultPlan { seed: 9, rules: vec!["latency=40:1".parse().unwrap()] };
+    let sim = simulator_with(sim_config);
+    let out = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--no-progress", "--source", "all", "--base-url", &sim.base_url(), "--out"])
+        .arg(out.path())
+        .env("INTERCOM_TOKEN", TOKEN)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reference lists take a request each: they are published long before the contacts.
+    let started = std::time::Instant::now();
+    while !out.path().join("teams/_SUCCESS").exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(std::process::Command::new("kill").args(["-s", "INT", &child.id().to_string()]).status().unwrap().success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let error = stderr.lines().last().unwrap();
+    assert!(error.starts_with("error: contacts: stopped by SIGINT") && error.contains("teams"), "{stderr}");
+    assert!(!out.path().join("contacts").exists() && !out.path().join("contact_tags").exists(), "the contacts never published");
+    assert!(!out.path().join("_workspace.json").exists());
+    let staging: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".intercom-dump-staging"))
+        .collect();
+    assert!(staging.is_empty(), "every table's staging removed: {staging:?}");
+}
