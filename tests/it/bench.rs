@@ -8,16 +8,20 @@ use intercom_sim::{Role, Workspace};
 
 use crate::helpers::*;
 
+/// Far past what any of these runs takes (a few seconds): only a hang reaches it.
+const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(240);
+
 #[test]
 fn bench_measures_every_listing_and_dumps_each_whole() {
     let (seed, n) = (42, 2_500);
     let out = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["bench", "--contacts", "2500", "--seed", "42", "--sample-records", "600", "--latency-ms", "20"])
-        .args(["--latency-pages", "4", "--json", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let output = output_within(
+        Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["bench", "--contacts", "2500", "--seed", "42", "--sample-records", "600", "--latency-ms", "20"])
+            .args(["--latency-pages", "4", "--json", "--out"])
+            .arg(out.path()),
+        RUN_LIMIT,
+    );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["simulator"], "prerendered");
@@ -61,11 +65,12 @@ fn bench_measures_every_listing_and_dumps_each_whole() {
 fn bench_prints_a_table_and_refuses_bad_options_at_once() {
     let out = tempfile::tempdir().unwrap();
     let binary = || Command::new(env!("CARGO_BIN_EXE_intercom-dump"));
-    let output = binary()
-        .args(["bench", "--contacts", "900", "--modes", "contacts-cursor", "--live-sim", "--sample-records", "300", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let output = output_within(
+        binary()
+            .args(["bench", "--contacts", "900", "--modes", "contacts-cursor", "--live-sim", "--sample-records", "300", "--out"])
+            .arg(out.path()),
+        RUN_LIMIT,
+    );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let table = String::from_utf8(output.stdout).unwrap();
     assert!(table.contains("contacts-cursor") && table.contains("records/s") && table.contains("(live)"), "{table}");
@@ -82,11 +87,12 @@ fn bench_prints_a_table_and_refuses_bad_options_at_once() {
 #[test]
 fn bench_all_dumps_every_table_under_the_rate_limit_and_reports_its_pace() {
     let out = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["bench", "--contacts", "2000", "--modes", "all", "--long-lists", "5", "--latency-ms", "5", "--json", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let output = output_within(
+        Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["bench", "--contacts", "2000", "--modes", "all", "--long-lists", "5", "--latency-ms", "5", "--json", "--out"])
+            .arg(out.path()),
+        RUN_LIMIT,
+    );
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let all = &report["all"];
@@ -103,11 +109,12 @@ fn bench_all_dumps_every_table_under_the_rate_limit_and_reports_its_pace() {
     assert_eq!(all["rate_limit_per_second"].as_f64(), Some(166.6));
     assert!(report.get("modes").is_none(), "no listing asked for");
     assert!(out.path().join("all/_workspace.json").exists());
-    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["bench", "--modes", "all", "--parsers", "0", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let output = output_within(
+        Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["bench", "--modes", "all", "--parsers", "0", "--out"])
+            .arg(out.path()),
+        RUN_LIMIT,
+    );
     assert_eq!(output.status.code(), Some(2), "refused before anything is rendered");
     assert!(!out.path().join(".bench-all-scratch").exists());
 }
@@ -117,12 +124,13 @@ fn bench_reports_the_bytes_on_the_wire_with_and_without_gzip() {
     let mut wire = Vec::new();
     for gzip in [false, true] {
         let out = tempfile::tempdir().unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-            .args(["bench", "--contacts", "1500", "--modes", "contacts-cursor", "--sample-records", "300", "--json", "--out"])
-            .arg(out.path())
-            .args(gzip.then_some("--gzip"))
-            .output()
-            .unwrap();
+        let output = output_within(
+            Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+                .args(["bench", "--contacts", "1500", "--modes", "contacts-cursor", "--sample-records", "300", "--json", "--out"])
+                .arg(out.path())
+                .args(gzip.then_some("--gzip")),
+            RUN_LIMIT,
+        );
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         let mode = &report["modes"][0];

@@ -206,13 +206,14 @@ pub(crate) fn stalled_writer(stall: Duration) -> RunHooks {
 
 /// Runs `intercom-dump dump` against `sim_url` into `out`, with the test token.
 pub(crate) fn dump_cli(sim_url: &str, out: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
-        .args(["dump", "--no-progress", "--base-url", sim_url, "--out"])
-        .arg(out)
-        .args(extra)
-        .env("INTERCOM_TOKEN", TOKEN)
-        .output()
-        .unwrap()
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["dump", "--no-progress", "--base-url", sim_url, "--out"])
+            .arg(out)
+            .args(extra)
+            .env("INTERCOM_TOKEN", TOKEN),
+        Duration::from_secs(300),
+    )
 }
 
 /// Exit `code`, one error line on stderr (last, after any warnings the retries logged) holding
@@ -297,4 +298,40 @@ pub(crate) fn ask_sim(url: &str, body: Option<&serde_json::Value>) -> (u16, serd
         let status = answer.status().as_u16();
         (status, serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap())
     })
+}
+
+/// Runs `command` to its end, or fails the test once it has run `limit`: a run that hangs must
+/// fail its test, not use up the whole suite's time. Before the kill, its threads' stacks are
+/// taken where gdb is installed, for the failure message.
+pub(crate) fn output_within(command: &mut Command, limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let stacks = Command::new("gdb")
+                .args(["-p", &child.id().to_string(), "-batch", "-ex", "thread apply all bt"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).chars().take(30_000).collect::<String>())
+                .unwrap_or_else(|e| format!("(no gdb: {e})"));
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+            panic!("{command:?} still ran after {limit:?}; stderr: {stderr}\nthreads:\n{stacks}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
