@@ -14,7 +14,11 @@
 //!        │       PageFetched                     │
 //!        │                                       │  WriteBatch (in listing order), FinishFiles
 //!        └───────────────────────────────────────┴─────────────▶ Writer (own arbiter)
-//!                                                   ◀───────────── BatchWritten, FilesFinished
+//!        │                                          ◀───────────── BatchWritten, FilesFinished
+//!        │  RelateContacts (each written batch), FinishRelations
+//!        └──────────────────────────────────────────────────────▶ Relater (own arbiter, --relations)
+//!                                                   ◀───────────── RelationsFinished
+//!           Relater ── FetchPage (a contact's whole list) ──▶ Fetcher ── PageFetched ──▶ Relater
 //! ```
 //!
 //! - The Coordinator (`actors/coordinator.rs`) is flow control only. It alone holds the run's
@@ -39,12 +43,17 @@
 //! - The Writer owns a [`sink::Sink`]: rolling Parquet and/or Arrow IPC parts in the run's
 //!   staging directory; for a listing that can resume it also checkpoints (closes its parts at a
 //!   batch boundary and records the resume token after them) so that `--resume` can go on.
+//! - The Relater (a contacts dump with `--relations`) owns the relation tables' rows and sinks
+//!   (`relations`, `source::relation`): it writes the contacts' whole inline lists and asks the
+//!   Fetcher for the others, several at once through the same rate limiter as the listing.
 //!
 //! # Shutdown order
 //!
 //! The listing answers `Done`; the Coordinator waits until no page is buffered, parsing or
 //! being written, then sends `FinishFiles`; the Writer closes its last part and answers
-//! `FilesFinished`; the Coordinator hands its outcome to [`run::run_dump`] and stops the
+//! `FilesFinished` (the Relater, sent `FinishRelations` at the same time, answers
+//! `RelationsFinished` once its last follow-up call is in and its files are closed); once both
+//! are in, the Coordinator hands its outcome to [`run::run_dump`] and stops the
 //! system, which stops the arbiters. `run_dump` then compares what was written with what the
 //! listing announced (a shortfall or an excess publishes nothing unless `--allow-incomplete`),
 //! writes `_manifest.json` and `_SUCCESS` into the staged source directory and moves it into
@@ -52,6 +61,10 @@
 //! fails), and lets go of the source's lock on the output. On any fatal error the Coordinator stops the system at once
 //! with the error, and the unpublished staging directory is removed. SIGINT and SIGTERM stop
 //! the system the same way ([`interrupt`]), and the run returns [`DumpError::Interrupted`].
+//!
+//! `--source all` ([`workspace`]) runs one such system per table, side by side on threads
+//! sharing one rate limiter, and writes `_workspace.json` once every table is published; a signal
+//! stops every system.
 //!
 //! The actors are thin: listings, the API client, decoders, writers and stores are plain Rust,
 //! tested without actix. The Intercom simulator is its own crate (`intercom-sim`), and the

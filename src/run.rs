@@ -1,5 +1,8 @@
 //! One dump, start to finish: stage the output, start the actor system, wait for the
-//! Coordinator's verdict, publish, and summarise.
+//! Coordinator's verdict, publish, and summarise. With `--relations` the relation tables are
+//! staged beside the contacts (each under its own lock), checked against what the contacts
+//! announced before anything is published, and published after them, each with its manifest.
+//! Runs side by side (`--source all`) share a rate limiter through [`run_sharing`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
