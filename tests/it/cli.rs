@@ -458,7 +458,9 @@ fn demo_follows_a_fault_plan_file_and_refuses_a_bad_one() {
     .unwrap();
     let (out, summary) = (dir.path().join("out"), dir.path().join("summary.json"));
     let output = binary()
-        .args(["demo", "--contacts", "3000", "--no-progress", "--fault-plan"])
+        // One source: a cut companies scroll would wait a minute for its lock (the demo's
+        // simulator keeps Intercom's 60 s expiry).
+        .args(["demo", "--contacts", "3000", "--no-progress", "--source", "contacts", "--fault-plan"])
         .arg(&plan)
         .arg("--out")
         .arg(&out)
@@ -468,10 +470,7 @@ fn demo_follows_a_fault_plan_file_and_refuses_a_bad_one() {
         .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
-    // The whole workspace: the faults fall on whichever table's request they meet.
-    let retries: u64 = summary["tables"].as_array().unwrap().iter().map(|t| t["api"]["retries"].as_u64().unwrap()).sum();
-    let restarts: u64 = summary["tables"].as_array().unwrap().iter().map(|t| t["restarts"].as_u64().unwrap()).sum();
-    assert!(retries + restarts >= 2, "the truncated and the reset answers were retried (or a scroll restarted): {summary}");
+    assert!(summary["api"]["retries"].as_u64().unwrap() >= 2, "the truncated and the reset answers were retried: {summary}");
     let ws = intercom_sim::Workspace::new(42, 3_000);
     assert_exact_ids(&output_ids(&out, "contacts"), (0..3_000).map(|i| ws.contact_id(i)));
 
