@@ -57,6 +57,14 @@ pub enum ConfigError {
     RelationsResume,
     #[error("--source all lists each table its own way: leave --mode out (or give auto)")]
     ModeForAll,
+    #[error("--out {url}: {reason}; give s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or a local folder")]
+    OutUrl { url: String, reason: String },
+    #[error("unknown --storage-option {key} for {scheme}://: use the store's own option names (aws_region, endpoint, ...)")]
+    StorageOption { key: String, scheme: String },
+    #[error(
+        "refusing plain http:// to {host} for --out: the data and credentials would travel unencrypted; use https, or set AWS_ALLOW_HTTP=true"
+    )]
+    InsecureStorage { host: String },
     #[error("cannot write --summary-json {path}: give a file in a writable directory")]
     SummaryPath { path: std::path::PathBuf },
     /// The demo replaces only a dump of a simulator on this machine.

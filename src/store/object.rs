@@ -20,6 +20,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
 use sha2::{Digest, Sha256};
 
 use super::{Committed, Part, Store};
+use crate::error::ConfigError;
 use crate::sink::SinkError;
 
 /// The size of an upload's parts (S3 wants at least 5 MiB for all but the last).
@@ -85,6 +86,91 @@ impl ObjectStorage {
             Err(error) => Err(SinkError::write(path, error)),
         }
     }
+}
+
+/// Where `--out` points on object storage: `s3://` (or `s3a://`), `gs://`, `az://` (or
+/// `abfs(s)://`) and the key prefix under the bucket. Credentials, region and endpoint come the
+/// way each cloud's users expect: the environment its builder reads (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`...;
+/// `GOOGLE_SERVICE_ACCOUNT`...; `AZURE_STORAGE_ACCOUNT_NAME`...), then `options`
+/// (`--storage-option KEY=VALUE`, the builder's own key names). A plain-http S3 endpoint is
+/// allowed on loopback (a local test server), elsewhere only with `AWS_ALLOW_HTTP=true` (or the
+/// `allow_http` option). No message carries an option's value: it may be a secret.
+pub(crate) fn open(url: &url::Url, options: &[(String, String)]) -> Result<(ObjectStorage, String), ConfigError> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::azure::MicrosoftAzureBuilder;
+    use object_store::gcp::GoogleCloudStorageBuilder;
+
+    let bad = |reason: String| ConfigError::OutUrl { url: redacted(url), reason };
+    let unknown = |key: &str| ConfigError::StorageOption { key: key.to_string(), scheme: url.scheme().to_string() };
+    let bucket = url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| bad("it names no bucket or container".into()))?;
+    let prefix = url.path().trim_matches('/').to_string();
+    crate::api::client::install_crypto_provider();
+    let store: Arc<dyn ObjectStore> = match url.scheme() {
+        "s3" | "s3a" => {
+            let mut builder = AmazonS3Builder::from_env().with_url(url.as_str());
+            let mut endpoint = std::env::var("AWS_ENDPOINT_URL").or_else(|_| std::env::var("AWS_ENDPOINT")).ok();
+            let mut allow_http = std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+            for (key, value) in options {
+                let parsed = key.to_ascii_lowercase().parse().map_err(|_| unknown(key))?;
+                if matches!(parsed, object_store::aws::AmazonS3ConfigKey::Endpoint) {
+                    endpoint = Some(value.clone());
+                }
+                if key.eq_ignore_ascii_case("allow_http") || key.eq_ignore_ascii_case("aws_allow_http") {
+                    allow_http = value.eq_ignore_ascii_case("true");
+                }
+                builder = builder.with_config(parsed, value);
+            }
+            if let Some(endpoint) = endpoint.as_deref().and_then(|e| url::Url::parse(e).ok()).filter(|e| e.scheme() == "http") {
+                let loopback = match endpoint.host() {
+                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    None => false,
+                };
+                if !loopback && !allow_http {
+                    return Err(ConfigError::InsecureStorage { host: endpoint.host_str().unwrap_or("").to_string() });
+                }
+                builder = builder.with_allow_http(true);
+            }
+            Arc::new(builder.build().map_err(|e| bad(builder_error(&e)))?)
+        }
+        "gs" => {
+            let mut builder = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+            for (key, value) in options {
+                builder = builder.with_config(key.to_ascii_lowercase().parse().map_err(|_| unknown(key))?, value);
+            }
+            Arc::new(builder.build().map_err(|e| bad(builder_error(&e)))?)
+        }
+        "az" | "abfs" | "abfss" | "azure" => {
+            let mut builder = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+            for (key, value) in options {
+                builder = builder.with_config(key.to_ascii_lowercase().parse().map_err(|_| unknown(key))?, value);
+            }
+            Arc::new(builder.build().map_err(|e| bad(builder_error(&e)))?)
+        }
+        other => return Err(bad(format!("{other}:// is not object storage intercom-dump writes"))),
+    };
+    let name = format!("{}://{bucket}", url.scheme());
+    let storage = ObjectStorage::new(store, name).map_err(|e| bad(e.to_string()))?;
+    Ok((storage, prefix))
+}
+
+/// A builder's complaint, without anything it may have quoted from the configuration (a key).
+fn builder_error(error: &object_store::Error) -> String {
+    match error {
+        object_store::Error::Generic { store, .. } => {
+            format!(
+                "the {store} client cannot be configured from the environment and --storage-option (a missing bucket, region or credential?)"
+            )
+        }
+        _ => "the store's client cannot be configured from the environment and --storage-option".into(),
+    }
+}
+
+/// `url` without credentials, query or fragment, for messages.
+fn redacted(url: &url::Url) -> String {
+    format!("{}://{}{}", url.scheme(), url.host_str().unwrap_or(""), url.path())
 }
 
 /// Runs `future` on `runtime` and waits on a plain channel: allowed on a thread that is itself
@@ -309,6 +395,31 @@ mod tests {
         storage.put_new(Path::new("lake/contacts/_manifest.json"), b"{}").unwrap();
         let second = storage.put_new(Path::new("lake/contacts/_manifest.json"), b"{}");
         assert!(matches!(second, Err(SinkError::Exists { .. })), "the server honours If-None-Match: {second:?}");
+    }
+
+    #[test]
+    fn out_urls_name_their_store_and_refuse_what_they_cannot_be() {
+        let parse = |u: &str| url::Url::parse(u).unwrap();
+        let fake = [
+            ("aws_access_key_id".to_string(), "AKIA-NOT-SHOWN".to_string()),
+            ("aws_secret_access_key".into(), "not-shown".into()),
+            ("region".into(), "eu-west-1".into()),
+        ];
+        let (storage, prefix) = open(&parse("s3://lake/intercom/prod/"), &fake).unwrap();
+        assert_eq!((storage.name.as_str(), prefix.as_str()), ("s3://lake", "intercom/prod"));
+        let local = [("endpoint".to_string(), "http://127.0.0.1:9000".to_string())];
+        assert!(open(&parse("s3://lake"), &local).is_ok(), "plain http on loopback is a local test server");
+        let remote = [("endpoint".to_string(), "http://minio.example.com:9000".to_string())];
+        let refused = open(&parse("s3://lake"), &remote).unwrap_err();
+        assert!(matches!(refused, ConfigError::InsecureStorage { .. }), "{refused}");
+        let allowed = [remote[0].clone(), ("allow_http".to_string(), "true".to_string())];
+        assert!(open(&parse("s3://lake"), &allowed).is_ok());
+        let secret = [("aws_secret_acces_key".to_string(), "s3cr3t-value".to_string())];
+        let unknown = open(&parse("s3://lake"), &secret).unwrap_err();
+        assert!(unknown.to_string().contains("aws_secret_acces_key") && !unknown.to_string().contains("s3cr3t"), "{unknown}");
+        for url in ["ftp://lake/x", "s3:///x"] {
+            assert!(matches!(open(&parse(url), &[]), Err(ConfigError::OutUrl { .. })), "{url}");
+        }
     }
 
     #[test]
