@@ -53,9 +53,19 @@ fn dump_config(args: DumpArgs) -> anyhow::Result<(Config, OutputArgs)> {
 
 /// `check`: what a dump with these options would meet and do, without dumping.
 pub(crate) fn check(args: DumpArgs) -> anyhow::Result<()> {
-    let (config, _) = dump_config(args)?;
+    let all = args.run.listing.source() == SourceArg::All;
+    let (mut config, _) = dump_config(args)?;
+    if all {
+        intercom_dump::workspace::validate(&config)?;
+        config = intercom_dump::workspace::table_config(&config, intercom_dump::workspace::TABLES[0])?;
+    }
     let report = intercom_dump::check::check(&config)?;
     println!("ok: the token, the region and API version {} answer", report.api_version);
+    if all {
+        println!(
+            "  --source all: every table's options are valid; what follows is the contacts, the table that sets the run's length"
+        );
+    }
     if report.records_at_least {
         println!("  {}: at least {} (the page list counts only those with users)", report.source, report.records);
     } else {

@@ -89,6 +89,18 @@ fn a_table_that_fails_leaves_the_others_published_and_no_record() {
     assert_refused(&output, 2, &["--source all", "--mode"], refused.path());
     let output = dump_cli(&sim.base_url(), refused.path(), &["--source", "all", "--resume"]);
     assert_refused(&output, 2, &["--resume"], refused.path());
+
+    // `check` says whether every table would take the options, and what the contacts would meet.
+    let output = output_within(
+        std::process::Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+            .args(["check", "--base-url", &sim.base_url(), "--source", "all", "--out"])
+            .arg(refused.path())
+            .env("INTERCOM_TOKEN", TOKEN),
+        std::time::Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && stdout.contains("--source all: every table's options are valid"), "{stdout}");
+    assert!(stdout.contains("contacts: 400 announced"), "{stdout}");
 }
 
 #[test]
