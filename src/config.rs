@@ -530,7 +530,8 @@ pub fn parse_base_url(raw: &str, allow_insecure_http: bool) -> Result<Url, Confi
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+/// Whether `url`'s host is this machine (`localhost`, 127.0.0.0/8, ::1).
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

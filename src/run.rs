@@ -450,6 +450,7 @@ fn layout(config: &Config, schema: &arrow::datatypes::Schema) -> Layout {
     }
 }
 
-fn unix_now() -> i64 {
+/// Seconds since the Unix epoch, now.
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

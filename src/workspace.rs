@@ -128,7 +128,7 @@ pub fn validate(base: &Config) -> Result<(), ConfigError> {
 pub fn run_workspace(base: Config, progress: Arc<Progress>) -> Result<WorkspaceSummary, DumpError> {
     validate(&base)?;
     let started = Instant::now();
-    let started_at = unix_now();
+    let started_at = crate::run::unix_now();
     let run_id = crate::sink::publish::new_run_id();
     let out = base.output.dir.clone();
     crate::sink::publish::create_out(&out)?;
@@ -192,7 +192,7 @@ pub fn run_workspace(base: Config, progress: Arc<Progress>) -> Result<WorkspaceS
         run_id: &run_id,
         base_url: crate::config::redact_url(&base.api.base_url),
         started_at: rfc3339(started_at),
-        finished_at: rfc3339(unix_now()),
+        finished_at: rfc3339(crate::run::unix_now()),
         tables: recorded,
     };
     LocalStore.put(&record, &serde_json::to_vec_pretty(&body).expect("a record serialises"))?;
@@ -208,8 +208,4 @@ pub fn run_workspace(base: Config, progress: Arc<Progress>) -> Result<WorkspaceS
         requests_per_second: requests as f64 / elapsed.as_secs_f64().max(1e-9),
         rate_limit_per_second: f64::from(base.api.rate_limit_per_minute) / 60.0,
     })
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

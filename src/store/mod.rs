@@ -22,6 +22,8 @@ pub(crate) mod local;
 // its own tests (an in-memory store, and a real S3 server) are its only callers.
 #[cfg_attr(not(test), expect(dead_code, reason = "not yet reachable from --out"))]
 pub(crate) mod object;
+#[cfg(test)]
+pub(crate) mod seaweed;
 
 use std::io::Write;
 use std::path::Path;

@@ -137,6 +137,10 @@ enum Lie {
     EndlessPages,
     /// An entry of a complete list has no id.
     EntryWithoutId,
+    /// A complete list whose records are not an array.
+    WrongType,
+    /// A complete list that echoes the token, as an id and in a name.
+    EchoedToken,
 }
 
 /// Three contacts: one whose lists are whole inline, two whose lists go past ten.
@@ -166,9 +170,15 @@ fn hostile(lie: Lie) -> HostileServer {
                 )
             }
             "/contacts/c1/tags" => {
-                let tags: Vec<Value> = named("t", 12).iter().map(|id| json!({"type": "tag", "id": id, "name": id})).collect();
+                let mut tags: Vec<Value> = named("t", 12).iter().map(|id| json!({"type": "tag", "id": id, "name": id})).collect();
+                if lie == Lie::EchoedToken {
+                    let echo = request.headers.get("authorization").cloned().unwrap_or_default();
+                    let token = echo.trim_start_matches("Bearer ").to_string();
+                    tags[11] = json!({"type": "tag", "id": format!("t11{token}"), "name": echo});
+                }
                 Reply::json(200, &json!({"type": "list", "data": tags}))
             }
+            "/contacts/c2/tags" if lie == Lie::WrongType => Reply::json(200, &json!({"type": "list", "data": "u0,u1"})),
             "/contacts/c2/tags" if lie == Lie::Gone => {
                 Reply::json(404, &json!({"type": "error.list", "errors": [{"code": "not_found", "message": "User Not Found"}]}))
             }
@@ -215,6 +225,24 @@ fn lists_that_add_up_publish_and_lists_that_do_not_publish_nothing() {
     assert_eq!(tags, expected);
     let companies = links(out.path(), "contact_companies", "company_id");
     assert_eq!(companies.len(), 161, "c1's 160 over two pages of 150, and c2's one");
+
+    // A token the server echoes in a complete list is written nowhere; the list is still whole.
+    let server = hostile(Lie::EchoedToken);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &["--relations", "--mode", "cursor"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(links(out.path(), "contact_tags", "tag_id").len(), 2 + 12 + 15);
+    for file in walk(out.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(memchr::memmem::find(&bytes, TOKEN.as_bytes()).is_none(), "{}", file.display());
+    }
+    assert!(!String::from_utf8_lossy(&output.stderr).contains(TOKEN));
+
+    // A complete list that is not a list is retried, then stops the run: nothing is published.
+    let server = hostile(Lie::WrongType);
+    let out = tempfile::tempdir().unwrap();
+    let output = dump_cli(&server.url(), out.path(), &["--relations", "--mode", "cursor", "--max-retries", "1"]);
+    assert_refused(&output, 4, &["contact c2's tags", "not a valid page"], out.path());
 
     for (lie, words) in [
         (Lie::FewerThanAnnounced, vec!["contact_tags", "1 contacts' complete lists"]),
