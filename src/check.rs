@@ -120,12 +120,7 @@ fn chosen_mode(config: &Config, records: u64) -> Mode {
 
 /// `--out` takes files: made when missing (as a dump makes it), a probe file written and removed.
 fn check_out_writable(config: &Config) -> Result<(), DumpError> {
-    let out = &config.output.dir;
-    crate::sink::publish::create_out(out)?;
-    let probe = out.join(format!(".intercom-dump-check-{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| crate::sink::SinkError::write(&probe, e))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+    Ok(crate::sink::destination::open(&config.output)?.probe()?)
 }
 
 impl CheckReport {

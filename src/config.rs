@@ -304,7 +304,10 @@ pub struct ApiConfig {
 /// Where and how the files are written.
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
+    /// A local folder; with `storage`, the URL it names (`s3://bucket/prefix`), for messages.
     pub dir: PathBuf,
+    /// Object storage `--out` points at, when it does.
+    pub storage: Option<ObjectOut>,
     pub format: FileFormat,
     pub compression: Compression,
     /// Rows in a Parquet row group.
@@ -331,6 +334,63 @@ pub struct OutputConfig {
     /// A v2 contacts dump also writes the relation tables `contact_tags` and
     /// `contact_companies`, complete (the lists past ten entries fetched contact by contact).
     pub relations: bool,
+}
+
+/// Object storage as `--out`: `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`, `az://CONTAINER/PREFIX`
+/// (and `s3a://`, `abfs(s)://`), with `--storage-option KEY=VALUE`s for the store's client. Its
+/// Debug output names the option keys, never their values (they may be secrets).
+#[derive(Clone)]
+pub struct ObjectOut {
+    pub url: url::Url,
+    pub options: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ObjectOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<&str> = self.options.iter().map(|(key, _)| key.as_str()).collect();
+        f.debug_struct("ObjectOut").field("url", &self.url.as_str()).field("option_keys", &keys).finish()
+    }
+}
+
+/// The schemes of object storage `--out` takes.
+pub const STORAGE_SCHEMES: [&str; 7] = ["s3", "s3a", "gs", "az", "abfs", "abfss", "azure"];
+
+impl OutputConfig {
+    /// The output at `out`: a local folder (a path, or `file://`), or object storage
+    /// (`s3://bucket/prefix`...) with `options`. A URL of any other scheme, or one carrying
+    /// credentials, is refused; options apply to object storage only.
+    pub fn at(out: &str, options: Vec<(String, String)>) -> Result<OutputConfig, ConfigError> {
+        let bad = |url: &str, reason: &str| ConfigError::OutUrl { url: url.to_string(), reason: reason.to_string() };
+        let Some((scheme, _)) =
+            out.split_once("://").filter(|(scheme, _)| !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric()))
+        else {
+            if !options.is_empty() {
+                return Err(ConfigError::StorageOptionForLocal);
+            }
+            return Ok(OutputConfig::new(out));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme == "file" {
+            if !options.is_empty() {
+                return Err(ConfigError::StorageOptionForLocal);
+            }
+            let url = url::Url::parse(out).map_err(|e| bad(out, &e.to_string()))?;
+            let path = url.to_file_path().map_err(|()| bad(out, "it is not a local path"))?;
+            return Ok(OutputConfig::new(path));
+        }
+        if !STORAGE_SCHEMES.contains(&scheme.as_str()) {
+            return Err(bad(&format!("{scheme}://..."), &format!("{scheme}:// is not a store intercom-dump writes")));
+        }
+        let url = url::Url::parse(out).map_err(|e| bad(&format!("{scheme}://..."), &e.to_string()))?;
+        if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
+            let shown = format!("{scheme}://{}{}", url.host_str().unwrap_or(""), url.path());
+            return Err(bad(&shown, "credentials and queries do not belong in the URL: use the environment or --storage-option"));
+        }
+        let shown = format!("{scheme}://{}/{}", url.host_str().unwrap_or(""), url.path().trim_matches('/'));
+        let mut output = OutputConfig::new(shown.trim_end_matches('/'));
+        output.storage = Some(ObjectOut { url, options });
+        Ok(output)
+    }
 }
 
 /// How much work is in flight at once.
@@ -387,6 +447,7 @@ impl OutputConfig {
     pub fn new(dir: impl Into<PathBuf>) -> OutputConfig {
         OutputConfig {
             dir: dir.into(),
+            storage: None,
             format: FileFormat::Parquet,
             compression: Compression::Zstd(1),
             row_group_rows: 100_000,

@@ -61,6 +61,8 @@ pub enum ConfigError {
     OutUrl { url: String, reason: String },
     #[error("unknown --storage-option {key} for {scheme}://: use the store's own option names (aws_region, endpoint, ...)")]
     StorageOption { key: String, scheme: String },
+    #[error("--storage-option applies to object storage (--out s3://, gs://, az://): leave it out for a local folder")]
+    StorageOptionForLocal,
     #[error(
         "refusing plain http:// to {host} for --out: the data and credentials would travel unencrypted; use https, or set AWS_ALLOW_HTTP=true"
     )]

@@ -24,11 +24,11 @@ use crate::error::DumpError;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
 use crate::sink::checkpoint::Layout;
+use crate::sink::destination::{Destination, Held, Staged};
 use crate::sink::manifest::{self, Announced, Manifest, ManifestFile};
 use crate::sink::publish::new_run_id;
-use crate::sink::{OutputLock, Partitioning, Sink, Staging, WrittenFile};
+use crate::sink::{Partitioning, Sink, WrittenFile};
 use crate::source::RolePartition;
-use crate::store::{LocalStore, Store};
 
 /// What a finished run did.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -112,35 +112,48 @@ pub fn run_dump(config: Config, progress: Arc<Progress>) -> Result<Summary, Dump
 
 /// [`run_dump`], with hooks.
 pub fn run_dump_with(config: Config, progress: Arc<Progress>, hooks: RunHooks) -> Result<Summary, DumpError> {
-    run_sharing(config, progress, hooks, None)
+    run_sharing(config, progress, hooks, Sharing::default())
 }
 
-/// [`run_dump_with`], its requests through `limiter` when given (runs side by side sharing one
-/// rate limit), else through a limiter of its own.
+/// What runs side by side (`--source all`) share; a run alone has its own of each.
+#[derive(Default)]
+pub(crate) struct Sharing {
+    /// One rate limit for every run's requests.
+    pub limiter: Option<Arc<crate::api::RateLimiter>>,
+    /// One client (and runtime) for object storage.
+    pub destination: Option<Arc<dyn Destination>>,
+}
+
+/// [`run_dump_with`], sharing what `sharing` gives.
 pub(crate) fn run_sharing(
     config: Config,
     progress: Arc<Progress>,
     hooks: RunHooks,
-    limiter: Option<Arc<crate::api::RateLimiter>>,
+    sharing: Sharing,
 ) -> Result<Summary, DumpError> {
     let config = Arc::new(config.validate()?);
     let started = Instant::now();
     let run_id = new_run_id();
     let source = config.source.name();
-    let lock = OutputLock::acquire(&config.output.dir, source, &run_id)?;
+    let destination = match sharing.destination {
+        Some(destination) => destination,
+        None => crate::sink::destination::open(&config.output)?,
+    };
+    let limiter = sharing.limiter;
+    let lock = destination.lock(source, &run_id)?;
     let data_source = config.source;
     let stats = Arc::new(ApiStats::default());
     let limiter = limiter.unwrap_or_else(|| new_rate_limiter(config.api.rate_limit_per_minute));
     let fetch_declared =
         || if config.typed_custom_attributes() { fetch_declared_attributes(&config, &limiter, &stats) } else { Ok(Vec::new()) };
     let layout_of = |declared: &[DeclaredAttribute]| layout(&config, &PageDecoder::output_schema(data_source, declared));
-    let prepare = || Staging::prepare(&config.output.dir, source, config.output.overwrite, &run_id);
+    let prepare = || destination.stage(source, &run_id, config.output.overwrite);
     // What the output directory refuses is found before anything is asked of the API; only a
     // resume needs the declared attributes first, to compare its layout with the checkpoint's.
     let resumable = crate::listing::open(&config, None).is_ok_and(|listing| listing.resumable());
     let (staging, checkpoint, declared) = if config.output.resume && resumable {
         let declared = fetch_declared()?;
-        match Staging::adopt(&config.output.dir, source, config.output.overwrite, &run_id, &layout_of(&declared))? {
+        match destination.adopt(source, &run_id, config.output.overwrite, &layout_of(&declared))? {
             Some((staging, checkpoint)) => {
                 tracing::warn!(records = checkpoint.records, "resuming a run that did not finish, from its last checkpoint");
                 (staging, Some(checkpoint), declared)
@@ -163,9 +176,10 @@ pub(crate) fn run_sharing(
         (Some(PartitionBy::Role), RolePartition::Column) => Partitioning::ByColumn("role".into()),
         (Some(PartitionBy::Role), RolePartition::Fixed(role)) => Partitioning::Fixed { name: "role".into(), value: role.into() },
     };
-    let staged_dir = staging.dir_for(source);
-    let store: Arc<dyn Store> = Arc::new(LocalStore);
-    let relation_tables = if config.output.relations { stage_relations(&config, &run_id, &store)? } else { Vec::new() };
+    let staged_dir = staging.dir();
+    let store = destination.store();
+    let relation_tables =
+        if config.output.relations { stage_relations(&config, destination.as_ref(), &run_id)? } else { Vec::new() };
     let mut sink = Sink::with_store(store.clone(), &staged_dir, schema.clone(), &config.output, partitioning);
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
@@ -178,7 +192,7 @@ pub(crate) fn run_sharing(
     let checkpoints = (listing.resumable() && !config.output.relations).then(|| Checkpoints {
         store: store.clone(),
         source: source.to_string(),
-        staging_root: staging.root().to_path_buf(),
+        staging_root: staging.root(),
         staged_dir: staged_dir.clone(),
         every_rows: config.output.checkpoint_rows.max(1),
         records: resumed_records,
@@ -271,13 +285,9 @@ pub(crate) fn run_sharing(
         }
         tracing::warn!(listed, written = records, "the search delivered another count than the plain list announces");
     }
-    let out = config.output.dir.clone();
-    let published = out.join(source);
-    let files: Vec<WrittenFile> = outcome
-        .files
-        .into_iter()
-        .map(|f| WrittenFile { path: published.join(f.path.strip_prefix(&staged_dir).expect("parts are staged")), ..f })
-        .collect();
+    let published = destination.table_location(source);
+    let files: Vec<WrittenFile> =
+        outcome.files.into_iter().map(|f| WrittenFile { path: staging.published_path(&f.path), ..f }).collect();
     let elapsed = started.elapsed();
     let summary = Summary {
         run_id,
@@ -330,28 +340,29 @@ pub(crate) fn run_sharing(
         schema: manifest::describe_schema(&schema),
         arrow_schema: manifest::arrow_schema_ipc(&schema),
     };
-    staging.publish(source, |staged| manifest::write_markers(store.as_ref(), staged, &manifest))?;
+    staging.publish(&manifest)?;
     let mut summary = summary;
     for (relation, (staging, _lock)) in outcome.relations.into_iter().zip(relation_stagings) {
-        summary.relations.push(publish_relation(relation, staging, &manifest, store.as_ref())?);
+        summary.relations.push(publish_relation(relation, staging, &manifest, destination.as_ref())?);
     }
     drop(lock);
     Ok(summary)
 }
 
 /// A relation table's staging, with its lock held for the run: the relation's sink writes there.
-type StagedRelation = (Staging, OutputLock);
+type StagedRelation = (Box<dyn Staged>, Held);
 
 /// Locks and stages every relation table, each under its own name in `--out`.
-fn stage_relations(config: &Config, run_id: &str, store: &Arc<dyn Store>) -> Result<Vec<(StagedRelation, Sink)>, DumpError> {
-    let out = &config.output.dir;
+fn stage_relations(
+    config: &Config,
+    destination: &dyn Destination,
+    run_id: &str,
+) -> Result<Vec<(StagedRelation, Sink)>, DumpError> {
     let mut staged = Vec::new();
     for spec in crate::source::relation::RELATIONS {
-        let lock = OutputLock::acquire(out, spec.table, run_id)?;
-        // Each table stages apart (and publishes apart): its staging is named after it too.
-        let staging = Staging::prepare(out, spec.table, config.output.overwrite, &format!("{}-{run_id}", spec.table))?;
-        let sink =
-            Sink::with_store(store.clone(), &staging.dir_for(spec.table), spec.schema(), &config.output, Partitioning::None);
+        let lock = destination.lock(spec.table, run_id)?;
+        let staging = destination.stage(spec.table, run_id, config.output.overwrite)?;
+        let sink = Sink::with_store(destination.store(), &staging.dir(), spec.schema(), &config.output, Partitioning::None);
         staged.push(((staging, lock), sink));
     }
     Ok(staged)
@@ -360,17 +371,13 @@ fn stage_relations(config: &Config, run_id: &str, store: &Arc<dyn Store>) -> Res
 /// Publishes one relation table with its own manifest: the contacts' run, its own counts.
 fn publish_relation(
     relation: RelationOutcome,
-    staging: Staging,
+    staging: Box<dyn Staged>,
     contacts: &Manifest,
-    store: &dyn Store,
+    destination: &dyn Destination,
 ) -> Result<RelationSummary, DumpError> {
     let RelationOutcome { spec, files, count } = relation;
-    let staged_dir = staging.dir_for(spec.table);
-    let out = staging.out().join(spec.table);
-    let files: Vec<WrittenFile> = files
-        .into_iter()
-        .map(|f| WrittenFile { path: out.join(f.path.strip_prefix(&staged_dir).expect("parts are staged")), ..f })
-        .collect();
+    let out = destination.table_location(spec.table);
+    let files: Vec<WrittenFile> = files.into_iter().map(|f| WrittenFile { path: staging.published_path(&f.path), ..f }).collect();
     let schema = spec.schema();
     let manifest = Manifest {
         source: spec.table,
@@ -388,7 +395,7 @@ fn publish_relation(
         finished_at: manifest::rfc3339(unix_now()),
         ..contacts.clone()
     };
-    staging.publish(spec.table, |staged| manifest::write_markers(store, staged, &manifest))?;
+    staging.publish(&manifest)?;
     Ok(RelationSummary {
         table: spec.table,
         output_dir: out,

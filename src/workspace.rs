@@ -17,10 +17,8 @@ use serde::Serialize;
 use crate::config::{Config, Mode, Source};
 use crate::error::{ConfigError, DumpError};
 use crate::progress::Progress;
-use crate::run::{RunHooks, Summary};
+use crate::run::{RunHooks, Sharing, Summary};
 use crate::sink::manifest::{MANIFEST, rfc3339};
-use crate::sink::{OutputLock, SinkError};
-use crate::store::{LocalStore, Store};
 
 /// The tables' sources, in the order they are reported: the contacts (and their relations)
 /// first, the slowest; the reference lists last, the smallest.
@@ -131,14 +129,9 @@ pub fn run_workspace(base: Config, progress: Arc<Progress>) -> Result<WorkspaceS
     let started_at = crate::run::unix_now();
     let run_id = crate::sink::publish::new_run_id();
     let out = base.output.dir.clone();
-    crate::sink::publish::create_out(&out)?;
-    let _lock = OutputLock::acquire(&out, "workspace", &run_id)?;
-    let record = out.join(WORKSPACE_RECORD);
-    match std::fs::remove_file(&record) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(SinkError::write(&record, e).into()),
-    }
+    let destination = crate::sink::destination::open(&base.output)?;
+    let _lock = destination.lock("workspace", &run_id)?;
+    destination.put_top(WORKSPACE_RECORD, None)?;
     let limiter = crate::api::new_rate_limiter(base.api.rate_limit_per_minute);
     let configs: Vec<Config> = TABLES.iter().map(|&source| table_config(&base, source)).collect::<Result<_, _>>()?;
     let results: Vec<Result<Summary, DumpError>> = std::thread::scope(|scope| {
@@ -146,8 +139,8 @@ pub fn run_workspace(base: Config, progress: Arc<Progress>) -> Result<WorkspaceS
             .into_iter()
             .map(|config| {
                 let progress = if config.source == Source::Contacts { progress.clone() } else { Arc::new(Progress::default()) };
-                let limiter = limiter.clone();
-                scope.spawn(move || crate::run::run_sharing(config, progress, RunHooks::default(), Some(limiter)))
+                let sharing = Sharing { limiter: Some(limiter.clone()), destination: Some(destination.clone()) };
+                scope.spawn(move || crate::run::run_sharing(config, progress, RunHooks::default(), sharing))
             })
             .collect();
         runs.into_iter()
@@ -195,7 +188,7 @@ pub fn run_workspace(base: Config, progress: Arc<Progress>) -> Result<WorkspaceS
         finished_at: rfc3339(crate::run::unix_now()),
         tables: recorded,
     };
-    LocalStore.put(&record, &serde_json::to_vec_pretty(&body).expect("a record serialises"))?;
+    destination.put_top(WORKSPACE_RECORD, Some(&serde_json::to_vec_pretty(&body).expect("a record serialises")))?;
     let elapsed = started.elapsed();
     let requests: u64 = tables.iter().map(|t| t.api.requests).sum();
     Ok(WorkspaceSummary {

@@ -114,6 +114,8 @@ pub(crate) struct BenchOptions {
     pub created_skew: u8,
     /// Where the dumps (and the simulator's rendered records) go; each mode replaces its own.
     pub out: PathBuf,
+    /// Object storage each listing is dumped into again, for the comparison with the local disk.
+    pub store_out: Option<OutputConfig>,
     /// Serve pre-rendered records (else generate each page as it is asked for).
     pub prerender: bool,
     /// The simulator compresses its answers (gzip, which the client asks for), as Intercom does.
@@ -135,6 +137,7 @@ impl BenchOptions {
             latency_pages: 100,
             created_skew: 0,
             out: out.into(),
+            store_out: None,
             prerender: true,
             gzip: false,
             sample_records: 30_000,
@@ -230,6 +233,9 @@ pub(crate) struct BenchReport {
     pub latency: Option<LatencyReport>,
     /// The whole bench's peak resident memory.
     pub peak_rss_bytes: Option<u64>,
+    /// Each listing to object storage against the same to the local disk (`--store-out`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub store: Vec<super::bench_store::StoreReport>,
 }
 
 const TOKEN: &str = "bench-token";
@@ -277,6 +283,12 @@ pub(crate) fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError
         dumps.push(dump);
     }
     peak = peak.max(dumps.iter().filter_map(|d| d.peak_rss_bytes).max());
+    let mut store = Vec::new();
+    if let Some(out) = &options.store_out {
+        for dump in &dumps {
+            store.push(super::bench_store::compare(dump, out)?);
+        }
+    }
     let mut modes = Vec::new();
     for dump in dumps {
         modes.push(measure_beside(dump, options, &scratch.join("single-thread"), cores)?);
@@ -298,24 +310,25 @@ pub(crate) fn run_bench(options: &BenchOptions) -> Result<BenchReport, DumpError
         modes,
         latency,
         peak_rss_bytes,
+        store,
     })
 }
 
 /// A listing dumped, with what was measured around the dump.
-struct MeasuredDump {
-    mode: BenchMode,
-    expected: u64,
-    config: Config,
-    summary: intercom_dump::Summary,
+pub(super) struct MeasuredDump {
+    pub(super) mode: BenchMode,
+    pub(super) expected: u64,
+    pub(super) config: Config,
+    pub(super) summary: intercom_dump::Summary,
     cores_busy: Option<f64>,
-    rss_at_start_bytes: Option<u64>,
-    peak_rss_bytes: Option<u64>,
+    pub(super) rss_at_start_bytes: Option<u64>,
+    pub(super) peak_rss_bytes: Option<u64>,
     rss_halves_bytes: Option<(u64, u64)>,
     wire_bytes: u64,
 }
 
 /// Dumps one listing, measuring CPU and memory around it, and checks it holds every record.
-fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<MeasuredDump, DumpError> {
+pub(super) fn measure_dump(mode: BenchMode, expected: u64, config: Config) -> Result<MeasuredDump, DumpError> {
     let rss_reset = reset_peak_rss();
     let rss_at_start_bytes = current_rss();
     let cpu_at_start = cpu_seconds();
@@ -475,6 +488,9 @@ impl BenchReport {
              walk r/s: the dump's listing and client alone, nothing decoded or written; walk x: that over the end-to-end rate;\n\
              busy: CPU seconds a second during the dump (cores kept busy, the simulator's share included).\n",
         );
+        if !self.store.is_empty() {
+            out.push_str(&super::bench_store::table(&self.store));
+        }
         if let Some(l) = &self.latency {
             let what = match l.rate_limit_per_sec {
                 Some(rate) => format!(

@@ -47,7 +47,7 @@ fn dump_config(args: DumpArgs) -> anyhow::Result<(Config, OutputArgs)> {
         None => Token::new(std::env::var("INTERCOM_TOKEN").unwrap_or_default())?,
     };
     let base_url = args.base_url.clone().unwrap_or_else(|| args.region.base_url().to_string());
-    let config = args.run.config(&base_url, token, args.allow_insecure_http, args.out)?;
+    let config = args.run.config(&base_url, token, args.allow_insecure_http, &args.out)?;
     Ok((config, args.run.output))
 }
 
@@ -95,7 +95,7 @@ pub(crate) fn demo(mut args: DemoArgs) -> anyhow::Result<()> {
     apply_fault_plan(args.fault_plan.as_deref(), &mut sim_config)?;
     let sim = SimHandle::spawn(sim_config, 0).context("cannot start the simulator on 127.0.0.1")?;
     eprintln!("simulator: {} contacts (seed {}) at {}", args.contacts, args.seed, sim.base_url());
-    let config = args.run.config(&sim.base_url(), Token::new(token)?, false, args.out)?;
+    let config = args.run.config(&sim.base_url(), Token::new(token)?, false, &args.out.to_string_lossy())?;
     let all = args.run.listing.source() == SourceArg::All;
     let tables: Vec<&str> = if all { intercom_dump::workspace::table_names() } else { vec![config.source.name()] };
     for table in tables {
@@ -236,6 +236,14 @@ pub(crate) fn bench(args: BenchArgs) -> anyhow::Result<()> {
     options.gzip = args.gzip;
     args.files.apply(&mut options.output)?;
     options.pipeline = args.pipeline.config();
+    if let Some(url) = &args.store_out {
+        let store = intercom_dump::config::OutputConfig::at(url, args.storage_options.clone())?;
+        if store.storage.is_none() {
+            let reason = "--store-out compares object storage with --out's local disk".to_string();
+            return Err(intercom_dump::error::ConfigError::OutUrl { url: url.clone(), reason }.into());
+        }
+        options.store_out = Some(store);
+    }
     let report = if options.modes.is_empty() { None } else { Some(run_bench(&options)?) };
     let all = if args.modes.contains(&BenchTarget::All) {
         let bench = WorkspaceBench {

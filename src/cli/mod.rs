@@ -4,6 +4,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod bench_all;
+pub(crate) mod bench_store;
 pub(crate) mod commands;
 pub(crate) mod config_file;
 
@@ -149,6 +150,13 @@ pub(crate) struct BenchArgs {
     /// Where the dumps and the pre-rendered records go (replaced on each run).
     #[arg(long, default_value = "intercom-dump-bench")]
     pub(crate) out: PathBuf,
+    /// Also dump each listing into this object storage (s3://BUCKET/PREFIX...), after the same
+    /// dump to --out, and compare the two rates.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store_out: Option<String>,
+    /// An option of --store-out's client (as `dump --storage-option`).
+    #[arg(long = "storage-option", value_name = "KEY=VALUE", value_parser = parse_storage_option)]
+    pub(crate) storage_options: Vec<(String, String)>,
     /// Print the report as JSON on stdout instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -160,9 +168,10 @@ pub(crate) struct BenchArgs {
 
 #[derive(Args)]
 pub(crate) struct DumpArgs {
-    /// Directory to write into; the dump lands in OUT/<source>/.
+    /// Where to write: a local folder, or object storage (s3://BUCKET/PREFIX, gs://BUCKET/PREFIX,
+    /// az://CONTAINER/PREFIX); the dump lands in OUT/<source>/.
     #[arg(long, env = "INTERCOM_DUMP_OUT")]
-    pub(crate) out: PathBuf,
+    pub(crate) out: String,
     /// Read the access token from this file (its first line) instead of INTERCOM_TOKEN. There is
     /// no flag taking the token itself: command lines end up in shell history and `ps`.
     #[arg(long, env = "INTERCOM_DUMP_TOKEN_FILE")]
@@ -384,6 +393,18 @@ pub(crate) struct OutputArgs {
     /// Replace an earlier dump in --out (only once this run has succeeded).
     #[arg(long, env = "INTERCOM_DUMP_OVERWRITE")]
     pub(crate) overwrite: bool,
+    /// An option of the object store's client, by its own name (region, endpoint,
+    /// aws_profile, google_service_account, azure_storage_account_name...); repeat the flag for
+    /// more. Credentials are best left to the cloud's environment variables.
+    #[arg(
+        long = "storage-option",
+        value_name = "KEY=VALUE",
+        env = "INTERCOM_DUMP_STORAGE_OPTION",
+        value_delimiter = ',',
+        value_parser = parse_storage_option,
+        hide_env_values = true
+    )]
+    pub(crate) storage_options: Vec<(String, String)>,
     #[command(flatten)]
     pub(crate) files: FileArgs,
     /// A typed column per declared custom attribute (the default for contacts).
@@ -545,7 +566,7 @@ impl RunArgs {
         base_url: &str,
         token: Token,
         allow_insecure_http: bool,
-        out: PathBuf,
+        out: &str,
     ) -> Result<Config, ConfigError> {
         let mut config = Config::new(self.api_config(base_url, token, allow_insecure_http)?, self.output.config(out)?);
         config.source = self.listing.source().first();
@@ -595,8 +616,8 @@ impl RunArgs {
 }
 
 impl OutputArgs {
-    fn config(&self, out: PathBuf) -> Result<OutputConfig, ConfigError> {
-        let mut output = OutputConfig::new(out);
+    fn config(&self, out: &str) -> Result<OutputConfig, ConfigError> {
+        let mut output = OutputConfig::at(out, self.storage_options.clone())?;
         self.files.apply(&mut output)?;
         output.partition_by = self.partition_by;
         output.checkpoint_rows = self.checkpoint_rows;
@@ -621,6 +642,14 @@ impl PipelineArgs {
             batch_rows: self.batch_rows,
             max_buffer_bytes: usize::try_from(self.max_buffer_bytes).unwrap_or(usize::MAX),
         }
+    }
+}
+
+/// `KEY=VALUE`, for `--storage-option`; the value is never quoted back (it may be a secret).
+fn parse_storage_option(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.to_string())),
+        _ => Err("give KEY=VALUE (region=eu-west-1, endpoint=http://127.0.0.1:9000)".into()),
     }
 }
 

@@ -8,13 +8,14 @@
 //! (`checkpoint`).
 
 pub(crate) mod checkpoint;
+pub(crate) mod destination;
 pub mod manifest;
 pub(crate) mod publish;
+pub(crate) mod publish_object;
 pub mod rolling;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use publish::{OutputLock, Staging};
 pub use rolling::{Partitioning, RollingWriter, Sink};
 
 /// A finished part file.
@@ -43,6 +44,16 @@ pub enum SinkError {
         "another intercom-dump run is dumping this source into {path} ({holder}): wait for it to finish, or choose another --out"
     )]
     Locked { path: PathBuf, holder: String },
+    #[error(
+        "another run published into {path} while this one ran: nothing of this run was published; run again with --overwrite to replace it"
+    )]
+    Raced { path: PathBuf },
+    #[error(
+        "{store} refused the credentials ({reason}): check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the cloud's own), their permissions on the bucket, and --storage-option"
+    )]
+    StoreDenied { store: String, reason: String },
+    #[error("{store} does not exist: create the bucket (or container) first, or fix the name in --out")]
+    NoBucket { store: String },
     #[error(
         "cannot resume the run in {path}: {}; give the options it ran with, or drop --resume to start over (its staging is then removed)",
         .differences.join("; ")

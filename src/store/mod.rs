@@ -3,7 +3,7 @@
 //! `_SUCCESS`, checkpoints) are put whole. The rolling writers and the markers write through a
 //! [`Store`] and nothing else; each destination is one implementation: the local filesystem
 //! ([`local`]) and object storage (S3, GCS, Azure, through `object_store`: [`object`], a
-//! multipart upload a part; not yet reachable from `--out`).
+//! multipart upload a part).
 //!
 //! # Publishing without directory renames
 //!
@@ -18,12 +18,7 @@
 //! before its manifest deletes its own uploads and leaves the earlier dump as it was.
 
 pub(crate) mod local;
-// Reached from `--out` once the object-storage publish protocol lands (issue 17); until then
-// its own tests (an in-memory store, and a real S3 server) are its only callers.
-#[cfg_attr(not(test), expect(dead_code, reason = "not yet reachable from --out"))]
 pub(crate) mod object;
-#[cfg(test)]
-pub(crate) mod seaweed;
 
 use std::io::Write;
 use std::path::Path;

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use intercom_dump::config::{FileFormat, Mode, Source};
 use intercom_sim::Workspace;
@@ -197,4 +198,26 @@ fn every_reader_reads_each_layout_as_a_folder() {
     for (table, rows) in reference_rows {
         read_as_folder(&python, &out.path().join(table), rows, "parquet", None);
     }
+}
+
+#[test]
+#[ignore = "reads the output from Python, off SeaweedFS: cargo test -- --include-ignored, with .ci/.venv"]
+fn pyarrow_and_polars_read_a_dump_straight_from_s3_by_its_manifests() {
+    let Some(python) = python() else { return };
+    let Some(bucket) = crate::seaweed::bucket("readers") else { return };
+    let sim = simulator(86, 3_000);
+    let flags = ["--source", "all", "--format", "both", "--partition-by", "role", "--max-file-rows", "1000"];
+    let output = output_within(
+        &mut crate::object_store::dump_to(&bucket, &sim.base_url(), &bucket.url("lake"), &flags),
+        Duration::from_secs(300),
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/read_s3.py");
+    let tables = intercom_dump::workspace::table_names();
+    let mut check = Command::new(python);
+    check.arg(script).arg(format!("http://127.0.0.1:{}", crate::seaweed::S3_PORT)).arg(&bucket.name).arg("lake").args(&tables);
+    let read = bucket.env(&mut check).output().unwrap();
+    let stdout = String::from_utf8_lossy(&read.stdout);
+    assert!(read.status.success(), "{stdout}{}", String::from_utf8_lossy(&read.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.ends_with("read whole")).count(), tables.len(), "{stdout}");
 }
