@@ -205,7 +205,7 @@ pub(crate) fn run_sharing(
     let parser_declared = declared.clone();
     let (relation_stagings, relation_sinks): (Vec<StagedRelation>, Vec<Sink>) = relation_tables.into_iter().unzip();
     let system = System::new();
-    let system_id = system.block_on({
+    let (system_id, writing) = system.block_on({
         let (config, stats, progress) = (config.clone(), stats.clone(), progress.clone());
         async move {
             let current = System::current();
@@ -216,16 +216,21 @@ pub(crate) fn run_sharing(
             let parsers = SyncArbiter::start(config.pipeline.parsers, move || {
                 Parser::new(PageDecoder::for_source(data_source, decoder_batch_rows, &parser_declared))
             });
+            // The arbiters that write: joined once the system stops, so that nothing is written
+            // into the staging after the run has let go of it.
+            let mut writing = Vec::new();
             let relater = (!relation_sinks.is_empty()).then(|| {
                 let (fetcher, batch_rows) = (fetcher.clone().recipient(), config.pipeline.batch_rows);
-                let relater = Relater::start_in_arbiter(&Arbiter::new().handle(), move |_| {
-                    Relater::new(relation_sinks, fetcher, batch_rows)
-                });
+                let arbiter = Arbiter::new();
+                let relater =
+                    Relater::start_in_arbiter(&arbiter.handle(), move |_| Relater::new(relation_sinks, fetcher, batch_rows));
+                writing.push(arbiter);
                 RelaterPeers { contacts: relater.clone().recipient(), finisher: relater.recipient() }
             });
             let before_write = hooks.before_write;
-            let writer =
-                Writer::start_in_arbiter(&Arbiter::new().handle(), move |_| Writer::new(sink, checkpoints, before_write));
+            let arbiter = Arbiter::new();
+            let writer = Writer::start_in_arbiter(&arbiter.handle(), move |_| Writer::new(sink, checkpoints, before_write));
+            writing.push(arbiter);
             let peers = Peers {
                 fetcher: fetcher.recipient(),
                 parsers: parsers.recipient(),
@@ -234,14 +239,22 @@ pub(crate) fn run_sharing(
                 relater,
             };
             Coordinator::new(config, listing, peers, buffer, progress, done).start();
-            current.id()
+            (current.id(), writing)
         }
     });
+    let join = |writing: Vec<Arbiter>| {
+        for arbiter in writing {
+            arbiter.stop();
+            let _ = arbiter.join();
+        }
+    };
     if let Some(signal) = crate::interrupt::received() {
+        join(writing);
         crate::interrupt::ended(system_id);
         return Err(DumpError::Interrupted { signal });
     }
     let ran = system.run();
+    join(writing);
     crate::interrupt::ended(system_id);
     if let Some(signal) = crate::interrupt::received() {
         return Err(DumpError::Interrupted { signal });

@@ -22,8 +22,7 @@
 //! staging of the table goes (nobody else's can be live: the lock says so), every object in
 //! `P/<table>/` that the manifest does not list goes, and `_SUCCESS` is put back beside a
 //! manifest whose parts are all there. A killed run's unfinished multipart uploads are invisible
-//! to readers and listings; the bucket's lifecycle rule for incomplete uploads removes them
-//! (the README says how).
+//! to readers and listings; on S3 they are aborted too (`crate::store::s3_uploads`).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -95,6 +94,7 @@ impl ObjectDestination {
             tracing::info!(table, objects = abandoned.len(), "removing the staging of a run that did not finish");
             self.storage.delete_all(abandoned)?;
         }
+        self.storage.abort_uploads(&self.stagings_of(table));
         let dir = self.key(table);
         let present = self.storage.list(&dir)?;
         let listed = match self.storage.get(&dir.join(MANIFEST))? {

