@@ -41,7 +41,9 @@
 //!   does not decode goes record by record, and a value that does not fit its column is kept
 //!   in `_extra` ([`schema::repair`]).
 //! - The Writer owns a [`sink::Sink`]: rolling Parquet and/or Arrow IPC parts in the run's
-//!   staging directory; for a listing that can resume it also checkpoints (closes its parts at a
+//!   staging area, through the output's store (`store/`: a local folder, or object storage
+//!   where each part is a multipart upload streaming up as it is written, a slow store holding
+//!   the Writer back); for a listing that can resume it also checkpoints (closes its parts at a
 //!   batch boundary and records the resume token after them) so that `--resume` can go on.
 //! - The Relater (a contacts dump with `--relations`) owns the relation tables' rows and sinks
 //!   (`relations`, `source::relation`): it writes the contacts' whole inline lists and asks the
@@ -54,13 +56,17 @@
 //! `FilesFinished` (the Relater, sent `FinishRelations` at the same time, answers
 //! `RelationsFinished` once its last follow-up call is in and its files are closed); once both
 //! are in, the Coordinator hands its outcome to [`run::run_dump`] and stops the
-//! system, which stops the arbiters. `run_dump` then compares what was written with what the
+//! system, which stops the arbiters; `run_dump` joins the Writer's and Relater's threads, so that
+//! nothing writes into the staging after that. It then compares what was written with what the
 //! listing announced (a shortfall or an excess publishes nothing unless `--allow-incomplete`),
-//! writes `_manifest.json` and `_SUCCESS` into the staged source directory and moves it into
-//! place in one step (an earlier dump waits aside until then, and is put back if anything
-//! fails), and lets go of the source's lock on the output. On any fatal error the Coordinator stops the system at once
-//! with the error, and the unpublished staging directory is removed. SIGINT and SIGTERM stop
-//! the system the same way ([`interrupt`]), and the run returns [`DumpError::Interrupted`].
+//! and publishes each table through the output's destination (`sink::destination`): on a disk,
+//! `_manifest.json` and `_SUCCESS` into the staged directory, moved into place in one step (an
+//! earlier dump waits aside until then, and is put back if anything fails); on object storage,
+//! the parts copied beside the table and the manifest put conditionally, the commit two racing
+//! runs cannot both make (`sink::publish_object`). Then it lets go of the table's lock. On any
+//! fatal error the Coordinator stops the system at once with the error, and the unpublished
+//! staging is removed. SIGINT and SIGTERM stop the system the same way ([`interrupt`]), and the
+//! run returns [`DumpError::Interrupted`].
 //!
 //! `--source all` ([`workspace`]) runs one such system per table, side by side on threads
 //! sharing one rate limiter, and writes `_workspace.json` once every table is published; a signal

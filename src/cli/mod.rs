@@ -101,6 +101,7 @@ Examples:
   intercom-dump dump --out ./lake --source companies                      # every company, the scroll
   intercom-dump dump --out ./lake --source tags                           # a reference list, one request
   intercom-dump dump --out ./lake --resume                                # go on after a crash
+  intercom-dump dump --out s3://lake/intercom --source all                # straight into a bucket (AWS_* credentials)
 
 The token comes from INTERCOM_TOKEN (or --token-file); every option also from INTERCOM_DUMP_<FLAG>.
 Exit codes: 0 published, 2 bad arguments, 3 token refused, 4 API failed or not whole, 5 output, 6 decode.";

@@ -1,11 +1,12 @@
 //! Where batches become files: the rolling Parquet and Arrow IPC writers, fanned out by
-//! partition and format, which write every part through a store (`crate::store`: the local
-//! filesystem today) ([`rolling`]); the staging directory a run writes into and publishes from
-//! in one step, the earlier dump kept aside until the new one is whole, and the lock that keeps
-//! one run at a time per source in an output (`publish`, local: the directory move is its
-//! commit); the manifest that says what a published dump holds ([`manifest`]); and the
-//! checkpoints a resumable listing's dump goes on from, with the layout they must match
-//! (`checkpoint`).
+//! partition and format, which write every part through a store (`crate::store`: a local folder
+//! or object storage) ([`rolling`]); the output a run stages into and publishes from, behind one
+//! trait (`destination`): a local folder (`publish`: a hidden staging directory moved into place
+//! in one step, the earlier dump kept aside until the new one is whole, an advisory lock per
+//! source) or object storage (`publish_object`: a staging prefix, copies and a conditional
+//! manifest put as the commit, a lease per table, a killed run's leftovers settled by the next);
+//! the manifest that says what a published dump holds ([`manifest`]); and the checkpoints a
+//! resumable listing's dump goes on from, with the layout they must match (`checkpoint`).
 
 pub(crate) mod checkpoint;
 pub(crate) mod destination;

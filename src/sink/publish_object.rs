@@ -505,6 +505,12 @@ mod tests {
         keys
     }
 
+    /// The table holds `run`'s one part and its markers, nothing else.
+    fn assert_published_alone(memory: &Arc<InMemory>, run: &str) {
+        let part = format!("lake/contacts/part-00000-{run}.parquet");
+        assert_eq!(keys(memory), ["lake/contacts/_SUCCESS", "lake/contacts/_manifest.json", part.as_str()]);
+    }
+
     /// Stages `parts` (names under the table's folder) for `run`, written whole.
     fn stage(destination: &ObjectDestination, run: &str, overwrite: bool, parts: &[&str]) -> (Box<dyn Staged>, Manifest) {
         write(destination, destination.stage("contacts", run, overwrite).unwrap(), run, parts)
@@ -583,10 +589,7 @@ mod tests {
         let (staged, manifest) = stage(&destination, "r3", true, &["part-00000.parquet"]);
         assert!(keys(&memory).iter().any(|k| k.contains("part-00001-r1")), "the earlier dump stands until the new one is whole");
         staged.publish(&manifest).unwrap();
-        assert_eq!(
-            keys(&memory),
-            ["lake/contacts/_SUCCESS", "lake/contacts/_manifest.json", "lake/contacts/part-00000-r3.parquet"]
-        );
+        assert_published_alone(&memory, "r3");
     }
 
     #[test]
@@ -597,19 +600,13 @@ mod tests {
         let (second, second_manifest) = stage_unlocked(&destination, "b", false, &["part-00000.parquet"]);
         first.publish(&first_manifest).unwrap();
         assert!(matches!(second.publish(&second_manifest), Err(SinkError::Raced { .. })));
-        assert_eq!(
-            keys(&memory),
-            ["lake/contacts/_SUCCESS", "lake/contacts/_manifest.json", "lake/contacts/part-00000-a.parquet"]
-        );
+        assert_published_alone(&memory, "a");
         // The same over an earlier dump: both replace the version they saw; one does.
         let (first, first_manifest) = stage(&destination, "c", true, &["part-00000.parquet"]);
         let (second, second_manifest) = stage_unlocked(&destination, "d", true, &["part-00000.parquet"]);
         second.publish(&second_manifest).unwrap();
         assert!(matches!(first.publish(&first_manifest), Err(SinkError::Raced { .. })));
-        assert_eq!(
-            keys(&memory),
-            ["lake/contacts/_SUCCESS", "lake/contacts/_manifest.json", "lake/contacts/part-00000-d.parquet"]
-        );
+        assert_published_alone(&memory, "d");
     }
 
     #[test]
@@ -624,10 +621,7 @@ mod tests {
         store.put(Path::new("lake/contacts/part-00000-r2.parquet"), b"r2").unwrap();
         destination.storage.delete_all(vec![ObjectPath::from("lake/contacts/_SUCCESS")]).unwrap();
         drop(destination.stage("contacts", "r3", true).unwrap());
-        assert_eq!(
-            keys(&memory),
-            ["lake/contacts/_SUCCESS", "lake/contacts/_manifest.json", "lake/contacts/part-00000-r1.parquet"]
-        );
+        assert_published_alone(&memory, "r1");
 
         // Stopped after its manifest, before the earlier parts went and `_SUCCESS` came back.
         let mut manifest = manifest;
@@ -636,10 +630,7 @@ mod tests {
         store.put(Path::new("lake/contacts/_manifest.json"), &serde_json::to_vec(&manifest).unwrap()).unwrap();
         destination.storage.delete_all(vec![ObjectPath::from("lake/contacts/_SUCCESS")]).unwrap();
         drop(destination.stage("contacts", "r5", true).unwrap());
-        assert_eq!(
-            keys(&memory),
-            ["lake/contacts/_SUCCESS", "lake/contacts/_manifest.json", "lake/contacts/part-00000-r4.parquet"]
-        );
+        assert_published_alone(&memory, "r4");
     }
 
     #[test]

@@ -3,19 +3,17 @@
 //! `_SUCCESS`, checkpoints) are put whole. The rolling writers and the markers write through a
 //! [`Store`] and nothing else; each destination is one implementation: the local filesystem
 //! ([`local`]) and object storage (S3, GCS, Azure, through `object_store`: [`object`], a
-//! multipart upload a part).
+//! multipart upload a part; on S3, [`s3_uploads`] aborts the uploads a killed run left).
 //!
 //! # Publishing without directory renames
 //!
 //! What makes a dump visible is the manifest written last, beside the data, listing every part
 //! with its checksum: it is the commit. On the local filesystem the staged source directory,
-//! markers inside, is moved into place in one rename ([`crate::sink`]'s staging), so that even a
-//! reader that globs the folder sees the earlier dump or the new one, whole. Object storage has
-//! no rename: there a run uploads its parts under keys no earlier dump uses (committing a part
-//! completes its upload), puts `_manifest.json` and then `_SUCCESS`, and only then deletes the
-//! parts the earlier manifest listed and the new one does not. A reader that follows the
-//! manifest (or waits for `_SUCCESS`) never sees a partial dump either way; a run that fails
-//! before its manifest deletes its own uploads and leaves the earlier dump as it was.
+//! markers inside, is moved into place in one rename, so that even a reader that globs the
+//! folder sees the earlier dump or the new one, whole. Object storage has no rename: there the
+//! staged parts are copied beside the table under names no earlier dump used, and the manifest is
+//! put only over the version the run saw (`If-None-Match`/`If-Match`); the protocol is
+//! `crate::sink`'s (`destination`, `publish_object`). A store only writes, lists and deletes.
 
 pub(crate) mod local;
 pub(crate) mod object;

@@ -32,6 +32,23 @@ fn run(command: &mut Command) -> std::process::Output {
     output_within(command, Duration::from_secs(300))
 }
 
+/// A simulator of `n` contacts from `seed` that answers each request after `latency_ms`: a run
+/// slow enough to be caught half-way.
+fn slow_simulator(seed: u64, n: u64, latency_ms: u64) -> intercom_sim::SimHandle {
+    let mut sim_config = SimConfig::new(seed, n, TOKEN);
+    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec![format!("latency={latency_ms}:1").parse().unwrap()] };
+    simulator_with(sim_config)
+}
+
+/// Waits up to a minute for `ready`.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(Instant::now() < deadline, "{what} did not happen within a minute");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Checks the table at `prefix/table` is exactly what its manifest lists, each part's bytes
 /// hashing to its checksum, with `_SUCCESS` beside it; its manifest.
 fn assert_published_whole(bucket: &Bucket, prefix: &str, table: &str) -> serde_json::Value {
@@ -98,18 +115,13 @@ fn every_table_in_both_formats_is_published_whole_to_s3_and_replaced_only_with_o
 /// `prefix`'s staging, and a part is on its way up, then SIGKILLs `child`: no destructor, no
 /// cleanup, that upload left unfinished.
 fn kill_once_staged(mut child: std::process::Child, bucket: &Bucket, prefix: &str, parts: usize) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    wait_until("a checkpoint, parts staged and one uploading", || {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
         let staged = bucket.keys(&format!("{prefix}/.intercom-dump-staging"));
         let checkpointed = staged.iter().any(|k| k.ends_with("checkpoint.json"));
         let uploading = !bucket.unfinished_uploads().is_empty();
-        if checkpointed && uploading && staged.iter().filter(|k| k.ends_with(".parquet")).count() >= parts {
-            break;
-        }
-        assert!(Instant::now() < deadline, "nothing was staged: {staged:?}");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        checkpointed && uploading && staged.iter().filter(|k| k.ends_with(".parquet")).count() >= parts
+    });
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -119,10 +131,8 @@ fn kill_once_staged(mut child: std::process::Child, bucket: &Bucket, prefix: &st
 fn a_run_killed_mid_upload_publishes_nothing_and_the_next_cleans_up_or_resumes() {
     let Some(bucket) = seaweed::bucket("killed") else { return };
     let (seed, n) = (82, 24_000);
-    let mut sim_config = SimConfig::new(seed, n, TOKEN);
     // Slow enough to be killed half-way: 40 pages a second.
-    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=25:1".parse().unwrap()] };
-    let sim = simulator_with(sim_config);
+    let sim = slow_simulator(seed, n, 25);
     let flags = ["--max-file-rows", "3000", "--checkpoint-rows", "3000", "--format", "both"];
     let start = |extra: &[&str]| {
         let mut command = dump_to(&bucket, &sim.base_url(), &bucket.url("lake"), &flags);
@@ -163,17 +173,11 @@ fn a_run_killed_mid_upload_publishes_nothing_and_the_next_cleans_up_or_resumes()
 #[ignore = "needs SeaweedFS (weed), which .ci/run installs: run with --include-ignored"]
 fn an_interrupted_run_removes_its_staging_and_lock_and_publishes_nothing() {
     let Some(bucket) = seaweed::bucket("interrupted") else { return };
-    let mut sim_config = SimConfig::new(87, 24_000, TOKEN);
-    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=25:1".parse().unwrap()] };
-    let sim = simulator_with(sim_config);
+    let sim = slow_simulator(87, 24_000, 25);
     let flags = ["--max-file-rows", "3000", "--checkpoint-rows", "3000"];
     let mut command = dump_to(&bucket, &sim.base_url(), &bucket.url("lake"), &flags);
     let child = command.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !bucket.keys("lake/.intercom-dump-staging").iter().any(|k| k.ends_with(".parquet")) {
-        assert!(Instant::now() < deadline, "nothing was staged");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("a staged part", || bucket.keys("lake/.intercom-dump-staging").iter().any(|k| k.ends_with(".parquet")));
     let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(interrupted.success());
     let output = child.wait_with_output().unwrap();
@@ -187,16 +191,10 @@ fn an_interrupted_run_removes_its_staging_and_lock_and_publishes_nothing() {
 #[ignore = "needs SeaweedFS (weed), which .ci/run installs: run with --include-ignored"]
 fn a_second_run_into_the_same_prefix_is_refused_while_the_first_holds_it() {
     let Some(bucket) = seaweed::bucket("raced") else { return };
-    let mut sim_config = SimConfig::new(83, 6_000, TOKEN);
-    sim_config.faults = intercom_sim::FaultPlan { seed: 1, rules: vec!["latency=100:1".parse().unwrap()] };
-    let sim = simulator_with(sim_config);
+    let sim = slow_simulator(83, 6_000, 100);
     let mut first = dump_to(&bucket, &sim.base_url(), &bucket.url("lake"), &["--overwrite"]);
     let first = first.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while bucket.get("lake/.intercom-dump-contacts.lock").is_none() {
-        assert!(Instant::now() < deadline, "the first run took no lock");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the first run's lock", || bucket.get("lake/.intercom-dump-contacts.lock").is_some());
     let second = run(&mut dump_to(&bucket, &sim.base_url(), &bucket.url("lake"), &["--overwrite"]));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(5), "{stderr}");
