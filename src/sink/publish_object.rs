@@ -125,18 +125,24 @@ impl ObjectDestination {
         Ok(())
     }
 
-    /// The earlier dump's manifest e-tag (`None`: no manifest); refused without `overwrite`
+    /// The earlier dump's manifest version (`None`: no manifest); refused without `overwrite`
     /// when anything is there.
-    fn earlier(&self, table: &str, overwrite: bool) -> Result<Option<String>, SinkError> {
+    fn earlier(&self, table: &str, overwrite: bool) -> Result<Option<UpdateVersion>, SinkError> {
         let dir = self.key(table);
         let manifest = self.storage.head(&dir.join(MANIFEST))?;
         if !overwrite && (manifest.is_some() || !self.storage.list(&dir)?.is_empty()) {
             return Err(SinkError::Exists { path: self.table_location(table) });
         }
-        Ok(manifest.map(|m| m.e_tag.unwrap_or_default()))
+        Ok(manifest.map(|m| UpdateVersion { e_tag: m.e_tag, version: m.version }))
     }
 
-    fn staged(&self, table: &str, root: PathBuf, token: String, earlier: Option<String>) -> Result<ObjectStaged, SinkError> {
+    fn staged(
+        &self,
+        table: &str,
+        root: PathBuf,
+        token: String,
+        earlier: Option<UpdateVersion>,
+    ) -> Result<ObjectStaged, SinkError> {
         let scratch = std::env::temp_dir().join(format!("intercom-dump-{token}-{table}"));
         std::fs::create_dir_all(&scratch).map_err(|e| SinkError::CreateDir { path: scratch.clone(), reason: e.to_string() })?;
         Ok(ObjectStaged {
@@ -268,8 +274,8 @@ struct ObjectStaged {
     published: PathBuf,
     /// `s3://bucket/P/<table>`.
     location: PathBuf,
-    /// The e-tag of the manifest this run replaces, seen when it staged.
-    earlier: Option<String>,
+    /// The version of the manifest this run replaces, seen when it staged.
+    earlier: Option<UpdateVersion>,
     /// A local folder for the spill file.
     scratch: PathBuf,
     done: bool,
@@ -293,7 +299,7 @@ impl ObjectStaged {
         let body = serde_json::to_vec_pretty(manifest).expect("a manifest serialises");
         let mode = match &self.earlier {
             None => PutMode::Create,
-            Some(e_tag) => PutMode::Update(UpdateVersion { e_tag: Some(e_tag.clone()), version: None }),
+            Some(version) => PutMode::Update(version.clone()),
         };
         let committed = self.storage.copy_all(copies).and_then(|()| self.storage.put_with(&dir.join(MANIFEST), &body, mode));
         if let Err(error) = committed {
@@ -410,12 +416,12 @@ impl Lease {
         let holder = Holder { pid: std::process::id(), host: host_name(), run_id: run_id.to_string(), name: name.to_string() };
         let body = serde_json::to_vec(&holder).expect("a holder serialises");
         let locked = |holder: String| SinkError::Locked { path: shown.clone(), holder };
-        let mut e_tag = None;
+        let mut version = None;
         // Each retry means the holder let go in between: a few are plenty.
         for _ in 0..8 {
             match storage.put_with(&key, &body, PutMode::Create) {
-                Ok(tag) => {
-                    e_tag = Some(tag);
+                Ok(written) => {
+                    version = Some(written);
                     break;
                 }
                 Err(SinkError::Exists { .. }) => {}
@@ -429,19 +435,19 @@ impl Lease {
                 return Err(locked(other.map_or_else(|| "its holder is not known".into(), |h| h.describe())));
             }
             tracing::warn!(lock = %storage.display(&key).display(), "taking over the lock of a run that stopped");
-            let mode = PutMode::Update(UpdateVersion { e_tag: meta.e_tag.clone(), version: None });
+            let mode = PutMode::Update(UpdateVersion { e_tag: meta.e_tag.clone(), version: meta.version.clone() });
             match storage.put_with(&key, &body, mode) {
-                Ok(tag) => {
-                    e_tag = Some(tag);
+                Ok(written) => {
+                    version = Some(written);
                     break;
                 }
                 Err(SinkError::Raced { .. }) => return Err(locked("another run took it over first".into())),
                 Err(error) => return Err(error),
             }
         }
-        let Some(e_tag) = e_tag else { return Err(locked("runs that keep taking and leaving it".into())) };
+        let Some(version) = version else { return Err(locked("runs that keep taking and leaving it".into())) };
         let lost = Arc::new(AtomicBool::new(false));
-        let renewer = storage.spawn(renew(storage.inner(), key.clone(), body, e_tag, lost.clone()));
+        let renewer = storage.spawn(renew(storage.inner(), key.clone(), body, version, lost.clone()));
         Ok(Lease { storage, key, renewer, lost })
     }
 }
@@ -452,16 +458,15 @@ async fn renew(
     store: Arc<dyn object_store::ObjectStore>,
     key: PathBuf,
     body: Vec<u8>,
-    mut e_tag: Option<String>,
+    mut version: UpdateVersion,
     lost: Arc<AtomicBool>,
 ) {
     let location = ObjectPath::from(dir_key(&key));
     loop {
         tokio::time::sleep(LEASE_RENEW).await;
-        let options =
-            PutOptions { mode: PutMode::Update(UpdateVersion { e_tag: e_tag.clone(), version: None }), ..Default::default() };
+        let options = PutOptions { mode: PutMode::Update(version.clone()), ..Default::default() };
         match store.put_opts(&location, PutPayload::from(body.clone()), options).await {
-            Ok(put) => e_tag = put.e_tag,
+            Ok(put) => version = UpdateVersion { e_tag: put.e_tag, version: put.version },
             Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
                 tracing::error!("another run took this run's lock over: it will not be able to publish");
                 lost.store(true, Ordering::Relaxed);

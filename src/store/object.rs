@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion, WriteMultipart};
 use sha2::{Digest, Sha256};
 
 use super::{Committed, Part, Store};
@@ -86,16 +86,17 @@ impl ObjectStorage {
         self.runtime.spawn(future)
     }
 
-    /// Puts `body` at `path` as `mode` says; the new object's e-tag. Nothing there yet for
+    /// Puts `body` at `path` as `mode` says; the new object's version, for a later
+    /// [`PutMode::Update`] (S3 and Azure match its e-tag, GCS its generation). Nothing there yet for
     /// [`PutMode::Create`]: [`SinkError::Exists`]; another version than the one given for
     /// [`PutMode::Update`]: [`SinkError::Raced`].
-    pub(crate) fn put_with(&self, path: &Path, body: &[u8], mode: PutMode) -> Result<Option<String>, SinkError> {
+    pub(crate) fn put_with(&self, path: &Path, body: &[u8], mode: PutMode) -> Result<UpdateVersion, SinkError> {
         let (store, location) = (self.store.clone(), location(path));
         let payload = PutPayload::from(Bytes::copy_from_slice(body));
         let result =
             self.wait(async move { store.put_opts(&location, payload, PutOptions { mode, ..Default::default() }).await });
         match result {
-            Ok(put) => Ok(put.e_tag),
+            Ok(put) => Ok(UpdateVersion { e_tag: put.e_tag, version: put.version }),
             Err(object_store::Error::AlreadyExists { .. }) => Err(SinkError::Exists { path: self.display(path) }),
             Err(object_store::Error::Precondition { .. }) => Err(SinkError::Raced { path: self.display(path) }),
             Err(error) => Err(self.fail(path, error)),
