@@ -395,8 +395,8 @@ pub(crate) struct OutputArgs {
     #[arg(long, env = "INTERCOM_DUMP_OVERWRITE")]
     pub(crate) overwrite: bool,
     /// An option of the object store's client, by its own name (region, endpoint,
-    /// aws_profile, google_service_account, azure_storage_account_name...); repeat the flag for
-    /// more. Credentials are best left to the cloud's environment variables.
+    /// virtual_hosted_style_request, google_service_account, azure_storage_account_name...);
+    /// repeat the flag for more. Credentials are best left to the cloud's environment variables.
     #[arg(
         long = "storage-option",
         value_name = "KEY=VALUE",
