@@ -77,7 +77,7 @@ fn assert_nothing_of_a_run_left(bucket: &Bucket, prefix: &str) {
 
 #[test]
 #[ignore = "needs SeaweedFS (weed), which .ci/run installs: run with --include-ignored"]
-fn every_table_in_both_formats_is_published_whole_to_s3_and_replaced_only_with_overwrite() {
+fn every_source_in_both_formats_is_published_whole_to_s3_and_replaced_only_with_overwrite() {
     let Some(bucket) = seaweed::bucket("whole") else { return };
     let (seed, n) = (81, 4_000);
     let sim = simulator(seed, n);
@@ -92,10 +92,19 @@ fn every_table_in_both_formats_is_published_whole_to_s3_and_replaced_only_with_o
     }
     assert!(bucket.get("lake/ws/_workspace.json").is_some());
     assert_nothing_of_a_run_left(&bucket, "lake");
+    // The v1 sources, through their scrolls, beside them.
+    for source in ["users", "leads"] {
+        let output =
+            run(&mut dump_to(&bucket, &sim.base_url(), &bucket.url("lake/ws"), &["--source", source, "--format", "both"]));
+        assert!(output.status.success(), "{source}: {}", String::from_utf8_lossy(&output.stderr));
+        assert_published_whole(&bucket, "lake/ws", source);
+    }
     let local = tempfile::tempdir().unwrap();
     bucket.download("lake/ws", local.path());
     let ws = Workspace::new(seed, n);
     assert_exact_ids(&output_ids(local.path(), "contacts"), (0..n).map(|i| ws.contact_id(i)));
+    let users = ids_of_role(&ws, intercom_sim::Role::User);
+    assert_exact_ids(&output_ids(local.path(), "users"), users);
 
     // Not over an earlier dump without --overwrite; with it, the new dump alone stays.
     let again = run(&mut dump_to(&bucket, &sim.base_url(), &bucket.url("lake/ws"), &["--format", "arrow"]));
