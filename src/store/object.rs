@@ -547,6 +547,32 @@ mod tests {
     }
 
     #[test]
+    fn a_store_that_does_not_take_the_bytes_holds_the_writer_back_with_little_in_memory() {
+        use object_store::throttle::{ThrottleConfig, ThrottledStore};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // Every chunk's upload waits an hour: the store takes nothing.
+        let config = ThrottleConfig { wait_put_per_call: std::time::Duration::from_secs(3_600), ..Default::default() };
+        let stalled = Arc::new(ThrottledStore::new(InMemory::new(), config));
+        let storage = ObjectStorage::new(stalled, "stalled").unwrap();
+        let mut part = storage.create(Path::new("lake/contacts/part-00000.parquet")).unwrap();
+        let written = Arc::new(AtomicU64::new(0));
+        let counted = written.clone();
+        std::thread::spawn(move || {
+            let piece = vec![7u8; 64 << 10];
+            for _ in 0..1_024 {
+                part.write_all(&piece).unwrap();
+                counted.fetch_add(piece.len() as u64, Ordering::SeqCst);
+            }
+        });
+        // Time to fill every buffer there is; the writer then waits, however long it is given.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let held = written.load(Ordering::SeqCst);
+        // Two chunks uploading, one filling, the pieces queued, the one being filled.
+        let bound = (UPLOADS_IN_FLIGHT + 1) * CHUNK_BYTES + (PIECES_QUEUED + 2) * PIECE_BYTES;
+        assert!(held >= CHUNK_BYTES as u64 && held <= bound as u64, "{held} bytes taken, at most {bound} held");
+    }
+
+    #[test]
     fn a_new_file_goes_only_where_nothing_is() {
         let (storage, memory) = storage();
         storage.put_with(Path::new("lake/contacts/_manifest.json"), b"{}", PutMode::Create).unwrap();
