@@ -200,7 +200,7 @@ impl Destination for ObjectDestination {
     fn lock(&self, name: &str, run_id: &str) -> Result<Held, SinkError> {
         let key = self.key(&format!(".intercom-dump-{name}.lock"));
         let shown = self.storage.display(Path::new(&self.prefix));
-        Ok(Box::new(Lease::acquire(self.storage.clone(), key, shown, name, run_id)?))
+        Ok(Box::new(Lease::acquire(self.storage.clone(), key, shown, name, run_id, LEASE_RENEW)?))
     }
 
     fn stage(&self, table: &str, run_id: &str, overwrite: bool) -> Result<Box<dyn Staged>, SinkError> {
@@ -412,7 +412,15 @@ struct Lease {
 }
 
 impl Lease {
-    fn acquire(storage: Arc<ObjectStorage>, key: PathBuf, shown: PathBuf, name: &str, run_id: &str) -> Result<Lease, SinkError> {
+    /// Takes the lease at `key`, renewed every `renew_every` ([`LEASE_RENEW`]).
+    fn acquire(
+        storage: Arc<ObjectStorage>,
+        key: PathBuf,
+        shown: PathBuf,
+        name: &str,
+        run_id: &str,
+        renew_every: Duration,
+    ) -> Result<Lease, SinkError> {
         let holder = Holder { pid: std::process::id(), host: host_name(), run_id: run_id.to_string(), name: name.to_string() };
         let body = serde_json::to_vec(&holder).expect("a holder serialises");
         let locked = |holder: String| SinkError::Locked { path: shown.clone(), holder };
@@ -447,23 +455,24 @@ impl Lease {
         }
         let Some(version) = version else { return Err(locked("runs that keep taking and leaving it".into())) };
         let lost = Arc::new(AtomicBool::new(false));
-        let renewer = storage.spawn(renew(storage.inner(), key.clone(), body, version, lost.clone()));
+        let renewer = storage.spawn(renew(storage.inner(), key.clone(), body, version, renew_every, lost.clone()));
         Ok(Lease { storage, key, renewer, lost })
     }
 }
 
-/// Renews the lease every [`LEASE_RENEW`], on the version it last wrote: a run that took it over
+/// Renews the lease every `renew_every`, on the version it last wrote: a run that took it over
 /// (this one having been taken for stopped) makes the renewal fail, and this run stops renewing.
 async fn renew(
     store: Arc<dyn object_store::ObjectStore>,
     key: PathBuf,
     body: Vec<u8>,
     mut version: UpdateVersion,
+    renew_every: Duration,
     lost: Arc<AtomicBool>,
 ) {
     let location = ObjectPath::from(dir_key(&key));
     loop {
-        tokio::time::sleep(LEASE_RENEW).await;
+        tokio::time::sleep(renew_every).await;
         let options = PutOptions { mode: PutMode::Update(version.clone()), ..Default::default() };
         match store.put_opts(&location, PutPayload::from(body.clone()), options).await {
             Ok(put) => version = UpdateVersion { e_tag: put.e_tag, version: put.version },
@@ -636,6 +645,28 @@ mod tests {
         destination.storage.delete_all(vec![ObjectPath::from("lake/contacts/_SUCCESS")]).unwrap();
         drop(destination.stage("contacts", "r5", true).unwrap());
         assert_published_alone(&memory, "r4");
+    }
+
+    #[test]
+    fn a_lease_is_renewed_and_a_run_whose_lease_was_taken_over_leaves_the_new_one_alone() {
+        let (destination, _memory) = destination();
+        let key = PathBuf::from("lake/.intercom-dump-contacts.lock");
+        let version = || destination.storage.head(&key).unwrap().map(|m| (m.e_tag, m.last_modified));
+        let lease =
+            Lease::acquire(destination.storage.clone(), key.clone(), "lake".into(), "contacts", "r1", Duration::from_millis(20))
+                .unwrap();
+        let first = version();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_ne!(version(), first, "renewed");
+        assert!(!lease.lost.load(Ordering::Relaxed));
+        // Another run took it for stopped, and took it over: the next renewal finds out.
+        let other = Holder { pid: 1, host: "another-host".into(), run_id: "r2".into(), name: "contacts".into() };
+        destination.storage.put(&key, &serde_json::to_vec(&other).unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(lease.lost.load(Ordering::Relaxed), "the renewal failed on the other run's version");
+        drop(lease);
+        let (body, _) = destination.storage.get(&key).unwrap().expect("the other run's lock stays");
+        assert!(String::from_utf8_lossy(&body).contains("another-host"));
     }
 
     #[test]
