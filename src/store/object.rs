@@ -37,6 +37,8 @@ const PIECES_QUEUED: usize = 4;
 const PIECE_BYTES: usize = 1 << 20;
 /// Chunks of one part uploaded at once.
 const UPLOADS_IN_FLIGHT: usize = 2;
+/// The largest object read back whole (a manifest of many thousand parts is a few MB).
+const MAX_READ_BYTES: u64 = 64 << 20;
 /// Objects copied at once when a dump is published.
 const COPIES_IN_FLIGHT: usize = 8;
 
@@ -103,16 +105,25 @@ impl ObjectStorage {
         }
     }
 
-    /// The object at `path` and what the store says of it; `None` when there is none.
+    /// The object at `path` and what the store says of it; `None` when there is none. Only the
+    /// small files this tool writes are read back (a manifest, a checkpoint, a lock): an object
+    /// past [`MAX_READ_BYTES`] is refused before its body is read.
     pub(crate) fn get(&self, path: &Path) -> Result<Option<(Bytes, ObjectMeta)>, SinkError> {
         let (store, location) = (self.store.clone(), location(path));
         let result = self.wait(async move {
             let got = store.get(&location).await?;
             let meta = got.meta.clone();
-            Ok::<_, object_store::Error>((got.bytes().await?, meta))
+            if meta.size > MAX_READ_BYTES {
+                return Ok(Err(meta.size));
+            }
+            Ok::<_, object_store::Error>(Ok((got.bytes().await?, meta)))
         });
         match result {
-            Ok(found) => Ok(Some(found)),
+            Ok(Ok(found)) => Ok(Some(found)),
+            Ok(Err(size)) => Err(SinkError::write(
+                &self.display(path),
+                format!("{size} bytes, past the {MAX_READ_BYTES} a file of intercom-dump's holds: not one it wrote"),
+            )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(self.fail(path, error)),
         }
@@ -570,6 +581,15 @@ mod tests {
         // Two chunks uploading, one filling, the pieces queued, the one being filled.
         let bound = (UPLOADS_IN_FLIGHT + 1) * CHUNK_BYTES + (PIECES_QUEUED + 2) * PIECE_BYTES;
         assert!(held >= CHUNK_BYTES as u64 && held <= bound as u64, "{held} bytes taken, at most {bound} held");
+    }
+
+    #[test]
+    fn an_object_too_big_to_be_ours_is_not_read() {
+        let (storage, _memory) = storage();
+        let huge = vec![b' '; MAX_READ_BYTES as usize + 1];
+        storage.put(Path::new("lake/contacts/_manifest.json"), &huge).unwrap();
+        let refused = storage.get(Path::new("lake/contacts/_manifest.json")).unwrap_err();
+        assert!(refused.to_string().contains("not one it wrote"), "{refused}");
     }
 
     #[test]
