@@ -445,3 +445,9 @@ impl Handler<RelationsFinished> for Coordinator {
         }
     }
 }
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        super::stop_on_panic("coordinator");
+    }
+}

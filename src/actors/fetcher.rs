@@ -72,3 +72,9 @@ impl Handler<FetchPage> for Fetcher {
         ctx.spawn(task.into_actor(self));
     }
 }
+
+impl Drop for Fetcher {
+    fn drop(&mut self) {
+        super::stop_on_panic("fetcher");
+    }
+}

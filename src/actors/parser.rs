@@ -58,3 +58,9 @@ impl Handler<ParsePages> for Parser {
         msg.reply_to.do_send(PagesParsed { seq: msg.seq, bytes, result, misfits, repairs });
     }
 }
+
+impl Drop for Parser {
+    fn drop(&mut self) {
+        super::stop_on_panic("parser");
+    }
+}

@@ -167,3 +167,9 @@ impl Handler<FinishRelations> for Relater {
         self.step(ctx, Ok(()));
     }
 }
+
+impl Drop for Relater {
+    fn drop(&mut self) {
+        super::stop_on_panic("relater");
+    }
+}

@@ -125,3 +125,9 @@ impl Handler<FinishFiles> for Writer {
         msg.reply_to.do_send(FilesFinished { result });
     }
 }
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        super::stop_on_panic("writer");
+    }
+}
