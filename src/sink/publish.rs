@@ -28,16 +28,21 @@ pub(crate) struct Staging {
 /// The lock file in a staging directory that its run holds.
 const LIVE_LOCK: &str = ".live";
 
-/// Locks `root/.live` for this run.
+/// Locks `root/.live` for this run. The file is locked under a name of its own first and then
+/// renamed into place (the lock goes with it): a `.live` another run finds is always held
+/// already. Found unlocked between its creation and its lock, it would be taken for an
+/// abandoned staging's, by a run of another table starting beside this one, and removed.
 fn hold_live(root: &Path) -> Result<std::fs::File, SinkError> {
     let path = root.join(LIVE_LOCK);
+    let fresh = root.join(format!("{LIVE_LOCK}.{}", std::process::id()));
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(|e| SinkError::write(&path, e))?;
-    file.try_lock().map_err(|e| SinkError::write(&path, e))?;
+        .open(&fresh)
+        .map_err(|e| SinkError::write(&fresh, e))?;
+    file.try_lock().map_err(|e| SinkError::write(&fresh, e))?;
+    std::fs::rename(&fresh, &path).map_err(|e| SinkError::write(&path, e))?;
     Ok(file)
 }
 
@@ -97,6 +102,9 @@ impl Staging {
             return Err(SinkError::ResumeMismatch { path: out.to_path_buf(), differences });
         }
         let root = out.join(format!("{STAGING_PREFIX}{run_id}"));
+        // The dead run's unlocked `.live` goes first: under our name, the staging is then ours by
+        // its pid until our own `.live` is in place.
+        let _ = std::fs::remove_file(old_root.join(LIVE_LOCK));
         std::fs::rename(&old_root, &root).map_err(|e| SinkError::CreateDir { path: root.clone(), reason: e.to_string() })?;
         // Ours from now on, before anything looks for abandoned staging.
         let live = hold_live(&root)?;
