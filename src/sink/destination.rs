@@ -75,7 +75,7 @@ pub(crate) trait Staged: Send {
 pub(crate) fn open(output: &OutputConfig) -> Result<Arc<dyn Destination>, DumpError> {
     match &output.storage {
         None => Ok(Arc::new(LocalDestination { out: output.dir.clone() })),
-        Some(storage) => Ok(Arc::new(super::publish_object::ObjectDestination::open(storage, &output.dir)?)),
+        Some(storage) => Ok(Arc::new(super::publish_object::ObjectDestination::open(storage)?)),
     }
 }
 

@@ -59,7 +59,7 @@ pub(crate) struct ObjectDestination {
 
 impl ObjectDestination {
     /// The store `out` names, its client configured from the environment and its options.
-    pub(crate) fn open(out: &ObjectOut, _shown: &Path) -> Result<ObjectDestination, ConfigError> {
+    pub(crate) fn open(out: &ObjectOut) -> Result<ObjectDestination, ConfigError> {
         let (storage, prefix) = crate::store::object::open(&out.url, &out.options)?;
         Ok(ObjectDestination { storage: Arc::new(storage), prefix })
     }
@@ -81,7 +81,8 @@ impl ObjectDestination {
 
     /// Cleans what killed runs of `table` left (the caller holds its lock): their stagings, but
     /// `keep`'s; copies beside the published dump; a missing `_SUCCESS` beside a whole one.
-    fn settle(&self, table: &str, keep: Option<&Path>) -> Result<(), SinkError> {
+    /// What stands at `table` then: its manifest's version, and whether anything is there.
+    fn settle(&self, table: &str, keep: Option<&Path>) -> Result<Standing, SinkError> {
         let keep = keep.map(|k| ObjectPath::from(k.to_string_lossy().as_ref()));
         let abandoned: Vec<ObjectPath> = self
             .storage
@@ -97,13 +98,16 @@ impl ObjectDestination {
         self.storage.abort_uploads(&self.stagings_of(table));
         let dir = self.key(table);
         let present = self.storage.list(&dir)?;
-        let listed = match self.storage.get(&dir.join(MANIFEST))? {
-            Some((body, _)) => match listed_files(&body) {
-                Some(listed) => listed,
-                // Not a manifest of ours: not ours to clean.
-                None => return Ok(()),
-            },
-            None => HashSet::new(),
+        let (listed, manifest) = match self.storage.get(&dir.join(MANIFEST))? {
+            Some((body, meta)) => {
+                let version = UpdateVersion { e_tag: meta.e_tag, version: meta.version };
+                match listed_files(&body) {
+                    Some(listed) => (listed, Some(version)),
+                    // Not a manifest of ours: not ours to clean.
+                    None => return Ok(Standing { manifest: Some(version), occupied: true }),
+                }
+            }
+            None => (HashSet::new(), None),
         };
         let relative = |location: &ObjectPath| location.as_ref().strip_prefix(&format!("{}/", dir_key(&dir))).map(str::to_owned);
         let strays: Vec<ObjectPath> = present
@@ -113,6 +117,7 @@ impl ObjectDestination {
             })
             .map(|m| m.location.clone())
             .collect();
+        let occupied = present.len() > strays.len();
         if !strays.is_empty() {
             tracing::warn!(table, objects = strays.len(), "removing parts a stopped run copied beside the published dump");
             self.storage.delete_all(strays)?;
@@ -122,18 +127,24 @@ impl ObjectDestination {
             tracing::warn!(table, "a run was stopped while publishing: the published dump is whole, its _SUCCESS is put back");
             self.storage.put(&dir.join(SUCCESS), b"")?;
         }
-        Ok(())
+        Ok(Standing { manifest, occupied })
+    }
+
+    /// What stands at `table` now, as [`ObjectDestination::settle`] finds it, without cleaning.
+    fn standing(&self, table: &str) -> Result<Standing, SinkError> {
+        let dir = self.key(table);
+        let manifest = self.storage.head(&dir.join(MANIFEST))?;
+        let occupied = manifest.is_some() || !self.storage.list(&dir)?.is_empty();
+        Ok(Standing { manifest: manifest.map(|m| UpdateVersion { e_tag: m.e_tag, version: m.version }), occupied })
     }
 
     /// The earlier dump's manifest version (`None`: no manifest); refused without `overwrite`
     /// when anything is there.
-    fn earlier(&self, table: &str, overwrite: bool) -> Result<Option<UpdateVersion>, SinkError> {
-        let dir = self.key(table);
-        let manifest = self.storage.head(&dir.join(MANIFEST))?;
-        if !overwrite && (manifest.is_some() || !self.storage.list(&dir)?.is_empty()) {
+    fn earlier(&self, table: &str, standing: Standing, overwrite: bool) -> Result<Option<UpdateVersion>, SinkError> {
+        if !overwrite && standing.occupied {
             return Err(SinkError::Exists { path: self.table_location(table) });
         }
-        Ok(manifest.map(|m| UpdateVersion { e_tag: m.e_tag, version: m.version }))
+        Ok(standing.manifest)
     }
 
     fn staged(
@@ -158,6 +169,14 @@ impl ObjectDestination {
             done: false,
         })
     }
+}
+
+/// What a table's folder holds when a run stages it.
+struct Standing {
+    /// The published manifest's version: the one a replacing run's commit must find.
+    manifest: Option<UpdateVersion>,
+    /// Anything at all is there (a dump, or what is not ours).
+    occupied: bool,
 }
 
 /// The key of a store path, as a string.
@@ -204,14 +223,15 @@ impl Destination for ObjectDestination {
     }
 
     fn stage(&self, table: &str, run_id: &str, overwrite: bool) -> Result<Box<dyn Staged>, SinkError> {
-        self.settle(table, None)?;
-        let earlier = self.earlier(table, overwrite)?;
+        let standing = self.settle(table, None)?;
+        let earlier = self.earlier(table, standing, overwrite)?;
         let root = self.stagings_of(table).join(run_id);
         Ok(Box::new(self.staged(table, root, run_id.to_string(), earlier)?))
     }
 
     fn adopt(&self, table: &str, _run_id: &str, overwrite: bool, layout: &Layout) -> Result<Option<Adopted>, SinkError> {
-        let earlier = self.earlier(table, overwrite)?;
+        // Refused before anything is cleaned or taken over.
+        let earlier = self.earlier(table, self.standing(table)?, overwrite)?;
         let stagings = self.stagings_of(table);
         let checkpoints: Vec<ObjectPath> =
             self.storage.list(&stagings)?.into_iter().map(|m| m.location).filter(|l| l.filename() == Some(CHECKPOINT)).collect();
@@ -538,7 +558,7 @@ mod tests {
         overwrite: bool,
         parts: &[&str],
     ) -> (Box<dyn Staged>, Manifest) {
-        let earlier = destination.earlier("contacts", overwrite).unwrap();
+        let earlier = destination.earlier("contacts", destination.standing("contacts").unwrap(), overwrite).unwrap();
         let root = destination.stagings_of("contacts").join(run);
         write(destination, Box::new(destination.staged("contacts", root, run.into(), earlier).unwrap()), run, parts)
     }

@@ -24,6 +24,7 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
 use sha2::{Digest, Sha256};
 
 use super::{Committed, Part, Store};
+use crate::api::scrub::Scrubber;
 use crate::error::ConfigError;
 use crate::sink::SinkError;
 
@@ -48,8 +49,9 @@ pub(crate) struct ObjectStorage {
     runtime: Arc<tokio::runtime::Runtime>,
     /// `s3://bucket`, for messages (never credentials).
     name: String,
-    /// Values blanked out of every message ([`secrets_of`]).
-    secrets: Arc<[String]>,
+    /// Values blanked out of every message ([`secrets_of`]), in every spelling the API's token
+    /// is searched for (as it is, JSON-escaped, percent-encoded).
+    secrets: Arc<[Scrubber]>,
     /// On S3: the calls that find and abort the uploads a killed run left.
     uploads: Option<super::s3_uploads::S3Uploads>,
 }
@@ -196,7 +198,7 @@ impl ObjectStorage {
 
     /// `path` as a user reads it: `s3://bucket/key`.
     pub(crate) fn display(&self, path: &Path) -> PathBuf {
-        PathBuf::from(format!("{}/{}", self.name, location(path)))
+        shown(&self.name, path)
     }
 
     /// A store's error as one line for `path` ([`Failure`]).
@@ -214,12 +216,13 @@ impl ObjectStorage {
 #[derive(Clone)]
 struct Failure {
     name: String,
-    secrets: Arc<[String]>,
+    secrets: Arc<[Scrubber]>,
 }
 
 impl Failure {
     fn scrub(&self, text: &str) -> String {
-        self.secrets.iter().fold(text.to_string(), |text, secret| text.replace(secret.as_str(), "[REDACTED]"))
+        let scrubbed = self.secrets.iter().fold(Bytes::copy_from_slice(text.as_bytes()), |text, secret| secret.scrub(text));
+        String::from_utf8_lossy(&scrubbed).into_owned()
     }
 
     fn describe(&self, path: &Path, error: object_store::Error) -> SinkError {
@@ -234,8 +237,13 @@ impl Failure {
         if ["NoSuchBucket", "ContainerNotFound", "The specified bucket does not exist"].iter().any(|code| reason.contains(code)) {
             return SinkError::NoBucket { store: self.name.clone() };
         }
-        SinkError::write(&PathBuf::from(format!("{}/{}", self.name, location(path))), first_line(&reason))
+        SinkError::write(&shown(&self.name, path), first_line(&reason))
     }
+}
+
+/// `path` in the store `name`, as a user reads it: `s3://bucket/key`.
+fn shown(name: &str, path: &Path) -> PathBuf {
+    PathBuf::from(format!("{name}/{}", location(path)))
 }
 
 /// The HTTP status and the store's error code in a store's message (`403 Forbidden,
@@ -349,7 +357,7 @@ pub(crate) fn open(url: &url::Url, options: &[(String, String)]) -> Result<(Obje
     };
     let name = format!("{}://{bucket}", url.scheme());
     let mut storage = ObjectStorage::new(store, name).map_err(|e| bad(e.to_string()))?;
-    storage.secrets = secrets_of(options).into();
+    storage.secrets = secrets_of(options).iter().map(|secret| Scrubber::new(secret)).collect();
     storage.uploads = uploads;
     Ok((storage, prefix))
 }
