@@ -234,6 +234,9 @@ pub struct ListingConfig {
     pub scroll_lock_wait: Duration,
     /// How often to try opening the scroll while another holds the lock.
     pub scroll_lock_poll: Duration,
+    /// Search: only the records updated after this Unix time. Not a flag: an incremental run
+    /// sets it from the table's state (its mark less `--lookback`).
+    pub changed_since: Option<i64>,
 }
 
 impl Default for ListingConfig {
@@ -249,6 +252,7 @@ impl Default for ListingConfig {
             max_restarts: 5,
             scroll_lock_wait: Duration::from_secs(120),
             scroll_lock_poll: Duration::from_secs(5),
+            changed_since: None,
         }
     }
 }
@@ -278,6 +282,11 @@ impl FileFormat {
             FileFormat::Arrow => "arrow",
             FileFormat::Parquet | FileFormat::Both => "parquet",
         }
+    }
+
+    /// How many files hold each row: two with `Both`.
+    pub fn copies(self) -> u64 {
+        if self == FileFormat::Both { 2 } else { 1 }
     }
 }
 
@@ -334,7 +343,26 @@ pub struct OutputConfig {
     /// A v2 contacts dump also writes the relation tables `contact_tags` and
     /// `contact_companies`, complete (the lists past ten entries fetched contact by contact).
     pub relations: bool,
+    /// Only what changed since the table's last published run, as a change set beside it.
+    pub incremental: Option<Incremental>,
 }
+
+/// How an incremental run reads the changes (`--incremental`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Incremental {
+    /// How far before the table's mark (the newest `updated_at` it holds) the search starts:
+    /// enough to cover dates matched by the whole day in the workspace's time zone and
+    /// contacts that reached the search index late.
+    pub lookback: Duration,
+    /// Also list every contact id (`GET /contacts`) and record those the table holds that the
+    /// API no longer has (deleted, or merged into another) as tombstones in the change set.
+    pub reconcile: bool,
+}
+
+/// [`Incremental::lookback`] unless told: a day (search may match dates by the whole day, in
+/// a time zone the client does not know) and an hour (a changed contact takes minutes to
+/// reach the search index).
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(25 * 3_600);
 
 /// Object storage as `--out`: `s3://BUCKET/PREFIX`, `gs://BUCKET/PREFIX`, `az://CONTAINER/PREFIX`
 /// (and `s3a://`, `abfs(s)://`), with `--storage-option KEY=VALUE`s for the store's client. Its
@@ -461,6 +489,7 @@ impl OutputConfig {
             partition_by: None,
             checkpoint_rows: 1_000_000,
             resume: false,
+            incremental: None,
         }
     }
 }
@@ -505,6 +534,8 @@ impl Config {
     pub fn mode(&self) -> Mode {
         let spec = self.source.spec();
         match self.listing.mode {
+            // Only search can ask for what changed.
+            Some(Mode::Auto) | None if self.output.incremental.is_some() && spec.serves(Mode::Search) => Mode::Search,
             Some(Mode::Auto) | None if !spec.serves(Mode::Auto) => spec.modes[0],
             // Where the page list may miss records, the scroll is the only whole listing.
             Some(Mode::Auto) if !spec.page_list_whole && spec.modes.contains(&Mode::Scroll) => Mode::Scroll,
@@ -563,6 +594,28 @@ impl Config {
         }
         if self.output.relations && self.output.resume {
             return Err(ConfigError::RelationsResume);
+        }
+        if self.output.incremental.is_some() {
+            if !spec.incremental {
+                return Err(ConfigError::IncrementalSource { listing: spec.name });
+            }
+            if mode != Mode::Search {
+                return Err(ConfigError::IncrementalMode { mode: mode.name() });
+            }
+            if self.output.incremental.is_some_and(|i| i.reconcile) && self.output.storage.is_some() {
+                return Err(ConfigError::ReconcileObjectStorage);
+            }
+            if self.output.resume || self.output.relations || self.output.overwrite {
+                return Err(ConfigError::IncrementalWith {
+                    flag: if self.output.resume {
+                        "--resume"
+                    } else if self.output.relations {
+                        "--relations"
+                    } else {
+                        "--overwrite"
+                    },
+                });
+            }
         }
         if let Compression::Zstd(level) = self.output.compression
             && !(1..=22).contains(&level)

@@ -55,6 +55,20 @@ pub enum ConfigError {
     RelationsForSource { listing: &'static str },
     #[error("--resume does not apply with --relations (the relation tables are not checkpointed): drop --resume to start over")]
     RelationsResume,
+    #[error(
+        "--incremental applies to --source contacts (search asks for what changed); {listing} have no such listing: leave it out"
+    )]
+    IncrementalSource { listing: &'static str },
+    #[error("--incremental reads the changes through search: leave --mode out (or give search), not {mode}")]
+    IncrementalMode { mode: &'static str },
+    #[error(
+        "--incremental does not apply with {flag}: a change set is new every run and starts over from the table's mark; drop {flag}"
+    )]
+    IncrementalWith { flag: &'static str },
+    #[error(
+        "--reconcile reads the table's ids back from its files, on a local --out only for now: run it against a local copy, or run a full dump with --overwrite"
+    )]
+    ReconcileObjectStorage,
     #[error("--source all lists each table its own way: leave --mode out (or give auto)")]
     ModeForAll,
     #[error("--out {url}: {reason}; give s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or a local folder")]
@@ -138,6 +152,9 @@ pub enum DumpError {
     /// `--source all`: a table's run failed (the others went on, each published only whole).
     #[error("{table}: {error} ({})", published_message(.published))]
     Table { table: &'static str, published: Vec<&'static str>, error: Box<DumpError> },
+    /// `--reconcile` could not prove which contacts are gone.
+    #[error("--reconcile: {0}: no tombstone was written and nothing was published; run again")]
+    Reconcile(String),
     /// The listing ended, but what it delivered is not what the API announced.
     #[error("{}", incomplete_message(*.verdict, .source_name))]
     Incomplete { verdict: Verdict, source_name: &'static str },

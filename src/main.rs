@@ -114,6 +114,7 @@ fn dump_exit_code(error: &DumpError) -> u8 {
         DumpError::Aborted(_) => 1,
         DumpError::Interrupted { signal } => intercom_dump::interrupt::exit_code(*signal) as u8,
         DumpError::PastPageCap { .. } => 2,
+        DumpError::Reconcile(_) => 4,
         DumpError::ScrollLocked { .. }
         | DumpError::TooManyRestarts { .. }
         | DumpError::Loop(_)

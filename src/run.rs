@@ -21,6 +21,7 @@ use crate::api::{ApiStats, new_rate_limiter};
 use crate::buffer::PageBuffer;
 use crate::config::{Config, Mode, PartitionBy};
 use crate::error::DumpError;
+use crate::incremental::ChangeSet;
 use crate::progress::Progress;
 use crate::schema::{AttributeType, DeclaredAttribute, PageDecoder};
 use crate::sink::checkpoint::Layout;
@@ -80,6 +81,13 @@ pub struct Summary {
     /// The relation tables written beside the contacts (`--relations`), each published with its
     /// own manifest.
     pub relations: Vec<RelationSummary>,
+    /// An incremental run's: the records updated after this Unix time were asked for.
+    pub changed_since: Option<i64>,
+    /// The table's mark once this run is committed: the newest `updated_at` it holds, where
+    /// the next incremental run goes on from.
+    pub mark: Option<i64>,
+    /// `--reconcile`: contacts the table held that the API no longer has, written as tombstones.
+    pub tombstones: u64,
 }
 
 /// A relation table a run published.
@@ -131,7 +139,7 @@ pub(crate) fn run_sharing(
     hooks: RunHooks,
     sharing: Sharing,
 ) -> Result<Summary, DumpError> {
-    let config = Arc::new(config.validate()?);
+    let mut config = config.validate()?;
     let started = Instant::now();
     let run_id = new_run_id();
     let source = config.source.name();
@@ -141,13 +149,24 @@ pub(crate) fn run_sharing(
     };
     let limiter = sharing.limiter;
     let lock = destination.lock(source, &run_id)?;
+    // An incremental run writes a change set, a table of its own inside the source's.
+    let change_set = match config.output.incremental {
+        Some(incremental) => Some(ChangeSet::begin(destination.as_ref(), source, &run_id, incremental)?),
+        None => None,
+    };
+    if let Some(change_set) = &change_set {
+        config.listing.changed_since = change_set.since;
+        tracing::info!(since = ?change_set.since, mark = ?change_set.state.mark, "asking for what changed since the table's mark, less the lookback");
+    }
+    let table = change_set.as_ref().map_or_else(|| source.to_string(), |c| c.table.clone());
+    let config = Arc::new(config);
     let data_source = config.source;
     let stats = Arc::new(ApiStats::default());
     let limiter = limiter.unwrap_or_else(|| new_rate_limiter(config.api.rate_limit_per_minute));
     let fetch_declared =
         || if config.typed_custom_attributes() { fetch_declared_attributes(&config, &limiter, &stats) } else { Ok(Vec::new()) };
     let layout_of = |declared: &[DeclaredAttribute]| layout(&config, &PageDecoder::output_schema(data_source, declared));
-    let prepare = || destination.stage(source, &run_id, config.output.overwrite);
+    let prepare = || destination.stage(&table, &run_id, config.output.overwrite);
     // What the output directory refuses is found before anything is asked of the API; only a
     // resume needs the declared attributes first, to compare its layout with the checkpoint's.
     let resumable = crate::listing::open(&config, None).is_ok_and(|listing| listing.resumable());
@@ -167,6 +186,16 @@ pub(crate) fn run_sharing(
         let staging = prepare()?;
         (staging, None, fetch_declared()?)
     };
+    let mut declared = declared;
+    if let Some(change_set) = &change_set {
+        let changed = crate::incremental::keep_column_types(&mut declared, &change_set.state);
+        if !changed.is_empty() {
+            tracing::warn!(
+                attributes = changed.join(", "),
+                "custom attributes declared with another type than their column has: the column keeps its type, the values that do not fit it stay in custom_attributes"
+            );
+        }
+    }
     let schema = PageDecoder::output_schema(data_source, &declared);
     let layout = layout(&config, &schema);
     let decoder_batch_rows = config.decoder_batch_rows();
@@ -180,6 +209,13 @@ pub(crate) fn run_sharing(
     let store = destination.store();
     let relation_tables =
         if config.output.relations { stage_relations(&config, destination.as_ref(), &run_id)? } else { Vec::new() };
+    let tombstone_files = match (&change_set, config.output.incremental) {
+        (Some(change_set), Some(incremental)) if incremental.reconcile => {
+            write_tombstones(&config, destination.as_ref(), change_set, &store, &staged_dir, &schema, &stats)?
+        }
+        _ => Vec::new(),
+    };
+    let tombstones: u64 = tombstone_files.iter().map(|f| f.rows).sum::<u64>() / config.output.format.copies();
     let mut sink = Sink::with_store(store.clone(), &staged_dir, schema.clone(), &config.output, partitioning);
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
@@ -298,9 +334,13 @@ pub(crate) fn run_sharing(
         }
         tracing::warn!(listed, written = records, "the search delivered another count than the plain list announces");
     }
-    let published = destination.table_location(source);
-    let files: Vec<WrittenFile> =
-        outcome.files.into_iter().map(|f| WrittenFile { path: staging.published_path(&f.path), ..f }).collect();
+    let published = destination.table_location(&table);
+    let files: Vec<WrittenFile> = outcome
+        .files
+        .into_iter()
+        .chain(tombstone_files)
+        .map(|f| WrittenFile { path: staging.published_path(&f.path), ..f })
+        .collect();
     let elapsed = started.elapsed();
     let summary = Summary {
         run_id,
@@ -332,6 +372,9 @@ pub(crate) fn run_sharing(
         custom_attribute_misfits: outcome.custom_attribute_misfits,
         repairs: outcome.repairs,
         relations: Vec::new(),
+        changed_since: None,
+        mark: None,
+        tombstones,
     };
     let manifest = Manifest {
         tool_version: env!("CARGO_PKG_VERSION"),
@@ -348,6 +391,8 @@ pub(crate) fn run_sharing(
         complete: summary.complete,
         listed: summary.listed,
         duplicates_dropped: summary.duplicates_dropped,
+        changed_since: change_set.as_ref().and_then(|c| c.since).map(manifest::rfc3339),
+        tombstones: config.output.incremental.is_some_and(|i| i.reconcile).then_some(tombstones),
         repairs: summary.repairs.clone(),
         files: summary.files.iter().map(|f| ManifestFile::new(&published, f)).collect(),
         schema: manifest::describe_schema(&schema),
@@ -355,11 +400,57 @@ pub(crate) fn run_sharing(
     };
     staging.publish(&manifest)?;
     let mut summary = summary;
+    // The state goes last: a change set it does not list is removed by the next run.
+    if data_source.spec().incremental {
+        let state = crate::incremental::commit(
+            destination.as_ref(),
+            crate::incremental::Published {
+                source,
+                run_id: &summary.run_id,
+                api_version: config.api.version.to_string(),
+                records: summary.records,
+                tombstones: summary.tombstones,
+                files: &summary.files,
+                schema: &schema,
+                declared: &declared,
+                change_set: change_set.as_ref(),
+            },
+        )?;
+        summary.mark = state.mark;
+    }
+    summary.changed_since = change_set.as_ref().and_then(|c| c.since);
     for (relation, (staging, _lock)) in outcome.relations.into_iter().zip(relation_stagings) {
         summary.relations.push(publish_relation(relation, staging, &manifest, destination.as_ref())?);
     }
     drop(lock);
     Ok(summary)
+}
+
+/// `--reconcile`: tombstones for the contacts the table holds that the API no longer lists,
+/// written into the change set's `deleted/` folder before the listing starts.
+fn write_tombstones(
+    config: &Config,
+    destination: &dyn Destination,
+    change_set: &ChangeSet,
+    store: &Arc<dyn crate::store::Store>,
+    staged_dir: &std::path::Path,
+    schema: &arrow::datatypes::SchemaRef,
+    stats: &ApiStats,
+) -> Result<Vec<WrittenFile>, DumpError> {
+    let (listed, requests) = crate::reconcile::listed_ids(config)?;
+    stats.requests.fetch_add(requests, Ordering::Relaxed);
+    let held = crate::reconcile::held_ids(&destination.table_location(config.source.name()), &change_set.state)?;
+    let gone = crate::reconcile::gone(&held, &listed);
+    tracing::info!(listed = listed.len(), held = held.len(), gone = gone.len(), "reconciled the table's ids with the API's");
+    if gone.is_empty() {
+        return Ok(Vec::new());
+    }
+    let batch = crate::reconcile::tombstones(schema, &gone).map_err(|e| DumpError::Reconcile(e.to_string()))?;
+    let mut sink =
+        Sink::with_store(store.clone(), &staged_dir.join("deleted"), schema.clone(), &config.output, Partitioning::None);
+    sink.write(&batch)?;
+    // A tombstone's time is made up (a second past the version held): not a mark to go on from.
+    Ok(sink.finish()?.into_iter().map(|f| WrittenFile { max_updated_at: None, ..f }).collect())
 }
 
 /// A relation table's staging, with its lock held for the run: the relation's sink writes there.
@@ -401,6 +492,8 @@ fn publish_relation(
         complete: count.is_whole(),
         listed: None,
         duplicates_dropped: count.duplicates_dropped,
+        changed_since: None,
+        tombstones: None,
         repairs: Default::default(),
         files: files.iter().map(|f| ManifestFile::new(&out, f)).collect(),
         schema: manifest::describe_schema(&schema),

@@ -21,6 +21,10 @@ pub struct Walked {
     pub pages: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// The lowest and highest count the API announced for the listing, when it did.
+    pub announced: Option<(u64, u64)>,
+    /// Requests sent, retries included.
+    pub requests: u64,
 }
 
 /// Walks `config`'s listing to its end, showing each page the dump would write to `each_page`.
@@ -33,7 +37,8 @@ pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<
         .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
     runtime.block_on(async {
         let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
-        let client = ApiClient::new(config.api.clone(), limiter, Arc::new(ApiStats::default()))?;
+        let stats = Arc::new(ApiStats::default());
+        let client = ApiClient::new(config.api.clone(), limiter, stats.clone())?;
         let endpoints = Endpoints::new(&config);
         let mut listing = listing::open(&config, None).map_err(|e| DumpError::from_opening(e, config.source.name()))?;
         let (mut walked, mut ready, started) = (Walked::default(), Vec::new(), Instant::now());
@@ -52,6 +57,8 @@ pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<
                     Step::Wait => break,
                     Step::Done => {
                         walked.seconds = started.elapsed().as_secs_f64();
+                        walked.announced = listing.guard_mut().announced();
+                        walked.requests = stats.snapshot().requests;
                         return Ok(walked);
                     }
                 }

@@ -225,7 +225,7 @@ pub struct CompanyIndex {
 impl CompanyIndex {
     pub fn build(ws: &Workspace) -> CompanyIndex {
         let mut user_counts = vec![0u32; ws.companies as usize];
-        for i in 0..ws.contacts {
+        for i in (0..ws.contacts).filter(|&i| ws.present(i)) {
             for k in ws.contact_companies(i) {
                 user_counts[k as usize] += 1;
             }

@@ -32,6 +32,9 @@ pub struct Workspace {
     /// Percent of the contacts whose tags and companies run past the ten an inline list shows
     /// (`has_more`): each such list is then fetched whole by a client that wants it complete.
     pub long_lists_percent: u8,
+    /// The changes made since the base workspace (`crate::evolve`): `contacts` then counts the
+    /// indices, some of them deleted or merged away.
+    pub evolution: Option<crate::evolve::Evolution>,
 }
 
 /// [`Workspace::long_lists_percent`] unless told otherwise.
@@ -55,6 +58,7 @@ impl Workspace {
             live: None,
             companies: contacts.div_ceil(20),
             long_lists_percent: DEFAULT_LONG_LISTS_PERCENT,
+            evolution: None,
         }
     }
 
@@ -81,12 +85,31 @@ impl Workspace {
 
     /// The imported contacts' index range: `(first, count)`.
     fn import(&self) -> (u64, u64) {
-        let count = self.contacts * u64::from(self.imported_percent) / 100;
-        ((self.contacts - count) / 2, count)
+        let base = self.base();
+        let count = base * u64::from(self.imported_percent) / 100;
+        ((base - count) / 2, count)
     }
 
-    /// Contact `i`'s creation time before jitter: a steady pace, except for the import's hour.
+    /// The contacts of the workspace before it evolved.
+    pub fn base(&self) -> u64 {
+        self.evolution.map_or(self.contacts, |e| e.base)
+    }
+
+    /// The base workspace's "now": a day after its newest contact.
+    fn base_now(&self) -> i64 {
+        self.base_timeline(self.base()) + 86_400
+    }
+
+    /// Contact `i`'s creation time before jitter: a steady pace, except for the import's hour;
+    /// the contacts created by the steps of an evolution through each step's day.
     fn timeline(&self, i: u64) -> i64 {
+        match self.evolution.and_then(|e| e.creation_slot(i)) {
+            Some((step, offset)) => self.base_now() + i64::from(step - 1) * crate::evolve::STEP_SECS + offset,
+            None => self.base_timeline(i),
+        }
+    }
+
+    fn base_timeline(&self, i: u64) -> i64 {
         let (first, count) = self.import();
         if i < first || count == 0 {
             EPOCH_BASE + i as i64 * CREATION_STEP
@@ -145,7 +168,7 @@ impl Workspace {
     pub fn index_of_id(&self, id: &str) -> Option<u64> {
         let created = u32::from_str_radix(id.get(..8)?, 16).ok()? as i64;
         let i = u64::try_from((created - EPOCH_BASE) / CREATION_STEP).ok()?;
-        (i < self.contacts && self.contact_id(i) == id).then_some(i)
+        (self.present(i) && self.contact_id(i) == id).then_some(i)
     }
 
     /// Contact number `i`, exactly as the v2 API serves it.
@@ -216,7 +239,16 @@ impl Workspace {
         let companies = self.companies_list(i, &id);
         let location = location(&mut rng);
         let social_profiles = social_profiles(&mut rng, first);
-        let custom_attributes = custom_attributes(&mut rng, created_at);
+        let mut custom_attributes = custom_attributes(&mut rng, created_at);
+        // A contact an evolution's step touched was seen then, and took the attributes added so far.
+        let last_update = self.evolution.and_then(|e| Some((e, e.last_update(self.seed, i)?)));
+        let last_seen_at = match last_update {
+            Some((evolution, step)) => {
+                custom_attributes.0.extend(evolution.values(self.seed, i, step));
+                Some(updated_at)
+            }
+            None => last_seen_at,
+        };
         let extras = rng.chance(85).then(|| Extras::generate(&mut rng, &id));
 
         Contact {
@@ -281,7 +313,8 @@ impl Workspace {
     /// The workspace's "now": a day after its newest contact, so `created_since` means the same
     /// whenever the simulator runs.
     pub fn now(&self) -> i64 {
-        self.timeline(self.contacts) + 86_400
+        let steps = self.evolution.map_or(0, |e| e.settings.steps);
+        self.base_now() + i64::from(steps) * crate::evolve::STEP_SECS
     }
 
     /// Users 70%, leads 30%.
@@ -308,7 +341,18 @@ impl Workspace {
     /// `updated_at` of contact `i` when the workspace has been live for `elapsed` seconds: its
     /// last touch, counted past the newest date the generator gives, or its generated one.
     pub fn updated_at_after(&self, i: u64, elapsed: i64) -> i64 {
-        let generated = self.created_at(i) + self.stream(i, Salt::Updated).below(90 * 86_400) as i64;
+        let created = self.created_at(i);
+        // Never past the workspace's "now" (at its last step, for a contact a step created).
+        let until = match self.evolution.and_then(|e| e.creation_slot(i)) {
+            Some((step, _)) => self.base_now() + i64::from(step) * crate::evolve::STEP_SECS,
+            None => self.base_now(),
+        };
+        let generated = created + self.stream(i, Salt::Updated).below((until - created).clamp(1, 90 * 86_400) as u64) as i64;
+        let touched = self.evolution.and_then(|e| {
+            let step = e.last_update(self.seed, i)?;
+            Some(self.base_now() + i64::from(step - 1) * crate::evolve::STEP_SECS + e.touch_offset(self.seed, i, step))
+        });
+        let generated = touched.unwrap_or(generated);
         let Some(live) = self.live else { return generated };
         let period = (self.contacts / u64::from(live.per_sec.max(1))).max(1) as i64;
         let offset = (mix64(i ^ self.seed ^ 0x11fe) % period as u64) as i64;

@@ -10,6 +10,7 @@
 //! intercom-dump's demo, tests and benchmarks run against it; `intercom-dump sim` runs it alone.
 
 pub mod companies;
+pub mod evolve;
 pub mod faults;
 pub mod generator;
 pub mod page_list;
@@ -29,6 +30,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
+pub use evolve::EvolveSettings;
 pub use faults::{FaultKind, FaultPlan, FaultPlanFile, FaultRule, When};
 pub use generator::{Contact, RecordShape, Role, Workspace};
 pub use page_list::PastCap;
@@ -93,6 +95,8 @@ pub struct SimConfig {
     /// Compress answers with gzip for clients that ask, as Intercom does. Off in process (the
     /// demo, the bench, the tests): compressing on loopback only spends the cores both sides share.
     pub gzip: bool,
+    /// Serve the workspace as it stands after these steps of change (`evolve`).
+    pub evolve: Option<EvolveSettings>,
 }
 
 /// Records rendered before the simulator serves: pages cost a read instead of generation.
@@ -134,6 +138,7 @@ impl std::fmt::Debug for SimConfig {
             .field("faults", &self.faults)
             .field("prerender", &self.prerender)
             .field("gzip", &self.gzip)
+            .field("evolve", &self.evolve)
             .finish()
     }
 }
@@ -161,15 +166,20 @@ impl SimConfig {
             faults: FaultPlan::default(),
             prerender: None,
             gzip: false,
+            evolve: None,
         }
     }
 
     /// The workspace served, without its live updates (they count from when it starts serving).
     pub fn workspace(&self) -> Workspace {
-        Workspace::new(self.seed, self.contacts)
+        let ws = Workspace::new(self.seed, self.contacts)
             .with_import(self.imported_percent)
             .with_companies(self.companies)
-            .with_long_lists(self.long_lists_percent)
+            .with_long_lists(self.long_lists_percent);
+        match self.evolve {
+            Some(settings) => ws.evolved(settings),
+            None => ws,
+        }
     }
 }
 

@@ -127,7 +127,7 @@ impl PageLists {
 
     /// The records the query's filters select, in ascending sort order.
     fn matching(&self, ws: &Workspace, query: &ListQuery) -> Arc<Vec<u32>> {
-        let belongs = |i: u64| i < ws.contacts && ws.role(i) == query.role && self.created_since(ws, query, i);
+        let belongs = |i: u64| ws.present(i) && ws.role(i) == query.role && self.created_since(ws, query, i);
         if let Some(email) = &query.email {
             let found = Workspace::index_of_email(email).filter(|&i| belongs(i) && ws.contact(i).email.as_ref() == Some(email));
             return Arc::new(found.map(|i| i as u32).into_iter().collect());

@@ -161,7 +161,7 @@ impl Scrolls {
         match of {
             Scrolled::Contacts(role) => {
                 while indices.len() < SCROLL_PAGE_SIZE && i < ws.contacts {
-                    if ws.role(i) == role {
+                    if ws.role(i) == role && ws.present(i) {
                         indices.push(i);
                     }
                     i += 1;

@@ -489,9 +489,11 @@ impl<'a> Search<'a> {
         // The newest contacts are not indexed yet: search does not see them.
         let searchable = self.ws.contacts.saturating_sub(self.settings.index_lag);
         let ranges = intersect(&self.candidates(&request.query), &vec![(0, searchable)]);
-        let exact = Search::exact(&request.query);
+        // Deleted and merged contacts are in no range: with gaps, every candidate is checked.
+        let gaps = self.ws.has_gaps();
+        let exact = Search::exact(&request.query) && !gaps;
         let residual = Search::residual(&request.query);
-        let matching = |i: u64| residual.as_ref().is_none_or(|q| self.matches(q, i));
+        let matching = |i: u64| (!gaps || self.ws.present(i)) && residual.as_ref().is_none_or(|q| self.matches(q, i));
         let per_page = request.per_page as usize;
         let served_before = after.map_or(0, |(served, _)| served);
         // Keyset pagination: the page is the next `per_page` matches past the cursor's key, in

@@ -141,7 +141,8 @@ impl SimState {
             for (name, data_type) in [("name", "string"), ("email", "string"), ("created_at", "date"), ("owner_id", "integer")] {
                 data.push(attribute(name, data_type, false, "contact"));
             }
-            for (name, data_type) in crate::generator::CUSTOM_ATTRIBUTES {
+            let evolved = self.workspace.evolution.map_or(&[][..], |e| e.attributes());
+            for (name, data_type) in crate::generator::CUSTOM_ATTRIBUTES.iter().chain(evolved) {
                 let misdeclared = self.config.misdeclared_attribute.as_deref() == Some(*name);
                 let data_type = match (misdeclared, *data_type) {
                     (false, declared) => declared,
@@ -524,14 +525,25 @@ fn render_search_page(state: &SimState, page: &SearchPage, per_page: u64) -> Res
 
 fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Result<Vec<u8>, SimError> {
     let ws = state.workspace;
-    let total = ws.contacts;
-    let end = (start + per_page).min(total);
+    let total = ws.count();
+    // The cursor is an index: deleted and merged contacts are skipped over.
+    let mut indices = Vec::with_capacity(per_page as usize);
+    let mut end = start;
+    while end < ws.contacts && (indices.len() as u64) < per_page {
+        if !ws.has_gaps() || ws.present(end) {
+            indices.push(end);
+        }
+        end += 1;
+    }
+    while end < ws.contacts && ws.has_gaps() && !ws.present(end) {
+        end += 1;
+    }
     let total_pages = total.div_ceil(per_page);
     let page = start / per_page + 1;
-    let mut body = Vec::with_capacity(((end.saturating_sub(start)) as usize) * 2_600 + 256);
+    let mut body = Vec::with_capacity(indices.len() * 2_600 + 256);
     body.extend_from_slice(br#"{"type":"list","data":"#);
-    state.write_records(RecordShape::ContactV2, start..end, &mut body)?;
-    let pages = if end < total {
+    state.write_records(RecordShape::ContactV2, indices, &mut body)?;
+    let pages = if end < ws.contacts {
         let cursor = encode_cursor(state.config.seed, end);
         let next = match state.config.next_shape {
             NextShape::Page => serde_json::json!({"page": page + 1, "starting_after": cursor}),

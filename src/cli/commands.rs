@@ -174,7 +174,9 @@ fn apply_fault_plan(path: Option<&std::path::Path>, config: &mut SimConfig) -> R
 
 /// `sim`: the simulator alone, until Ctrl-C.
 pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let evolve = args.evolution().map_err(|e| anyhow::anyhow!("--evolve-*: {e}"))?;
     let mut config = SimConfig::new(args.seed, args.contacts, args.token);
+    config.evolve = evolve;
     config.limit_per_window = args.limit_per_window;
     config.default_version = args.default_version.parse::<ApiVersion>()?.to_string();
     config.next_shape = args.next_shape;
@@ -209,10 +211,12 @@ pub(crate) fn sim(args: SimArgs) -> anyhow::Result<()> {
     config.imported_percent = args.created_skew;
     config.live_updates_per_sec = args.live_updates;
     let handle = SimHandle::spawn(config, args.port).with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
-    let companies = handle.state().workspace().companies;
+    let workspace = handle.state().workspace();
+    let companies = workspace.companies;
+    let evolved = args.evolve.map_or(String::new(), |steps| format!(" after {steps} steps of change"));
     eprintln!(
-        "simulator: {} contacts, {companies} companies (seed {}) at {} — Ctrl-C stops it",
-        args.contacts,
+        "simulator: {} contacts, {companies} companies (seed {}){evolved} at {} — Ctrl-C stops it",
+        workspace.count(),
         args.seed,
         handle.base_url()
     );
@@ -411,6 +415,17 @@ fn print_summary(summary: &Summary) {
         (None, _) => format!("{} written to the listing's end (it announces no count)", summary.records),
     };
     println!("  whole:   {whole}");
+    let time = |t: Option<i64>| t.map_or("none".to_string(), intercom_dump::sink::manifest::rfc3339);
+    if summary.changed_since.is_some() {
+        println!(
+            "  changes: updated after {} (the table's mark less --lookback); {} tombstones (--reconcile)",
+            time(summary.changed_since),
+            summary.tombstones
+        );
+    }
+    if summary.mark.is_some() {
+        println!("  mark:    {} (the newest updated_at the table holds; --incremental goes on from there)", time(summary.mark));
+    }
     match summary.listed {
         Some(listed) if listed == summary.records => println!("  listed:  GET /contacts announces {listed}: the same"),
         Some(listed) => println!(

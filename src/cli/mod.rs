@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use intercom_dump::config::{
-    ApiConfig, Compression, Config, FileFormat, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PartitionBy,
+    ApiConfig, Compression, Config, FileFormat, Incremental, ListingConfig, Mode, OutputConfig, PageQuery, PageSort, PartitionBy,
     PipelineConfig, Region, SortOrder, Source, Token,
 };
 use intercom_dump::error::ConfigError;
@@ -306,6 +306,38 @@ pub(crate) struct SimArgs {
     /// minutes); `GET /contacts` lists them.
     #[arg(long, default_value_t = 0)]
     pub(crate) search_index_lag: u64,
+    /// Serve the workspace as it stands after STEPS days of change, each a pure function of
+    /// the seed and the step: some contacts updated, created, deleted, leads merged, and one
+    /// custom attribute added (run it again with a higher STEPS for the next day).
+    #[arg(long, value_name = "STEPS", help_heading = "Change between runs")]
+    pub(crate) evolve: Option<u32>,
+    /// Percent of the contacts updated at each step.
+    #[arg(long, default_value_t = 1.0, value_name = "PERCENT", help_heading = "Change between runs")]
+    pub(crate) evolve_updated: f64,
+    /// Percent of the base workspace's contacts created at each step.
+    #[arg(long, default_value_t = 0.5, value_name = "PERCENT", help_heading = "Change between runs")]
+    pub(crate) evolve_created: f64,
+    /// Percent of the contacts deleted at each step.
+    #[arg(long, default_value_t = 0.2, value_name = "PERCENT", help_heading = "Change between runs")]
+    pub(crate) evolve_deleted: f64,
+    /// Percent of the leads merged into users at each step.
+    #[arg(long, default_value_t = 0.5, value_name = "PERCENT", help_heading = "Change between runs")]
+    pub(crate) evolve_merged: f64,
+}
+
+impl SimArgs {
+    /// The evolution `--evolve` and its shares ask for.
+    pub(crate) fn evolution(&self) -> Result<Option<intercom_sim::EvolveSettings>, String> {
+        let Some(steps) = self.evolve else { return Ok(None) };
+        let bp = intercom_sim::EvolveSettings::percent_to_bp;
+        Ok(Some(intercom_sim::EvolveSettings {
+            steps,
+            updated_bp: bp(self.evolve_updated)?,
+            created_bp: bp(self.evolve_created)?,
+            deleted_bp: bp(self.evolve_deleted)?,
+            merged_bp: bp(self.evolve_merged)?,
+        }))
+    }
 }
 
 #[derive(Args)]
@@ -442,6 +474,21 @@ pub(crate) struct OutputArgs {
     /// --strict the difference is reported in the summary and the manifest).
     #[arg(long, env = "INTERCOM_DUMP_STRICT")]
     pub(crate) strict: bool,
+    /// Contacts: only what changed since the table's last published run (its `_state.json`),
+    /// asked of search and published as a change set, OUT/contacts/run=<run id>/, beside the
+    /// full dump (run one first). `--reconcile` adds the deleted and merged contacts.
+    #[arg(long, env = "INTERCOM_DUMP_INCREMENTAL")]
+    pub(crate) incremental: bool,
+    /// How far before the table's newest `updated_at` an incremental run starts: search may
+    /// match dates by the whole day in the workspace's time zone, and a changed contact takes
+    /// minutes to reach its index. A number with s, m, h or d.
+    #[arg(long, env = "INTERCOM_DUMP_LOOKBACK", default_value = "25h", value_parser = parse_duration, requires = "incremental")]
+    pub(crate) lookback: Duration,
+    /// With --incremental: also list every contact id (GET /contacts, a full listing's
+    /// requests) and add a tombstone (type `contact.deleted`) to the change set for each
+    /// contact the table holds that the API no longer has: deleted, or merged into another.
+    #[arg(long, env = "INTERCOM_DUMP_RECONCILE", requires = "incremental")]
+    pub(crate) reconcile: bool,
 }
 
 /// How the part files are shaped: `dump`, `demo` and `bench` share these.
@@ -632,6 +679,7 @@ impl OutputArgs {
         output.allow_incomplete = self.allow_incomplete;
         output.strict = self.strict;
         output.relations = self.relations;
+        output.incremental = self.incremental.then_some(Incremental { lookback: self.lookback, reconcile: self.reconcile });
         Ok(output)
     }
 }
@@ -644,6 +692,21 @@ impl PipelineArgs {
             max_buffer_bytes: usize::try_from(self.max_buffer_bytes).unwrap_or(usize::MAX),
         }
     }
+}
+
+/// `25h`, `90m`, `2d`, `3600s` (or `3600`): a duration in whole units.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?} is not a duration: give a number with s, m, h or d (25h)")),
+    };
+    let count: u64 = digits.parse().map_err(|_| format!("{text:?} is not a duration: give a number with s, m, h or d (25h)"))?;
+    count.checked_mul(secs).map(Duration::from_secs).ok_or_else(|| format!("{text:?} is too long a duration"))
 }
 
 /// `KEY=VALUE`, for `--storage-option`; the value is never quoted back (it may be a secret).

@@ -139,7 +139,7 @@ mod tests {
     use crate::listing::testing::page;
 
     fn auto() -> ContactsAuto {
-        let rules = SearchRules { per_page: 150, windows: 8, max_concurrency: 8, requests_per_sec: 100.0 };
+        let rules = SearchRules { per_page: 150, windows: 8, max_concurrency: 8, requests_per_sec: 100.0, changed_since: None };
         ContactsAuto::new(150, rules, ListingGuard::new(1_000))
     }
 
@@ -171,7 +171,7 @@ mod tests {
         listing.page_arrived(&call, page(150, Some("p2"), Some(3_001)), Instant::now(), &mut ready).unwrap();
         assert_eq!((listing.mode(), ready.len()), (Mode::Search, 0));
         let Step::Send { call, .. } = listing.next(true, Instant::now()) else { panic!() };
-        assert_eq!(call, Call::Probe { newest: false }, "the search starts with its probes");
+        assert_eq!(call, Call::Probe { newest: false, changed_since: None }, "the search starts with its probes");
     }
 
     #[test]

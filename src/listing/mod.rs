@@ -50,9 +50,9 @@ pub(crate) enum Call {
     Page { number: u64 },
     /// A page of a search for the records created in `window`, oldest first.
     Search { window: Window, starting_after: Option<String> },
-    /// One record of a search for every record: the oldest (or the newest), and how many there
-    /// are.
-    Probe { newest: bool },
+    /// One record of a search for every record (changed since `changed_since`, when given): the
+    /// oldest (or the newest), and how many there are.
+    Probe { newest: bool, changed_since: Option<i64> },
     /// One record of the plain list (`GET /contacts`), for the count it announces: what a search
     /// dump is compared with.
     Count,
@@ -71,6 +71,8 @@ pub(crate) struct Window {
     pub from: Option<i64>,
     pub to: Option<i64>,
     pub id_suffix: Option<String>,
+    /// An incremental run's: only the records updated after this time (`updated_at >`).
+    pub changed_since: Option<i64>,
 }
 
 impl Window {
@@ -92,6 +94,9 @@ impl Window {
         if let Some(suffix) = &self.id_suffix {
             parts.push(serde_json::json!({"field": "id", "operator": "$", "value": suffix}));
         }
+        if let Some(since) = self.changed_since {
+            parts.push(serde_json::json!({"field": "updated_at", "operator": ">", "value": since}));
+        }
         match parts.len() {
             1 => parts.pop().expect("one part"),
             _ => serde_json::json!({"operator": "AND", "value": parts}),
@@ -112,7 +117,7 @@ impl Call {
             Call::Search { window, starting_after: Some(cursor) } => {
                 format!("page {run_page} (search window {}, starting_after={cursor})", window.index)
             }
-            Call::Probe { newest } => {
+            Call::Probe { newest, .. } => {
                 format!("page {run_page} (the search's {} record)", if *newest { "newest" } else { "oldest" })
             }
             Call::Count => format!("page {run_page} (the list's count)"),
@@ -127,8 +132,8 @@ impl Call {
     pub(crate) fn search_body(&self, per_page: u32) -> Option<serde_json::Value> {
         let (query, per_page, order, cursor) = match self {
             Call::Search { window, starting_after } => (window.query(), per_page, "ascending", starting_after.as_deref()),
-            Call::Probe { newest } => {
-                let window = Window { index: 0, from: None, to: None, id_suffix: None };
+            Call::Probe { newest, changed_since } => {
+                let window = Window { index: 0, from: None, to: None, id_suffix: None, changed_since: *changed_since };
                 (window.query(), 1, if *newest { "descending" } else { "ascending" }, None)
             }
             _ => return None,
@@ -253,6 +258,7 @@ fn search_rules(config: &Config) -> search::SearchRules {
         windows: config.listing.search_windows,
         max_concurrency: config.listing.search_concurrency,
         requests_per_sec: f64::from(config.api.rate_limit_per_minute) / 60.0,
+        changed_since: config.listing.changed_since,
     }
 }
 

@@ -69,6 +69,9 @@ pub(crate) struct SearchRules {
     pub max_concurrency: usize,
     /// Requests a second the client allows itself (the rate limiter's pace).
     pub requests_per_sec: f64,
+    /// An incremental run's: every query narrowed to the records updated after this time, and
+    /// no comparison with the plain list's count (which counts every record).
+    pub changed_since: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +140,9 @@ struct Plan {
     target: u64,
     parts: Vec<Part>,
     splits: Vec<Split>,
+    /// [`SearchRules::changed_since`], kept with the plan so that a resume asks the same.
+    #[serde(default)]
+    changed_since: Option<i64>,
 }
 
 impl Plan {
@@ -156,12 +162,13 @@ impl Plan {
         let cuts: Vec<Option<i64>> = if count > 1 { cuts.collect() } else { vec![Some(oldest)] };
         let edges: Vec<Option<i64>> = std::iter::once(None).chain(cuts).chain(std::iter::once(None)).collect();
         let parts = edges.windows(2).map(|pair| Part::new(pair[0], pair[1], None, None)).collect();
-        Plan { total, oldest, newest, target, parts, splits: Vec::new() }
+        Plan { total, oldest, newest, target, parts, splits: Vec::new(), changed_since: rules.changed_since }
     }
 
     fn window(&self, index: usize) -> Window {
         let part = &self.parts[index];
-        Window { index: index as u32, from: part.from, to: part.to, id_suffix: part.suffix.clone() }
+        let (from, to, id_suffix, changed_since) = (part.from, part.to, part.suffix.clone(), self.changed_since);
+        Window { index: index as u32, from, to, id_suffix, changed_since }
     }
 
     fn in_flight(&self) -> usize {
@@ -400,20 +407,31 @@ fn first_created_at(page: &FetchedPage) -> Result<Option<i64>, ListingError> {
 impl Listing for SearchListing {
     fn next(&mut self, room: bool, _now: Instant) -> Step {
         let send = |call| Step::Send { call, after: Duration::ZERO };
+        let changed_since = self.rules.changed_since;
         match &mut self.phase {
             Phase::Probing { sent: sent @ 0, .. } => {
                 *sent = 1;
-                send(Call::Probe { newest: false })
+                send(Call::Probe { newest: false, changed_since })
             }
             Phase::Probing { sent: sent @ 1, .. } => {
                 *sent = 2;
-                send(Call::Probe { newest: true })
+                send(Call::Probe { newest: true, changed_since })
             }
             Phase::Probing { .. } => Step::Wait,
             Phase::Walking(_) => self.walk(room),
             Phase::Closing { sent: sent @ 0, .. } => {
                 *sent = 1;
-                send(Call::Probe { newest: false })
+                send(Call::Probe { newest: false, changed_since })
+            }
+            // The plain list counts every record, not the changed ones: nothing to compare.
+            Phase::Closing { sent: sent @ 1, answered } if changed_since.is_some() => {
+                *sent = 2;
+                *answered += 1;
+                if *answered >= 2 {
+                    self.phase = Phase::Done;
+                    return Step::Done;
+                }
+                Step::Wait
             }
             Phase::Closing { sent: sent @ 1, .. } => {
                 *sent = 2;
@@ -437,7 +455,7 @@ impl Listing for SearchListing {
     ) -> Result<(), ListingError> {
         self.note_round_trip(page.round_trip);
         match (call, &mut self.phase) {
-            (Call::Probe { newest }, Phase::Probing { oldest, newest: latest, total, .. }) => {
+            (Call::Probe { newest, .. }, Phase::Probing { oldest, newest: latest, total, .. }) => {
                 // The count of the whole search is what the output is checked against.
                 self.guard.page(true, page.total_count, None)?;
                 *total = (*total).max(page.total_count.unwrap_or(0));
@@ -516,7 +534,7 @@ mod tests {
     use crate::listing::testing::page;
 
     fn rules(windows: usize, max_concurrency: usize) -> SearchRules {
-        SearchRules { per_page: 150, windows, max_concurrency, requests_per_sec: 100.0 }
+        SearchRules { per_page: 150, windows, max_concurrency, requests_per_sec: 100.0, changed_since: None }
     }
 
     /// A probe's answer: one record created at `at` (none when `None`), `total` in all.
@@ -559,7 +577,10 @@ mod tests {
     /// Probes a listing of `total` records created from `oldest` to `newest`.
     fn probed(listing: &mut SearchListing, oldest: i64, newest: i64, total: u64) {
         let probes = sends(listing, true);
-        assert_eq!(probes, [Call::Probe { newest: false }, Call::Probe { newest: true }]);
+        assert_eq!(
+            probes,
+            [Call::Probe { newest: false, changed_since: None }, Call::Probe { newest: true, changed_since: None }]
+        );
         arrive(listing, &probes[0], probe(Some(oldest), total));
         assert!(sends(listing, true).is_empty(), "waits for the other probe");
         arrive(listing, &probes[1], probe(Some(newest), total));
@@ -740,7 +761,7 @@ mod tests {
             arrive(&mut listing, &call, probe(None, 0));
         }
         let closing = sends(&mut listing, true);
-        assert_eq!(closing, [Call::Probe { newest: false }, Call::Count]);
+        assert_eq!(closing, [Call::Probe { newest: false, changed_since: None }, Call::Count]);
         arrive(&mut listing, &closing[0], probe(None, 0));
         arrive(&mut listing, &closing[1], page(0, None, Some(3)));
         assert_eq!(listing.next(true, Instant::now()), Step::Done);
@@ -749,7 +770,7 @@ mod tests {
 
     #[test]
     fn the_window_queries_and_bodies_are_intercoms() {
-        let window = Window { index: 3, from: Some(100), to: Some(200), id_suffix: None };
+        let window = Window { index: 3, from: Some(100), to: Some(200), id_suffix: None, changed_since: None };
         let body = Call::Search { window, starting_after: Some("c".into()) }.search_body(150).unwrap();
         assert_eq!(body["pagination"], serde_json::json!({"per_page": 150, "starting_after": "c"}));
         assert_eq!(body["sort"], serde_json::json!({"field": "created_at", "order": "ascending"}));
@@ -759,9 +780,9 @@ mod tests {
             serde_json::json!({"field": "created_at", "operator": ">", "value": 100})
         );
         assert_eq!(body["query"]["value"][1], serde_json::json!({"field": "created_at", "operator": "<", "value": 200}));
-        let narrowed = Window { index: 0, from: None, to: Some(5), id_suffix: Some("a3".into()) }.query();
+        let narrowed = Window { index: 0, from: None, to: Some(5), id_suffix: Some("a3".into()), changed_since: None }.query();
         assert_eq!(narrowed["value"][1], serde_json::json!({"field": "id", "operator": "$", "value": "a3"}));
-        let probe = Call::Probe { newest: true }.search_body(150).unwrap();
+        let probe = Call::Probe { newest: true, changed_since: None }.search_body(150).unwrap();
         assert_eq!((probe["pagination"]["per_page"].as_u64(), probe["sort"]["order"].as_str()), (Some(1), Some("descending")));
     }
 }

@@ -49,6 +49,17 @@ impl AttributeType {
         })
     }
 
+    /// The `data_type` Intercom declares it as.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributeType::String => "string",
+            AttributeType::Integer => "integer",
+            AttributeType::Float => "float",
+            AttributeType::Boolean => "boolean",
+            AttributeType::Date => "date",
+        }
+    }
+
     pub fn arrow_type(self) -> DataType {
         match self {
             AttributeType::String => DataType::Utf8,

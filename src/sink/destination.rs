@@ -49,6 +49,19 @@ pub(crate) trait Destination: Send + Sync + std::fmt::Debug {
 
     /// Proves `--out` takes files: a probe written and removed.
     fn probe(&self) -> Result<(), SinkError>;
+
+    /// A small file of `table`'s folder (its incremental state), whole; `None` when absent. A
+    /// file past `max_bytes` is refused before it is read.
+    fn read_table_file(&self, table: &str, name: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, SinkError>;
+
+    /// Puts a small file into `table`'s folder whole, replacing what was there.
+    fn put_table_file(&self, table: &str, name: &str, body: &[u8]) -> Result<(), SinkError>;
+
+    /// The change sets in `table`'s folder (`run=<id>`), committed or not.
+    fn change_sets(&self, table: &str) -> Result<Vec<String>, SinkError>;
+
+    /// Removes change set `name` of `table`, whatever is in it.
+    fn remove_change_set(&self, table: &str, name: &str) -> Result<(), SinkError>;
 }
 
 /// A table's staging area.
@@ -99,8 +112,10 @@ impl Destination for LocalDestination {
     }
 
     fn stage(&self, table: &str, run_id: &str, overwrite: bool) -> Result<Box<dyn Staged>, SinkError> {
-        // Each table stages apart (and publishes apart): its staging is named after it.
-        let staging = Staging::prepare(&self.out, table, overwrite, &format!("{table}-{run_id}"))?;
+        // Each table stages apart (and publishes apart): its staging is named after it (a change
+        // set's, `contacts/run=ID`, in one folder name).
+        let name = format!("{}-{run_id}", table.replace('/', "~"));
+        let staging = Staging::prepare(&self.out, table, overwrite, &name)?;
         Ok(Box::new(LocalStaged { staging, table: table.to_string() }))
     }
 
@@ -119,6 +134,45 @@ impl Destination for LocalDestination {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SinkError::write(&path, e)),
                 _ => Ok(()),
             },
+        }
+    }
+
+    fn read_table_file(&self, table: &str, name: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, SinkError> {
+        let path = self.out.join(table).join(name);
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(SinkError::write(&path, e)),
+        };
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, max_bytes as u64 + 1), &mut body)
+            .map_err(|e| SinkError::write(&path, e))?;
+        if body.len() > max_bytes {
+            return Err(SinkError::write(&path, format!("it is larger than {max_bytes} bytes")));
+        }
+        Ok(Some(body))
+    }
+
+    fn put_table_file(&self, table: &str, name: &str, body: &[u8]) -> Result<(), SinkError> {
+        LocalStore.put(&self.out.join(table).join(name), body)
+    }
+
+    fn change_sets(&self, table: &str) -> Result<Vec<String>, SinkError> {
+        let dir = self.out.join(table);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(SinkError::write(&dir, e)),
+        };
+        let names = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned());
+        Ok(names.filter(|name| name.starts_with(crate::incremental::CHANGE_SET_PREFIX)).collect())
+    }
+
+    fn remove_change_set(&self, table: &str, name: &str) -> Result<(), SinkError> {
+        let path = self.out.join(table).join(name);
+        match std::fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SinkError::write(&path, e)),
+            _ => Ok(()),
         }
     }
 

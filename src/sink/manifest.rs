@@ -42,6 +42,13 @@ pub struct Manifest {
     pub complete: bool,
     /// Records the API served more than once, written once.
     pub duplicates_dropped: u64,
+    /// A change set's (`--incremental`): it holds the records updated after this time (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_since: Option<String>,
+    /// A change set's with `--reconcile`: tombstone rows (in `deleted/`) for contacts gone from
+    /// the API, beside `records`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tombstones: Option<u64>,
     /// Values kept in `_extra` because they did not fit their column, by field; text replaced.
     pub repairs: crate::schema::Repairs,
     pub files: Vec<ManifestFile>,
@@ -68,7 +75,7 @@ pub struct ManifestFile {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ManifestField {
     pub name: String,
     /// Arrow's notation, as the Arrow parts hold it.

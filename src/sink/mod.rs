@@ -27,6 +27,10 @@ pub struct WrittenFile {
     pub bytes: u64,
     /// SHA-256 of the file's bytes, hex.
     pub sha256: String,
+    /// The newest `updated_at` among its rows (Unix seconds), when the table has one: what an
+    /// incremental run goes on from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_updated_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +59,12 @@ pub enum SinkError {
     StoreDenied { store: String, reason: String },
     #[error("{store} does not exist: create the bucket (or container) first, or fix the name in --out")]
     NoBucket { store: String },
+    #[error(
+        "no incremental state at {path}: an incremental run goes on from a full dump's; run once without --incremental (with --overwrite to replace a dump made before states were written)"
+    )]
+    NoState { path: PathBuf },
+    #[error("the incremental state {path} is unreadable ({reason}): run a full dump with --overwrite to start the table over")]
+    BadState { path: PathBuf, reason: String },
     #[error(
         "cannot resume the run in {path}: {}; give the options it ran with, or drop --resume to start over (its staging is then removed)",
         .differences.join("; ")

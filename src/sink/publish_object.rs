@@ -113,7 +113,14 @@ impl ObjectDestination {
         let strays: Vec<ObjectPath> = present
             .iter()
             .filter(|m| {
-                relative(&m.location).is_some_and(|r| !listed.contains(&r) && r != MANIFEST && r != SUCCESS && is_our_part(&r))
+                // Change sets (`run=<id>/`) are the incremental state's to keep or remove.
+                relative(&m.location).is_some_and(|r| {
+                    !listed.contains(&r)
+                        && r != MANIFEST
+                        && r != SUCCESS
+                        && is_our_part(&r)
+                        && !r.starts_with(crate::incremental::CHANGE_SET_PREFIX)
+                })
             })
             .map(|m| m.location.clone())
             .collect();
@@ -273,6 +280,41 @@ impl Destination for ObjectDestination {
             Some(body) => self.storage.put(&key, body),
             None => self.storage.delete_all(vec![ObjectPath::from(dir_key(&key))]),
         }
+    }
+
+    fn read_table_file(&self, table: &str, name: &str, max_bytes: usize) -> Result<Option<Vec<u8>>, SinkError> {
+        let key = self.key(table).join(name);
+        let Some((body, _)) = self.storage.get(&key)? else { return Ok(None) };
+        if body.len() > max_bytes {
+            return Err(SinkError::write(&self.table_location(table).join(name), format!("it is larger than {max_bytes} bytes")));
+        }
+        Ok(Some(body.to_vec()))
+    }
+
+    fn put_table_file(&self, table: &str, name: &str, body: &[u8]) -> Result<(), SinkError> {
+        self.storage.put(&self.key(table).join(name), body)
+    }
+
+    fn change_sets(&self, table: &str) -> Result<Vec<String>, SinkError> {
+        let dir = dir_key(&self.key(table));
+        let mut names: Vec<String> = self
+            .storage
+            .list(&self.key(table))?
+            .into_iter()
+            .filter_map(|m| {
+                let relative = m.location.as_ref().strip_prefix(&format!("{dir}/"))?.to_owned();
+                let (first, _) = relative.split_once('/')?;
+                first.starts_with(crate::incremental::CHANGE_SET_PREFIX).then(|| first.to_owned())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn remove_change_set(&self, table: &str, name: &str) -> Result<(), SinkError> {
+        let objects = self.storage.list(&self.key(table).join(name))?;
+        self.storage.delete_all(objects.into_iter().map(|m| m.location).collect())
     }
 
     fn probe(&self) -> Result<(), SinkError> {
@@ -570,8 +612,13 @@ mod tests {
             let mut part = destination.store().create(&path).unwrap();
             std::io::Write::write_all(&mut part, run.as_bytes()).unwrap();
             let committed = part.commit().unwrap();
-            let file =
-                WrittenFile { path: staged.published_path(&path), rows: 1, bytes: committed.bytes, sha256: committed.sha256 };
+            let file = WrittenFile {
+                path: staged.published_path(&path),
+                rows: 1,
+                bytes: committed.bytes,
+                sha256: committed.sha256,
+                max_updated_at: None,
+            };
             files.push(ManifestFile::new(&destination.table_location("contacts"), &file));
         }
         let manifest = Manifest {
@@ -589,6 +636,8 @@ mod tests {
             listed: None,
             complete: true,
             duplicates_dropped: 0,
+            changed_since: None,
+            tombstones: None,
             repairs: Default::default(),
             files,
             schema: Vec::new(),

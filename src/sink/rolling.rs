@@ -122,6 +122,14 @@ struct OpenPart {
     writer: PartWriter,
     path: PathBuf,
     rows: usize,
+    max_updated_at: Option<i64>,
+}
+
+/// The newest `updated_at` (a timestamp in seconds) of `batch`; `None` without one.
+fn max_updated_at(batch: &RecordBatch) -> Option<i64> {
+    let column = batch.column_by_name("updated_at")?;
+    let seconds = column.as_any().downcast_ref::<arrow::array::TimestampSecondArray>()?;
+    arrow::compute::max(seconds)
 }
 
 impl RollingWriter {
@@ -179,8 +187,10 @@ impl RollingWriter {
             }
             let part = self.current.as_mut().expect("opened above");
             let take = (self.max_file_rows - part.rows).min(batch.num_rows() - offset);
-            part.writer.write(&batch.slice(offset, take)).map_err(|e| SinkError::write(&part.path, e))?;
+            let slice = batch.slice(offset, take);
+            part.writer.write(&slice).map_err(|e| SinkError::write(&part.path, e))?;
             part.rows += take;
+            part.max_updated_at = part.max_updated_at.max(max_updated_at(&slice));
             offset += take;
             if part.rows >= self.max_file_rows || part.writer.estimated_bytes() >= self.max_file_bytes {
                 self.close_part()?;
@@ -234,15 +244,15 @@ impl RollingWriter {
                 PartWriter::Parquet { writer, schema }
             }
         };
-        Ok(OpenPart { writer, path, rows: 0 })
+        Ok(OpenPart { writer, path, rows: 0, max_updated_at: None })
     }
 
     fn close_part(&mut self) -> Result<(), SinkError> {
         let Some(part) = self.current.take() else { return Ok(()) };
-        let OpenPart { writer, path, rows } = part;
+        let OpenPart { writer, path, rows, max_updated_at } = part;
         let file = writer.close().map_err(|e| SinkError::write(&path, e))?;
         let Committed { bytes, sha256 } = file.commit()?;
-        self.finished.push(WrittenFile { path, rows: rows as u64, bytes, sha256 });
+        self.finished.push(WrittenFile { path, rows: rows as u64, bytes, sha256, max_updated_at });
         Ok(())
     }
 }

@@ -25,4 +25,5 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     typed_custom_attributes: true,
     page_list_whole: false,
     list_filters: false,
+    incremental: false,
 };

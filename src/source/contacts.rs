@@ -22,5 +22,6 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     attribute_model: Some("contact"),
     page_list_whole: true,
     list_filters: false,
+    incremental: true,
     typed_custom_attributes: true,
 };

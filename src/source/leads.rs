@@ -22,5 +22,6 @@ pub(super) static SPEC: SourceSpec = SourceSpec {
     attribute_model: Some("contact"),
     page_list_whole: true,
     list_filters: true,
+    incremental: false,
     typed_custom_attributes: false,
 };

@@ -77,6 +77,9 @@ pub(crate) struct SourceSpec {
     pub page_list_whole: bool,
     /// Whether the page list takes the v1 filters and sorts (`--email`, `--sort`...).
     pub list_filters: bool,
+    /// Whether `--incremental` can ask for what changed (search on `updated_at`); its full
+    /// dumps then record the state an incremental run goes on from.
+    pub incremental: bool,
 }
 
 impl Source {

@@ -34,6 +34,7 @@ const fn list(
         typed_custom_attributes: false,
         page_list_whole: true,
         list_filters: false,
+        incremental: false,
     }
 }
 

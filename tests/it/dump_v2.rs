@@ -32,8 +32,8 @@ fn dumps_every_contact_once_with_the_generators_values() {
     assert_eq!(summary.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(), files);
     let mut others: Vec<_> = walk(out.path()).into_iter().filter(|p| p.extension().is_none_or(|e| e != "parquet")).collect();
     others.sort();
-    let expected = ["contacts/_SUCCESS", "contacts/_manifest.json"].map(|p| out.path().join(p));
-    assert_eq!(others, expected, "nothing but parts and the markers beside them");
+    let expected = ["contacts/_SUCCESS", "contacts/_manifest.json", "contacts/_state.json"].map(|p| out.path().join(p));
+    assert_eq!(others, expected, "nothing but parts, the markers and the incremental state beside them");
 
     let batch = read_parquet(&files);
     let ws = Workspace::new(seed, n);

@@ -11,6 +11,7 @@ mod faults;
 mod fuzz_values;
 mod helpers;
 mod hostile_server;
+mod incremental;
 mod object_store;
 mod output;
 mod python;

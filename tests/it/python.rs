@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
 
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let candidate = std::env::var_os("INTERCOM_DUMP_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/.venv/bin/python"));

@@ -1,0 +1,249 @@
+//! Incremental loads against a workspace that changes between runs (`SimConfig::evolve`): a
+//! full dump, then change sets, merged as the README's view merges them, equal a fresh full
+//! dump of the changed workspace, ids and values; a run that fails changes nothing; what an
+//! incremental run cannot go on from is refused by name.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{DataType, TimeUnit, TimestampSecondType};
+use intercom_dump::config::{DEFAULT_LOOKBACK, Incremental, Mode};
+use intercom_dump::error::ConfigError;
+use intercom_dump::incremental::{STATE, TableState};
+use intercom_dump::reconcile::TOMBSTONE_TYPE;
+use intercom_dump::sink::SinkError;
+use intercom_dump::{Config, DumpError};
+use intercom_sim::{EvolveSettings, FaultPlan, FaultRule, SimConfig, SimHandle};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::helpers::*;
+
+/// The workspace `seed` of `contacts` after `steps` steps of change, served.
+pub(crate) fn evolved(seed: u64, contacts: u64, steps: u32) -> SimHandle {
+    let mut config = SimConfig::new(seed, contacts, TOKEN);
+    config.evolve = Some(EvolveSettings::new(steps));
+    simulator_with(config)
+}
+
+fn incremental(sim: &SimHandle, out: &Path, reconcile: bool) -> Config {
+    let mut config = config_for(sim, out, TOKEN);
+    config.output.incremental = Some(Incremental { lookback: DEFAULT_LOOKBACK, reconcile });
+    config
+}
+
+fn state(out: &Path) -> TableState {
+    serde_json::from_slice(&std::fs::read(out.join("contacts").join(STATE)).unwrap()).unwrap()
+}
+
+/// Every row of a table's committed runs, in run order (the full dump first), each run's files
+/// in order: the order the lake's view breaks ties in.
+fn rows_in_run_order(out: &Path) -> Vec<RecordBatch> {
+    let table = out.join("contacts");
+    let mut batches = Vec::new();
+    for run in state(out).runs {
+        let dir = if run.path.is_empty() { table.clone() } else { table.join(&run.path) };
+        let files: Vec<PathBuf> = parquet_files(&dir)
+            .into_iter()
+            // The full dump's own files: not those of the change sets inside its folder.
+            .filter(|f| !run.path.is_empty() || !f.strip_prefix(&table).unwrap().starts_with("run="))
+            .collect();
+        for file in files {
+            for batch in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file).unwrap()).unwrap().build().unwrap() {
+                batches.push(batch.unwrap());
+            }
+        }
+    }
+    batches
+}
+
+/// The lake's view, as the README's query makes it: the latest version of each id by
+/// `updated_at` (a tie to the later run), tombstones dropped; each row rebuilt as JSON.
+pub(crate) fn merged_view(out: &Path) -> HashMap<String, serde_json::Value> {
+    let mut latest: HashMap<String, (i64, serde_json::Value)> = HashMap::new();
+    for batch in rows_in_run_order(out) {
+        let ids = batch.column_by_name("id").unwrap().as_string::<i32>().clone();
+        let updated =
+            arrow::compute::cast(batch.column_by_name("updated_at").unwrap(), &DataType::Timestamp(TimeUnit::Second, None))
+                .unwrap();
+        let updated = updated.as_primitive::<TimestampSecondType>();
+        for row in 0..batch.num_rows() {
+            let at = updated.value(row);
+            if latest.get(ids.value(row)).is_none_or(|(held, _)| *held <= at) {
+                latest.insert(ids.value(row).to_string(), (at, rebuild_row(&batch, row)));
+            }
+        }
+    }
+    latest.into_iter().filter(|(_, (_, row))| row["type"] != TOMBSTONE_TYPE).map(|(id, (_, row))| (id, row)).collect()
+}
+
+/// A fresh full dump's rows, rebuilt as JSON, by id.
+pub(crate) fn fresh_rows(sim: &SimHandle) -> HashMap<String, serde_json::Value> {
+    let fresh = tempfile::tempdir().unwrap();
+    dump(config_for(sim, fresh.path(), TOKEN)).unwrap();
+    let batch = read_parquet(&parquet_files(&fresh.path().join("contacts")));
+    let ids = batch.column_by_name("id").unwrap().as_string::<i32>().clone();
+    (0..batch.num_rows()).map(|row| (ids.value(row).to_string(), rebuild_row(&batch, row))).collect()
+}
+
+/// Rows that differ between two views, by id (the first few, for the message).
+fn differences(view: &HashMap<String, serde_json::Value>, fresh: &HashMap<String, serde_json::Value>) -> Vec<String> {
+    let mut differ: Vec<String> = fresh.keys().filter(|id| view.get(*id) != fresh.get(*id)).cloned().collect();
+    differ.extend(view.keys().filter(|id| !fresh.contains_key(*id)).cloned());
+    differ.sort();
+    differ.truncate(5);
+    differ
+}
+
+#[test]
+fn three_incremental_runs_merge_into_exactly_a_fresh_full_dump() {
+    let (seed, n) = (81, 6_000);
+    let out = tempfile::tempdir().unwrap();
+    let full = dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
+    assert_eq!(full.records, n);
+    let mut marks = vec![full.mark.expect("a full dump of contacts records its mark")];
+    for step in 1..=3 {
+        let sim = evolved(seed, n, step);
+        let summary = dump(incremental(&sim, out.path(), true)).unwrap();
+        let ws = sim.state().workspace();
+        let state = state(out.path());
+        assert_eq!(state.runs.len(), step as usize + 1);
+        assert!(summary.changed_since.unwrap() < *marks.last().unwrap(), "the lookback reaches before the mark");
+        assert!(summary.records < ws.count() / 4, "step {step}: a change set, not a dump: {} records", summary.records);
+        assert!(summary.tombstones > 0, "step {step}: the deleted and merged contacts are tombstoned");
+        marks.push(summary.mark.unwrap());
+        assert_eq!(state.mark, summary.mark);
+        assert!(marks[step as usize] > marks[step as usize - 1], "the mark moves on with the changes");
+        let view = merged_view(out.path());
+        let fresh = fresh_rows(&sim);
+        assert_eq!(view.len(), fresh.len(), "step {step}: the view holds every contact there is, once");
+        assert_eq!(differences(&view, &fresh), Vec::<String>::new(), "step {step}: the view is the workspace, values and all");
+    }
+    let health = out.path().join("contacts").join(&state(out.path()).runs[1].path);
+    let batch = read_parquet(
+        &parquet_files(&health).into_iter().filter(|f| !f.to_string_lossy().contains("deleted")).collect::<Vec<_>>(),
+    );
+    assert!(batch.column_by_name("custom_health_score").is_some(), "an attribute added since the full dump is a new column");
+}
+
+#[test]
+fn an_incremental_run_without_reconcile_leaves_the_deleted_in_the_view_and_the_next_reconcile_removes_them() {
+    let (seed, n) = (82, 3_000);
+    let out = tempfile::tempdir().unwrap();
+    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
+    let sim = evolved(seed, n, 1);
+    let changes = dump(incremental(&sim, out.path(), false)).unwrap();
+    assert_eq!(changes.tombstones, 0);
+    let ws = sim.state().workspace();
+    assert!(merged_view(out.path()).len() as u64 > ws.count(), "the deleted contacts are still in the view");
+    let reconciled = dump(incremental(&sim, out.path(), true)).unwrap();
+    assert_eq!(reconciled.tombstones, ws.contacts - ws.count(), "every contact gone since the full dump");
+    assert_eq!(differences(&merged_view(out.path()), &fresh_rows(&sim)), Vec::<String>::new());
+}
+
+#[test]
+fn a_failed_incremental_run_changes_nothing_and_the_next_one_goes_on() {
+    let (seed, n) = (83, 3_000);
+    let out = tempfile::tempdir().unwrap();
+    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
+    let before = std::fs::read(out.path().join("contacts").join(STATE)).unwrap();
+    let mut failing = SimConfig::new(seed, n, TOKEN);
+    failing.evolve = Some(EvolveSettings::new(1));
+    // The third request (a search page past the two probes) answers what no retry mends.
+    failing.faults = FaultPlan { seed: 1, rules: vec!["404@5".parse::<FaultRule>().unwrap()] };
+    let sim = simulator_with(failing);
+    let error = dump(incremental(&sim, out.path(), false)).unwrap_err();
+    assert!(matches!(error, DumpError::Fetch { .. }), "{error}");
+    assert_eq!(std::fs::read(out.path().join("contacts").join(STATE)).unwrap(), before, "the state is as it was");
+    let left: Vec<PathBuf> = walk(out.path()).into_iter().filter(|p| p.to_string_lossy().contains("run=")).collect();
+    assert_eq!(left, Vec::<PathBuf>::new(), "no change set, published or staged");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing beside the table");
+    let sim = evolved(seed, n, 1);
+    dump(incremental(&sim, out.path(), true)).unwrap();
+    assert_eq!(differences(&merged_view(out.path()), &fresh_rows(&sim)), Vec::<String>::new());
+}
+
+#[test]
+fn a_custom_attribute_declared_with_another_type_keeps_its_column_and_the_run_goes_on() {
+    let (seed, n) = (84, 2_000);
+    let out = tempfile::tempdir().unwrap();
+    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
+    let mut config = SimConfig::new(seed, n, TOKEN);
+    config.evolve = Some(EvolveSettings::new(1));
+    config.misdeclared_attribute = Some("seats".into());
+    let sim = simulator_with(config);
+    let summary = dump(incremental(&sim, out.path(), false)).unwrap();
+    assert!(summary.records > 0);
+    let state = state(out.path());
+    let seats = state.custom_attributes.iter().find(|a| a.name == "seats").unwrap();
+    assert_eq!(seats.data_type, "integer", "the column's type, not the new declaration");
+    let change_set = out.path().join("contacts").join(&state.runs[1].path);
+    let batch = read_parquet(&parquet_files(&change_set));
+    assert_eq!(batch.schema().field_with_name("custom_seats").unwrap().data_type(), &DataType::Int64);
+    assert!(state.custom_attributes.iter().any(|a| a.name == "health_score"), "the new attribute joins the state");
+}
+
+#[test]
+fn what_an_incremental_run_cannot_go_on_from_is_refused_by_name() {
+    let sim = evolved(85, 500, 1);
+    let out = tempfile::tempdir().unwrap();
+    let error = dump(incremental(&sim, out.path(), false)).unwrap_err();
+    assert!(matches!(error, DumpError::Sink(SinkError::NoState { .. })), "{error}");
+    assert!(error.to_string().contains("run once without --incremental"), "{error}");
+
+    let mut cursor = incremental(&sim, out.path(), false);
+    cursor.listing.mode = Some(Mode::Cursor);
+    assert!(matches!(dump(cursor), Err(DumpError::Config(ConfigError::IncrementalMode { .. }))));
+    let mut overwrite = incremental(&sim, out.path(), false);
+    overwrite.output.overwrite = true;
+    assert!(matches!(dump(overwrite), Err(DumpError::Config(ConfigError::IncrementalWith { .. }))));
+
+    dump(config_for(&sim, out.path(), TOKEN)).unwrap();
+    std::fs::write(out.path().join("contacts").join(STATE), b"{\"format\": 7").unwrap();
+    let error = dump(incremental(&sim, out.path(), false)).unwrap_err();
+    assert!(matches!(error, DumpError::Sink(SinkError::BadState { .. })), "{error}");
+
+    // From the command line: one line naming the fix, and the sink's exit code.
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--incremental", "--base-url", &sim.base_url(), "--out"])
+        .arg(tempfile::tempdir().unwrap().path())
+        .env("INTERCOM_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("no incremental state") && !stderr.contains(TOKEN), "{stderr}");
+    let output = Command::new(env!("CARGO_BIN_EXE_intercom-dump"))
+        .args(["dump", "--reconcile", "--base-url", &sim.base_url(), "--out", "x"])
+        .env("INTERCOM_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "--reconcile needs --incremental");
+}
+
+#[test]
+#[ignore = "reads the output from Python: cargo test -- --include-ignored, with .ci/.venv or INTERCOM_DUMP_PYTHON"]
+fn the_readmes_duckdb_view_of_a_table_and_its_change_sets_equals_a_fresh_full_dump() {
+    let Some(python) = crate::python::python() else { return };
+    let (seed, n) = (86, 4_000);
+    let out = tempfile::tempdir().unwrap();
+    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
+    for step in 1..=3 {
+        dump(incremental(&evolved(seed, n, step), out.path(), step > 1)).unwrap();
+    }
+    let sim = evolved(seed, n, 3);
+    let fresh = tempfile::tempdir().unwrap();
+    dump(config_for(&sim, fresh.path(), TOKEN)).unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(&python)
+        .arg(root.join("tests/python/merged_view.py"))
+        .arg(root.join("README.md"))
+        .arg(out.path())
+        .arg(fresh.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("view rows {}", sim.state().workspace().count())), "{stdout}");
+}
