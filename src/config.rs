@@ -354,7 +354,7 @@ pub struct Incremental {
     /// enough to cover dates matched by the whole day in the workspace's time zone and
     /// contacts that reached the search index late.
     pub lookback: Duration,
-    /// Also list every contact id (`GET /contacts`) and record those the table holds that the
+    /// Also list every contact id (through search, each id it misses asked for) and record those the table holds that the
     /// API no longer has (deleted, or merged into another) as tombstones in the change set.
     pub reconcile: bool,
 }

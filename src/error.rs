@@ -66,6 +66,10 @@ pub enum ConfigError {
     )]
     IncrementalWith { flag: &'static str },
     #[error(
+        "--incremental applies to --source contacts alone: run it with --source contacts (the other tables are small enough to dump whole)"
+    )]
+    IncrementalForAll,
+    #[error(
         "--reconcile reads the table's ids back from its files, on a local --out only for now: run it against a local copy, or run a full dump with --overwrite"
     )]
     ReconcileObjectStorage,

@@ -68,6 +68,13 @@
 //! staging is removed. SIGINT and SIGTERM stop the system the same way ([`interrupt`]), and the
 //! run returns [`DumpError::Interrupted`].
 //!
+//! An incremental run (`--incremental`, [`incremental`]) is the same system, its search narrowed to
+//! the records updated since the table's mark (read from the table's `_state.json` before
+//! anything is staged): it stages the change set as a table of its own, `contacts/run=<id>`,
+//! publishes it the same way, and commits the new state last. With `--reconcile`
+//! ([`reconcile`]) it first walks every id the API lists, without the pipeline, and stages
+//! tombstones for the ids the table holds that are gone.
+//!
 //! `--source all` ([`workspace`]) runs one such system per table, side by side on threads
 //! sharing one rate limiter, and writes `_workspace.json` once every table is published; a signal
 //! stops every system.

@@ -1,9 +1,11 @@
 //! `--reconcile`: the contacts a table holds that the API no longer has (deleted, or merged
 //! into another contact), found and written as tombstones into an incremental run's change set.
 //!
-//! What the API has is every id of the plain list (`GET /contacts`), which lists what exists
-//! (new contacts not yet in search's index included; deleted and merged ones not), walked whole
-//! and checked against the count it announces: a listing that is not whole deletes nothing.
+//! What the API has is every id search lists (its windows walked at once, as a search dump walks
+//! them), checked against the count it announces: a listing that is not whole deletes nothing.
+//! Search does not see a contact created in the last minutes (not indexed yet), which a full
+//! dump by the plain list may hold already: an id the table holds and search does not list is
+//! therefore asked for itself (`GET /contacts/{id}`), and only a 404 makes it a tombstone.
 //! What the table holds is read back from its committed runs' files (`id`, `updated_at`,
 //! `type`), the latest version of each id winning as in the lake's view. A tombstone is a row
 //! of the table's schema with the id, `type` = [`TOMBSTONE_TYPE`] and an `updated_at` one
@@ -26,11 +28,28 @@ use crate::sink::manifest::MANIFEST;
 /// The `type` of a tombstone row: the name of Intercom's own webhook topic for a deletion.
 pub const TOMBSTONE_TYPE: &str = "contact.deleted";
 
-/// The latest version of each id a table holds: its `updated_at`, and whether it is a tombstone.
-pub(crate) type Held = HashMap<String, (i64, bool)>;
+/// The latest version of each id a table holds.
+pub(crate) type Held = HashMap<String, Version>;
 
-/// Every contact id the API lists, walked whole: `GET /contacts` under the run's API settings;
-/// and the requests that took.
+/// What the reconcile needs of a held version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Version {
+    pub updated_at: i64,
+    pub created_at: Option<i64>,
+    pub tombstone: bool,
+}
+
+/// A held id search did not list: gone, unless it is too new for search's index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Unlisted {
+    pub id: String,
+    /// The tombstone's `updated_at`: a second past the version held.
+    pub tombstone_at: i64,
+    pub created_at: Option<i64>,
+}
+
+/// Every contact id search lists, walked whole under the run's API settings; and the requests
+/// that took.
 pub(crate) fn listed_ids(config: &Config) -> Result<(HashSet<String>, u64), DumpError> {
     #[derive(serde::Deserialize)]
     struct Id {
@@ -38,7 +57,7 @@ pub(crate) fn listed_ids(config: &Config) -> Result<(HashSet<String>, u64), Dump
     }
     let mut listing = config.clone();
     listing.output.incremental = None;
-    listing.listing.mode = Some(Mode::Cursor);
+    listing.listing.mode = Some(Mode::Search);
     listing.listing.changed_since = None;
     let mut ids = HashSet::new();
     let mut unreadable = None;
@@ -47,12 +66,12 @@ pub(crate) fn listed_ids(config: &Config) -> Result<(HashSet<String>, u64), Dump
         Err(error) => unreadable = Some(error.to_string()),
     })?;
     if let Some(reason) = unreadable {
-        return Err(DumpError::Reconcile(format!("a page of GET /contacts has records without a readable id ({reason})")));
+        return Err(DumpError::Reconcile(format!("a search page has records without a readable id ({reason})")));
     }
     match walked.announced {
         Some((low, high)) if (low..=high).contains(&(ids.len() as u64)) => Ok((ids, walked.requests)),
         announced => Err(DumpError::Reconcile(format!(
-            "GET /contacts listed {} distinct ids where it announced {}",
+            "search listed {} distinct ids where it announced {}",
             ids.len(),
             announced.map_or("no count".to_string(), |(low, high)| if low == high {
                 low.to_string()
@@ -90,12 +109,12 @@ pub(crate) fn held_ids(table_dir: &Path, state: &TableState) -> Result<Held, Sin
     Ok(held)
 }
 
-/// The `id`, `updated_at` and `type` columns of a part.
+/// The `id`, `updated_at`, `created_at` and `type` columns of a part.
 fn read_columns(path: &Path, parquet: bool) -> Result<Vec<RecordBatch>, SinkError> {
     let failed =
         |e: &dyn std::fmt::Display| SinkError::BadState { path: path.to_path_buf(), reason: format!("cannot read it back: {e}") };
     let file = std::fs::File::open(path).map_err(|e| failed(&e))?;
-    let wanted = ["id", "updated_at", "type"];
+    let wanted = ["id", "updated_at", "created_at", "type"];
     if parquet {
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| failed(&e))?;
         let roots: Vec<usize> = builder
@@ -125,40 +144,94 @@ fn read_columns(path: &Path, parquet: bool) -> Result<Vec<RecordBatch>, SinkErro
 fn note_batch(held: &mut Held, batch: &RecordBatch, path: &Path) -> Result<(), SinkError> {
     let missing = |column: &str| SinkError::BadState { path: path.to_path_buf(), reason: format!("it has no {column} column") };
     let ids = batch.column_by_name("id").and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| missing("id"))?;
-    let updated = batch.column_by_name("updated_at").ok_or_else(|| missing("updated_at"))?;
     // Parquet holds timestamps in milliseconds: read back as the file has them, seconds here.
-    let updated = arrow::compute::cast(updated, &DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None))
-        .map_err(|e| SinkError::BadState { path: path.to_path_buf(), reason: e.to_string() })?;
+    let seconds = |name: &str| -> Result<Option<ArrayRef>, SinkError> {
+        let Some(column) = batch.column_by_name(name) else { return Ok(None) };
+        arrow::compute::cast(column, &DataType::Timestamp(arrow::datatypes::TimeUnit::Second, None))
+            .map(Some)
+            .map_err(|e| SinkError::BadState { path: path.to_path_buf(), reason: e.to_string() })
+    };
+    let updated = seconds("updated_at")?.ok_or_else(|| missing("updated_at"))?;
     let updated = updated.as_primitive::<TimestampSecondType>();
+    let created = seconds("created_at")?;
+    let created = created.as_ref().map(|c| c.as_primitive::<TimestampSecondType>());
     let kinds = batch.column_by_name("type").and_then(|c| c.as_string_opt::<i32>());
     for row in 0..batch.num_rows() {
         if ids.is_null(row) {
             continue;
         }
-        let at = if updated.is_null(row) { i64::MIN } else { updated.value(row) };
-        let tombstone = kinds.is_some_and(|k| k.is_valid(row) && k.value(row) == TOMBSTONE_TYPE);
+        let version = Version {
+            updated_at: if updated.is_null(row) { i64::MIN } else { updated.value(row) },
+            created_at: created.filter(|c| c.is_valid(row)).map(|c| c.value(row)),
+            tombstone: kinds.is_some_and(|k| k.is_valid(row) && k.value(row) == TOMBSTONE_TYPE),
+        };
         // Later runs come later: a tie goes to the later one, as the view breaks it.
         match held.get_mut(ids.value(row)) {
-            Some(latest) if latest.0 > at => {}
-            Some(latest) => *latest = (at, tombstone),
+            Some(latest) if latest.updated_at > version.updated_at => {}
+            Some(latest) => *latest = version,
             None => {
-                held.insert(ids.value(row).to_string(), (at, tombstone));
+                held.insert(ids.value(row).to_string(), version);
             }
         }
     }
     Ok(())
 }
 
-/// The ids `held` (and not already tombstoned) that the API no longer lists, with the
-/// `updated_at` each tombstone takes, in id order.
-pub(crate) fn gone(held: &Held, listed: &HashSet<String>) -> Vec<(String, i64)> {
-    let mut gone: Vec<(String, i64)> = held
+/// The ids `held` (and not already tombstoned) that search does not list, in id order.
+pub(crate) fn unlisted(held: &Held, listed: &HashSet<String>) -> Vec<Unlisted> {
+    let mut unlisted: Vec<Unlisted> = held
         .iter()
-        .filter(|(id, (_, tombstone))| !tombstone && !listed.contains(id.as_str()))
-        .map(|(id, (at, _))| (id.clone(), at.saturating_add(1)))
+        .filter(|(id, version)| !version.tombstone && !listed.contains(id.as_str()))
+        .map(|(id, version)| Unlisted {
+            id: id.clone(),
+            tombstone_at: version.updated_at.saturating_add(1),
+            created_at: version.created_at,
+        })
         .collect();
+    unlisted.sort();
+    unlisted
+}
+
+/// Of the ids search does not list, those that are gone: created before `indexed_since` (search
+/// has indexed them, were they there), or answered 404 when asked for (created since, and
+/// perhaps not indexed yet), asked several at once through the run's rate limiter. With the
+/// tombstones' times, and the requests that took.
+pub(crate) fn confirm_gone(
+    config: &Config,
+    limiter: &Arc<crate::api::RateLimiter>,
+    unlisted: Vec<Unlisted>,
+    indexed_since: Option<i64>,
+) -> Result<(Vec<(String, i64)>, u64), DumpError> {
+    use futures_util::StreamExt;
+    let (settled, ask): (Vec<Unlisted>, Vec<Unlisted>) =
+        unlisted.into_iter().partition(|u| u.created_at.zip(indexed_since).is_some_and(|(created, since)| created < since));
+    let mut gone: Vec<(String, i64)> = settled.into_iter().map(|u| (u.id, u.tombstone_at)).collect();
+    if ask.is_empty() {
+        return Ok((gone, 0));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
+    let stats = Arc::new(crate::api::ApiStats::default());
+    runtime.block_on(async {
+        let client = crate::api::ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
+        let client = &client;
+        let answers = futures_util::stream::iter(ask.into_iter().map(|u| async move {
+            let exists = client.contact_exists(&u.id).await;
+            exists.map(|exists| (!exists).then_some((u.id, u.tombstone_at)))
+        }))
+        .buffer_unordered(config.listing.search_concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+        for answer in answers {
+            let page = "asking for a contact search does not list".to_string();
+            gone.extend(answer.map_err(|error| DumpError::Fetch { page, error })?);
+        }
+        Ok::<_, DumpError>(())
+    })?;
     gone.sort();
-    gone
+    Ok((gone, stats.snapshot().requests))
 }
 
 /// Tombstone rows for `gone`, in `schema`.
@@ -190,14 +263,24 @@ mod tests {
 
     #[test]
     fn tombstones_go_to_the_ids_held_and_no_longer_listed_one_second_past_their_version() {
+        let version = |updated_at, tombstone| Version { updated_at, created_at: Some(10), tombstone };
         let mut held = Held::new();
-        held.insert("a".into(), (100, false));
-        held.insert("b".into(), (200, false));
-        held.insert("c".into(), (300, true));
+        held.insert("a".into(), version(100, false));
+        held.insert("b".into(), version(200, false));
+        held.insert("c".into(), version(300, true));
         let listed: HashSet<String> = ["a".to_string()].into();
-        assert_eq!(gone(&held, &listed), [("b".to_string(), 201)], "c is a tombstone already");
+        let unlisted = unlisted(&held, &listed);
+        assert_eq!(unlisted, [Unlisted { id: "b".into(), tombstone_at: 201, created_at: Some(10) }], "c is a tombstone already");
+        // Created before search's index is sure to hold it: gone without asking.
+        let config = crate::Config::new(
+            crate::config::ApiConfig::new("http://127.0.0.1:9", crate::config::Token::new("t").unwrap(), false).unwrap(),
+            crate::config::OutputConfig::new("unused"),
+        );
+        let limiter = crate::api::new_rate_limiter(600);
+        let (gone, asked) = confirm_gone(&config, &limiter, unlisted, Some(11)).unwrap();
+        assert_eq!((gone, asked), (vec![("b".to_string(), 201)], 0));
         let schema = crate::schema::PageDecoder::output_schema(crate::config::Source::Contacts, &[]);
-        let batch = tombstones(&schema, &gone(&held, &listed)).unwrap();
+        let batch = tombstones(&schema, &[("b".to_string(), 201)]).unwrap();
         assert_eq!(batch.num_rows(), 1);
         assert_eq!(batch.column_by_name("type").unwrap().as_string::<i32>().value(0), TOMBSTONE_TYPE);
         assert!(batch.column_by_name("email").unwrap().is_null(0));

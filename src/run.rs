@@ -87,7 +87,7 @@ pub struct Summary {
     /// the next incremental run goes on from.
     pub mark: Option<i64>,
     /// `--reconcile`: contacts the table held that the API no longer has, written as tombstones.
-    pub tombstones: u64,
+    pub tombstones: Option<u64>,
 }
 
 /// A relation table a run published.
@@ -211,11 +211,15 @@ pub(crate) fn run_sharing(
         if config.output.relations { stage_relations(&config, destination.as_ref(), &run_id)? } else { Vec::new() };
     let tombstone_files = match (&change_set, config.output.incremental) {
         (Some(change_set), Some(incremental)) if incremental.reconcile => {
-            write_tombstones(&config, destination.as_ref(), change_set, &store, &staged_dir, &schema, &stats)?
+            let gone = find_gone(&config, destination.as_ref(), change_set, &limiter, &stats)?;
+            write_tombstones(&config, &store, &staged_dir, &schema, &gone)?
         }
         _ => Vec::new(),
     };
-    let tombstones: u64 = tombstone_files.iter().map(|f| f.rows).sum::<u64>() / config.output.format.copies();
+    let tombstones = config.output.incremental.is_some_and(|i| i.reconcile).then(|| {
+        // `--format both` writes each tombstone twice.
+        tombstone_files.iter().map(|f| f.rows).sum::<u64>() / config.output.format.copies()
+    });
     let mut sink = Sink::with_store(store.clone(), &staged_dir, schema.clone(), &config.output, partitioning);
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
@@ -392,7 +396,7 @@ pub(crate) fn run_sharing(
         listed: summary.listed,
         duplicates_dropped: summary.duplicates_dropped,
         changed_since: change_set.as_ref().and_then(|c| c.since).map(manifest::rfc3339),
-        tombstones: config.output.incremental.is_some_and(|i| i.reconcile).then_some(tombstones),
+        tombstones: summary.tombstones,
         repairs: summary.repairs.clone(),
         files: summary.files.iter().map(|f| ManifestFile::new(&published, f)).collect(),
         schema: manifest::describe_schema(&schema),
@@ -409,7 +413,7 @@ pub(crate) fn run_sharing(
                 run_id: &summary.run_id,
                 api_version: config.api.version.to_string(),
                 records: summary.records,
-                tombstones: summary.tombstones,
+                tombstones: summary.tombstones.unwrap_or(0),
                 files: &summary.files,
                 schema: &schema,
                 declared: &declared,
@@ -426,26 +430,40 @@ pub(crate) fn run_sharing(
     Ok(summary)
 }
 
-/// `--reconcile`: tombstones for the contacts the table holds that the API no longer lists,
-/// written into the change set's `deleted/` folder before the listing starts.
-fn write_tombstones(
+/// `--reconcile`: the contacts the table holds that the API no longer has, with the time each
+/// tombstone takes. Its requests count among the run's.
+fn find_gone(
     config: &Config,
     destination: &dyn Destination,
     change_set: &ChangeSet,
-    store: &Arc<dyn crate::store::Store>,
-    staged_dir: &std::path::Path,
-    schema: &arrow::datatypes::SchemaRef,
+    limiter: &Arc<crate::api::RateLimiter>,
     stats: &ApiStats,
-) -> Result<Vec<WrittenFile>, DumpError> {
+) -> Result<Vec<(String, i64)>, DumpError> {
     let (listed, requests) = crate::reconcile::listed_ids(config)?;
     stats.requests.fetch_add(requests, Ordering::Relaxed);
     let held = crate::reconcile::held_ids(&destination.table_location(config.source.name()), &change_set.state)?;
-    let gone = crate::reconcile::gone(&held, &listed);
+    let unlisted = crate::reconcile::unlisted(&held, &listed);
+    // Search has indexed whatever was created before the change set's window: only the newer
+    // ids it misses are asked for.
+    let (gone, asked) = crate::reconcile::confirm_gone(config, limiter, unlisted, change_set.since)?;
+    stats.requests.fetch_add(asked, Ordering::Relaxed);
     tracing::info!(listed = listed.len(), held = held.len(), gone = gone.len(), "reconciled the table's ids with the API's");
+    Ok(gone)
+}
+
+/// Tombstones for `gone`, written into the change set's `deleted/` folder before the listing
+/// starts.
+fn write_tombstones(
+    config: &Config,
+    store: &Arc<dyn crate::store::Store>,
+    staged_dir: &std::path::Path,
+    schema: &arrow::datatypes::SchemaRef,
+    gone: &[(String, i64)],
+) -> Result<Vec<WrittenFile>, DumpError> {
     if gone.is_empty() {
         return Ok(Vec::new());
     }
-    let batch = crate::reconcile::tombstones(schema, &gone).map_err(|e| DumpError::Reconcile(e.to_string()))?;
+    let batch = crate::reconcile::tombstones(schema, gone).map_err(|e| DumpError::Reconcile(e.to_string()))?;
     let mut sink =
         Sink::with_store(store.clone(), &staged_dir.join("deleted"), schema.clone(), &config.output, Partitioning::None);
     sink.write(&batch)?;

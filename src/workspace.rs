@@ -113,6 +113,9 @@ pub fn validate(base: &Config) -> Result<(), ConfigError> {
     if base.output.resume {
         return Err(ConfigError::RelationsResume);
     }
+    if base.output.incremental.is_some() {
+        return Err(ConfigError::IncrementalForAll);
+    }
     for source in TABLES {
         table_config(base, source)?;
     }

@@ -259,6 +259,17 @@ impl ApiClient {
         self.with_retries(|| async { wire::parse_page(Envelope::V1("data"), self.get(&url).await?) }, retryable).await
     }
 
+    /// Whether contact `id` is in the workspace: `GET /contacts/{id}` answers it, or 404.
+    pub(crate) async fn contact_exists(&self, id: &str) -> Result<bool, ApiError> {
+        let mut url = self.endpoint(&["contacts"]);
+        url.path_segments_mut().expect("http(s) URLs have paths").push(id);
+        match self.with_retries(|| async { self.get(&url).await.map(drop) }, retryable).await {
+            Ok(()) => Ok(true),
+            Err(error) if error.status() == Some(404) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The workspace's attributes of `model` (`contact`): `GET /data_attributes?model=`.
     pub(crate) async fn data_attributes(&self, model: &str) -> Result<Vec<wire::DataAttribute>, ApiError> {
         let mut url = self.endpoint(&["data_attributes"]);

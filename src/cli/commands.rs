@@ -417,11 +417,9 @@ fn print_summary(summary: &Summary) {
     println!("  whole:   {whole}");
     let time = |t: Option<i64>| t.map_or("none".to_string(), intercom_dump::sink::manifest::rfc3339);
     if summary.changed_since.is_some() {
-        println!(
-            "  changes: updated after {} (the table's mark less --lookback); {} tombstones (--reconcile)",
-            time(summary.changed_since),
-            summary.tombstones
-        );
+        let tombstones =
+            summary.tombstones.map_or(String::new(), |n| format!("; {n} tombstones for contacts gone (--reconcile)"));
+        println!("  changes: updated after {} (the table's mark less --lookback){tombstones}", time(summary.changed_since));
     }
     if summary.mark.is_some() {
         println!("  mark:    {} (the newest updated_at the table holds; --incremental goes on from there)", time(summary.mark));

@@ -484,9 +484,10 @@ pub(crate) struct OutputArgs {
     /// minutes to reach its index. A number with s, m, h or d.
     #[arg(long, env = "INTERCOM_DUMP_LOOKBACK", default_value = "25h", value_parser = parse_duration, requires = "incremental")]
     pub(crate) lookback: Duration,
-    /// With --incremental: also list every contact id (GET /contacts, a full listing's
+    /// With --incremental: also list every contact id (through search: a full listing's
     /// requests) and add a tombstone (type `contact.deleted`) to the change set for each
-    /// contact the table holds that the API no longer has: deleted, or merged into another.
+    /// contact the table holds that the API no longer has (GET /contacts/{id} answers 404):
+    /// deleted, or merged into another.
     #[arg(long, env = "INTERCOM_DUMP_RECONCILE", requires = "incremental")]
     pub(crate) reconcile: bool,
 }
