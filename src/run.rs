@@ -447,7 +447,14 @@ fn find_gone(
     // ids it misses are asked for.
     let (gone, asked) = crate::reconcile::confirm_gone(config, limiter, unlisted, change_set.since)?;
     stats.requests.fetch_add(asked, Ordering::Relaxed);
-    tracing::info!(listed = listed.len(), held = held.len(), gone = gone.len(), "reconciled the table's ids with the API's");
+    tracing::info!(
+        listed = listed.len(),
+        listing_requests = requests,
+        held = held.len(),
+        asked,
+        gone = gone.len(),
+        "reconciled the table's ids with the API's"
+    );
     Ok(gone)
 }
 
