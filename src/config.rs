@@ -602,9 +602,6 @@ impl Config {
             if mode != Mode::Search {
                 return Err(ConfigError::IncrementalMode { mode: mode.name() });
             }
-            if self.output.incremental.is_some_and(|i| i.reconcile) && self.output.storage.is_some() {
-                return Err(ConfigError::ReconcileObjectStorage);
-            }
             if self.output.resume || self.output.relations || self.output.overwrite {
                 return Err(ConfigError::IncrementalWith {
                     flag: if self.output.resume {

@@ -69,10 +69,7 @@ pub enum ConfigError {
         "--incremental applies to --source contacts alone: run it with --source contacts (the other tables are small enough to dump whole)"
     )]
     IncrementalForAll,
-    #[error(
-        "--reconcile reads the table's ids back from its files, on a local --out only for now: run it against a local copy, or run a full dump with --overwrite"
-    )]
-    ReconcileObjectStorage,
+
     #[error("--source all lists each table its own way: leave --mode out (or give auto)")]
     ModeForAll,
     #[error("--out {url}: {reason}; give s3://BUCKET/PREFIX, gs://BUCKET/PREFIX, az://CONTAINER/PREFIX or a local folder")]

@@ -23,10 +23,16 @@ use crate::config::{Config, Mode};
 use crate::error::DumpError;
 use crate::incremental::TableState;
 use crate::sink::SinkError;
+use crate::sink::destination::Destination;
 use crate::sink::manifest::MANIFEST;
 
 /// The `type` of a tombstone row: the name of Intercom's own webhook topic for a deletion.
 pub const TOMBSTONE_TYPE: &str = "contact.deleted";
+
+/// What a held version is read back from.
+const VERSION_COLUMNS: [&str; 4] = ["id", "updated_at", "created_at", "type"];
+/// The largest manifest read back: it lists a run's parts, a few hundred bytes each.
+const MAX_MANIFEST_BYTES: usize = 64 << 20;
 
 /// The latest version of each id a table holds.
 pub(crate) type Held = HashMap<String, Version>;
@@ -82,14 +88,18 @@ pub(crate) fn listed_ids(config: &Config) -> Result<(HashSet<String>, u64), Dump
     }
 }
 
-/// The latest version of each id in the table at `table_dir`, from the runs `state` lists.
-pub(crate) fn held_ids(table_dir: &Path, state: &TableState) -> Result<Held, SinkError> {
+/// The latest version of each id `source`'s table holds, from the runs `state` lists, read
+/// back through `destination` (only the columns a version needs).
+pub(crate) fn held_ids(destination: &dyn Destination, source: &str, state: &TableState) -> Result<Held, SinkError> {
     let mut held = Held::new();
+    let table = destination.table_location(source);
     for run in &state.runs {
-        let dir = if run.path.is_empty() { table_dir.to_path_buf() } else { table_dir.join(&run.path) };
-        let manifest_path = dir.join(MANIFEST);
+        let folder = if run.path.is_empty() { String::new() } else { format!("{}/", run.path) };
+        let manifest_path = table.join(format!("{folder}{MANIFEST}"));
         let bad = |reason: String| SinkError::BadState { path: manifest_path.clone(), reason };
-        let body = std::fs::read(&manifest_path).map_err(|e| bad(format!("a run the state lists has no manifest: {e}")))?;
+        let body = destination
+            .read_table_file(source, &format!("{folder}{MANIFEST}"), MAX_MANIFEST_BYTES)?
+            .ok_or_else(|| bad("a run the state lists has no manifest".into()))?;
         let manifest: serde_json::Value = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
         let files: Vec<(String, String)> = manifest["files"]
             .as_array()
@@ -100,44 +110,13 @@ pub(crate) fn held_ids(table_dir: &Path, state: &TableState) -> Result<Held, Sin
         // `--format both` holds every row twice: one format is enough.
         let parquet = files.iter().any(|(_, format)| format == "parquet");
         for (path, format) in files.iter().filter(|(_, format)| (format == "parquet") == parquet) {
-            let path = dir.join(path);
-            for batch in read_columns(&path, format == "parquet")? {
-                note_batch(&mut held, &batch, &path)?;
+            let relative = format!("{folder}{path}");
+            for batch in destination.read_columns(source, &relative, format, &VERSION_COLUMNS)? {
+                note_batch(&mut held, &batch, &table.join(&relative))?;
             }
         }
     }
     Ok(held)
-}
-
-/// The `id`, `updated_at`, `created_at` and `type` columns of a part.
-fn read_columns(path: &Path, parquet: bool) -> Result<Vec<RecordBatch>, SinkError> {
-    let failed =
-        |e: &dyn std::fmt::Display| SinkError::BadState { path: path.to_path_buf(), reason: format!("cannot read it back: {e}") };
-    let file = std::fs::File::open(path).map_err(|e| failed(&e))?;
-    let wanted = ["id", "updated_at", "created_at", "type"];
-    if parquet {
-        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| failed(&e))?;
-        let roots: Vec<usize> = builder
-            .schema()
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| wanted.contains(&f.name().as_str()))
-            .map(|(i, _)| i)
-            .collect();
-        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
-        let reader = builder.with_projection(mask).build().map_err(|e| failed(&e))?;
-        reader.collect::<Result<Vec<_>, _>>().map_err(|e| failed(&e))
-    } else {
-        let reader = arrow::ipc::reader::FileReader::try_new(file, None).map_err(|e| failed(&e))?;
-        let schema = reader.schema();
-        let projection: Vec<usize> =
-            schema.fields().iter().enumerate().filter(|(_, f)| wanted.contains(&f.name().as_str())).map(|(i, _)| i).collect();
-        let reader =
-            arrow::ipc::reader::FileReader::try_new(std::fs::File::open(path).map_err(|e| failed(&e))?, Some(projection))
-                .map_err(|e| failed(&e))?;
-        reader.collect::<Result<Vec<_>, _>>().map_err(|e| failed(&e))
-    }
 }
 
 /// Folds a batch of a later run (or a later part) into what the table holds.

@@ -441,7 +441,7 @@ fn find_gone(
 ) -> Result<Vec<(String, i64)>, DumpError> {
     let (listed, requests) = crate::reconcile::listed_ids(config)?;
     stats.requests.fetch_add(requests, Ordering::Relaxed);
-    let held = crate::reconcile::held_ids(&destination.table_location(config.source.name()), &change_set.state)?;
+    let held = crate::reconcile::held_ids(destination, config.source.name(), &change_set.state)?;
     let unlisted = crate::reconcile::unlisted(&held, &listed);
     // Search has indexed whatever was created before the change set's window: only the newer
     // ids it misses are asked for.

@@ -6,6 +6,8 @@
 //! storage. Each implementation cleans what a killed run left before it stages.
 
 use std::any::Any;
+
+use arrow::array::RecordBatch;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -62,6 +64,10 @@ pub(crate) trait Destination: Send + Sync + std::fmt::Debug {
 
     /// Removes change set `name` of `table`, whatever is in it.
     fn remove_change_set(&self, table: &str, name: &str) -> Result<(), SinkError>;
+
+    /// The columns named `columns` (those it has) of a published part of `table`, at
+    /// `relative` to the table's folder, in `format` (`parquet` or `arrow`).
+    fn read_columns(&self, table: &str, relative: &str, format: &str, columns: &[&str]) -> Result<Vec<RecordBatch>, SinkError>;
 }
 
 /// A table's staging area.
@@ -174,6 +180,10 @@ impl Destination for LocalDestination {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(SinkError::write(&path, e)),
             _ => Ok(()),
         }
+    }
+
+    fn read_columns(&self, table: &str, relative: &str, format: &str, columns: &[&str]) -> Result<Vec<RecordBatch>, SinkError> {
+        super::read_back::local_columns(&self.out.join(table).join(relative), format == "parquet", columns)
     }
 
     fn probe(&self) -> Result<(), SinkError> {

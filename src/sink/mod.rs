@@ -5,14 +5,16 @@
 //! in one step, the earlier dump kept aside until the new one is whole, an advisory lock per
 //! source) or object storage (`publish_object`: a staging prefix, copies and a conditional
 //! manifest put as the commit, a lease per table, a killed run's leftovers settled by the next);
-//! the manifest that says what a published dump holds ([`manifest`]); and the checkpoints a
-//! resumable listing's dump goes on from, with the layout they must match (`checkpoint`).
+//! the manifest that says what a published dump holds ([`manifest`]); the checkpoints a
+//! resumable listing's dump goes on from, with the layout they must match (`checkpoint`); and a
+//! few columns of published parts read back (`read_back`).
 
 pub(crate) mod checkpoint;
 pub(crate) mod destination;
 pub mod manifest;
 pub(crate) mod publish;
 pub(crate) mod publish_object;
+pub(crate) mod read_back;
 pub mod rolling;
 
 use std::path::{Path, PathBuf};

@@ -317,6 +317,21 @@ impl Destination for ObjectDestination {
         self.storage.delete_all(objects.into_iter().map(|m| m.location).collect())
     }
 
+    fn read_columns(
+        &self,
+        table: &str,
+        relative: &str,
+        format: &str,
+        columns: &[&str],
+    ) -> Result<Vec<arrow::array::RecordBatch>, SinkError> {
+        let path = self.key(table).join(relative);
+        if format != "parquet" {
+            let reason = "only Parquet parts are read back from object storage (by ranges): dump with --format parquet or both";
+            return Err(SinkError::write(&self.table_location(table).join(relative), reason));
+        }
+        self.storage.read_parquet_columns(&path, columns)
+    }
+
     fn probe(&self) -> Result<(), SinkError> {
         let key = self.key(&format!(".intercom-dump-check-{}", std::process::id()));
         self.storage.put(&key, b"")?;

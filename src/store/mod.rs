@@ -3,7 +3,8 @@
 //! `_SUCCESS`, checkpoints) are put whole. The rolling writers and the markers write through a
 //! [`Store`] and nothing else; each destination is one implementation: the local filesystem
 //! ([`local`]) and object storage (S3, GCS, Azure, through `object_store`: [`object`], a
-//! multipart upload a part; on S3, [`s3_uploads`] aborts the uploads a killed run left).
+//! multipart upload a part; on S3, [`s3_uploads`] aborts the uploads a killed run left; a
+//! published Parquet part is read back by ranges through [`parquet_ranges`]).
 //!
 //! # Publishing without directory renames
 //!
@@ -13,10 +14,12 @@
 //! folder sees the earlier dump or the new one, whole. Object storage has no rename: there the
 //! staged parts are copied beside the table under names no earlier dump used, and the manifest is
 //! put only over the version the run saw (`If-None-Match`/`If-Match`); the protocol is
-//! `crate::sink`'s (`destination`, `publish_object`). A store only writes, lists and deletes.
+//! `crate::sink`'s (`destination`, `publish_object`). A store writes, lists and deletes; it reads
+//! back only small files of its own and, for `--reconcile`, a few columns of published parts.
 
 pub(crate) mod local;
 pub(crate) mod object;
+pub(crate) mod parquet_ranges;
 pub(crate) mod s3_uploads;
 
 use std::io::Write;

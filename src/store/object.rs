@@ -131,6 +131,35 @@ impl ObjectStorage {
         }
     }
 
+    /// The columns named `columns` (those it has) of the Parquet file at `path`, read by ranges:
+    /// its footer, then those columns' chunks, never the whole file.
+    pub(crate) fn read_parquet_columns(
+        &self,
+        path: &Path,
+        columns: &[&str],
+    ) -> Result<Vec<arrow::array::RecordBatch>, SinkError> {
+        use futures_util::TryStreamExt;
+        use parquet::arrow::ParquetRecordBatchStreamBuilder;
+        let (store, location) = (self.store.clone(), location(path));
+        let wanted: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        let read = self.wait(async move {
+            let meta = store.head(&location).await.map_err(ReadFailure::Store)?;
+            let reader = super::parquet_ranges::RangeReader { store, location, size: meta.size };
+            let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(ReadFailure::Parquet)?;
+            let roots: Vec<usize> =
+                builder.schema().fields().iter().enumerate().filter(|(_, f)| wanted.contains(f.name())).map(|(i, _)| i).collect();
+            let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+            let stream = builder.with_projection(mask).build().map_err(ReadFailure::Parquet)?;
+            stream.try_collect::<Vec<_>>().await.map_err(ReadFailure::Parquet)
+        });
+        read.map_err(|failure| match failure {
+            ReadFailure::Store(error) => self.fail(path, error),
+            ReadFailure::Parquet(error) => {
+                SinkError::write(&self.display(path), format!("cannot read it back as Parquet: {error}"))
+            }
+        })
+    }
+
     /// What the store says of the object at `path`; `None` when there is none.
     pub(crate) fn head(&self, path: &Path) -> Result<Option<ObjectMeta>, SinkError> {
         let (store, location) = (self.store.clone(), location(path));
@@ -389,6 +418,12 @@ fn wait_on<T: Send + 'static>(runtime: &tokio::runtime::Runtime, future: impl Fu
     result.recv().expect("the store's runtime runs every task it is given to its end")
 }
 
+/// Why a file could not be read back: the store's failure, or what it holds.
+enum ReadFailure {
+    Store(object_store::Error),
+    Parquet(parquet::errors::ParquetError),
+}
+
 /// The object key of `path`: its components joined by `/`, without a leading one.
 fn location(path: &Path) -> ObjectPath {
     let key: Vec<String> = path
@@ -545,6 +580,34 @@ mod tests {
             use futures_util::StreamExt;
             memory.list(None).map(|m| m.unwrap().location.to_string()).collect::<Vec<_>>().await
         })
+    }
+
+    #[test]
+    fn a_parquet_part_is_read_back_in_the_columns_asked_for_and_a_broken_one_refused() {
+        let (storage, _) = storage();
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("id", arrow::datatypes::DataType::Utf8, false),
+            arrow::datatypes::Field::new("email", arrow::datatypes::DataType::Utf8, true),
+        ]));
+        let ids: Vec<String> = (0..5_000).map(|i| format!("id-{i}")).collect();
+        let columns: Vec<arrow::array::ArrayRef> = vec![
+            Arc::new(arrow::array::StringArray::from(ids.clone())),
+            Arc::new(arrow::array::StringArray::from(vec![Some("a@b"); 5_000])),
+        ];
+        let batch = arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+        let mut body = Vec::new();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(&mut body, schema, None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        storage.put(Path::new("lake/contacts/part-00000.parquet"), &body).unwrap();
+        let read = storage.read_parquet_columns(Path::new("lake/contacts/part-00000.parquet"), &["id", "type"]).unwrap();
+        let read = arrow::compute::concat_batches(&read[0].schema(), &read).unwrap();
+        assert_eq!(read.num_columns(), 1, "the id alone: there is no type column");
+        let got: Vec<&str> = arrow::array::AsArray::as_string::<i32>(read.column(0)).iter().map(|v| v.unwrap()).collect();
+        assert_eq!(got, ids);
+        storage.put(Path::new("lake/contacts/part-00001.parquet"), b"not parquet").unwrap();
+        let error = storage.read_parquet_columns(Path::new("lake/contacts/part-00001.parquet"), &["id"]).unwrap_err();
+        assert!(error.to_string().contains("cannot read it back as Parquet"), "{error}");
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub(crate) fn fresh_rows(sim: &SimHandle) -> HashMap<String, serde_json::Value> 
 }
 
 /// Rows that differ between two views, by id (the first few, for the message).
-fn differences(view: &HashMap<String, serde_json::Value>, fresh: &HashMap<String, serde_json::Value>) -> Vec<String> {
+pub(crate) fn differences(view: &HashMap<String, serde_json::Value>, fresh: &HashMap<String, serde_json::Value>) -> Vec<String> {
     let mut differ: Vec<String> = fresh.keys().filter(|id| view.get(*id) != fresh.get(*id)).cloned().collect();
     differ.extend(view.keys().filter(|id| !fresh.contains_key(*id)).cloned());
     differ.sort();
