@@ -180,6 +180,38 @@ fn a_failed_incremental_run_changes_nothing_and_the_next_one_goes_on() {
 }
 
 #[test]
+fn a_killed_incremental_run_changes_nothing_and_the_next_one_cleans_up_after_it() {
+    let (seed, n) = (89, 4_000);
+    let out = tempfile::tempdir().unwrap();
+    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
+    let before = std::fs::read(out.path().join("contacts").join(STATE)).unwrap();
+    let mut slow = SimConfig::new(seed, n, TOKEN);
+    slow.evolve = Some(EvolveSettings::new(1));
+    slow.faults = FaultPlan { seed: 1, rules: vec!["latency=40:1".parse::<FaultRule>().unwrap()] };
+    let slow = simulator_with(slow);
+    let mut child = resumable_dump(&slow.base_url(), out.path(), &["--incremental", "--reconcile"], false).spawn().unwrap();
+    // Killed once its tombstones are staged, while the change set is being listed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !walk(out.path()).iter().any(|p| p.to_string_lossy().contains("/deleted/part-")) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        assert!(std::time::Instant::now() < deadline, "no tombstones were staged");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read(out.path().join("contacts").join(STATE)).unwrap(), before, "the state is as it was");
+    let published: Vec<PathBuf> =
+        walk(&out.path().join("contacts")).into_iter().filter(|p| p.to_string_lossy().contains("run=")).collect();
+    assert_eq!(published, Vec::<PathBuf>::new(), "no change set published");
+    let sim = evolved(seed, n, 1);
+    dump(incremental(&sim, out.path(), true)).unwrap();
+    let left: Vec<String> =
+        std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, ["contacts"], "the killed run's staging is gone");
+    assert_eq!(differences(&merged_view(out.path()), &fresh_rows(&sim)), Vec::<String>::new());
+}
+
+#[test]
 fn a_custom_attribute_declared_with_another_type_keeps_its_column_and_the_run_goes_on() {
     let (seed, n) = (84, 2_000);
     let out = tempfile::tempdir().unwrap();
