@@ -178,7 +178,14 @@ pub(crate) struct Published<'a> {
 
 /// Commits a published run into its table's state: the last write of a run.
 pub(crate) fn commit(destination: &dyn Destination, published: Published<'_>) -> Result<TableState, SinkError> {
+    // An `updated_at` past the clock is no time a contact changed (a record that says year 3000
+    // would stop every later run from seeing a change): the mark goes no further than now.
+    let now = crate::run::unix_now();
     let max = max_updated_at(published.files);
+    if max.is_some_and(|max| max > now) {
+        tracing::warn!(newest = ?max, "records updated in the future: the table's mark stops at the clock");
+    }
+    let max = max.map(|max| max.min(now));
     let (mut state, kind, path, since) = match published.change_set {
         Some(change_set) => (
             change_set.state.clone(),
@@ -217,7 +224,7 @@ pub(crate) fn commit(destination: &dyn Destination, published: Published<'_>) ->
         tombstones: published.tombstones,
         changed_since: since,
         max_updated_at: max,
-        finished_at: manifest::rfc3339(crate::run::unix_now()),
+        finished_at: manifest::rfc3339(now),
     });
     let body = serde_json::to_vec_pretty(&state).expect("a state serialises");
     destination.put_table_file(published.source, STATE, &body)?;
@@ -273,6 +280,9 @@ mod tests {
         assert_eq!(state.mark, Some(1_000), "a change set with nothing newer keeps the mark");
         assert_eq!(state.runs.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["", "run=r1"]);
         assert_eq!(read_state(&destination, "contacts").unwrap(), Some(state));
+        let future = Published { run_id: "r2", files: &[file(Some(i64::MAX))], change_set: Some(&changes), ..full_like(&schema) };
+        let state = commit(&destination, future).unwrap();
+        assert!(state.mark.unwrap() <= crate::run::unix_now(), "a record from the future does not move the mark past now");
         std::fs::write(out.path().join("contacts").join(STATE), b"{not json").unwrap();
         assert!(matches!(read_state(&destination, "contacts"), Err(SinkError::BadState { .. })));
     }

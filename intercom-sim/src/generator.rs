@@ -1,6 +1,7 @@
 //! The simulator's workspace: a deterministic generator of contacts.
 //!
-//! Contact number `i` is a pure function of `(seed, i)`, so any page can be produced on demand
+//! Contact number `i` is a pure function of `(seed, i)` (and of the steps of change the
+//! workspace has been through, `crate::evolve`), so any page can be produced on demand
 //! and a workspace of ten million contacts costs no memory. Tests use the same functions to know
 //! exactly what the API served: ids, values, nulls, unicode and all.
 

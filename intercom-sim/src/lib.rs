@@ -2,7 +2,8 @@
 //! documents describe it, quirks included, for any client (the official SDKs, connectors, and
 //! intercom-dump, of which it knows nothing). It owns its generated workspace ([`generator`],
 //! the v1 shapes in [`v1`], records rendered to disk ahead in [`rendered`]), its HTTP surface
-//! and the checks every request passes ([`server`]), the versions it accepts ([`version`]), its
+//! and the checks every request passes ([`server`]), how the workspace changes between runs
+//! ([`evolve`]), the versions it accepts ([`version`]), its
 //! listings' state (the v1 scroll and its lock in [`scroll`], the v1 page lists in
 //! [`page_list`]), its rate-limit windows ([`rate`]) and the faults it can be told to inject
 //! ([`faults`]).
