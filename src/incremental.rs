@@ -50,6 +50,10 @@ pub struct TableState {
     /// it first appeared: a later change of the declared type keeps the column's.
     #[serde(default)]
     pub custom_attributes: Vec<StateAttribute>,
+    /// The column the table's folders are partitioned by (`role`), if any: its change sets are
+    /// laid out the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_by: Option<String>,
 }
 
 /// A custom attribute's typed column, as the state keeps it.
@@ -130,9 +134,17 @@ impl ChangeSet {
         source: &str,
         run_id: &str,
         incremental: Incremental,
+        partition_by: Option<&str>,
     ) -> Result<ChangeSet, SinkError> {
         let state = read_state(destination, source)?
             .ok_or_else(|| SinkError::NoState { path: destination.table_location(source).join(STATE) })?;
+        if state.partition_by.as_deref() != partition_by {
+            let reason = match (&state.partition_by, partition_by) {
+                (Some(column), _) => format!("the table is partitioned by {column}: give --partition-by {column}"),
+                (None, _) => "the table is not partitioned: leave out --partition-by".to_string(),
+            };
+            return Err(SinkError::IncrementalLayout { path: destination.table_location(source), reason });
+        }
         let committed: Vec<&str> = state.runs.iter().map(|r| r.path.as_str()).collect();
         for name in destination.change_sets(source)? {
             if !committed.contains(&name.as_str()) {
@@ -174,6 +186,7 @@ pub(crate) struct Published<'a> {
     pub declared: &'a [DeclaredAttribute],
     /// The change set's, for an incremental run; `None`: a full dump, which starts the state over.
     pub change_set: Option<&'a ChangeSet>,
+    pub partition_by: Option<&'a str>,
 }
 
 /// Commits a published run into its table's state: the last write of a run.
@@ -202,6 +215,7 @@ pub(crate) fn commit(destination: &dyn Destination, published: Published<'_>) ->
                 runs: Vec::new(),
                 schema: Vec::new(),
                 custom_attributes: Vec::new(),
+                partition_by: published.partition_by.map(str::to_string),
             };
             (state, RunKind::Full, String::new(), None)
         }
@@ -250,6 +264,7 @@ mod tests {
             "contacts",
             "r1",
             Incremental { lookback: Duration::from_secs(100), reconcile: false },
+            None,
         );
         assert!(matches!(refused, Err(SinkError::NoState { .. })), "{refused:?}");
         let full = Published {
@@ -262,6 +277,7 @@ mod tests {
             schema: &schema,
             declared: &[],
             change_set: None,
+            partition_by: None,
         };
         commit(&destination, full).unwrap();
         // A change set a stopped run left, never committed: removed.
@@ -271,6 +287,7 @@ mod tests {
             "contacts",
             "r1",
             Incremental { lookback: Duration::from_secs(100), reconcile: false },
+            None,
         )
         .unwrap();
         assert!(!out.path().join("contacts/run=stopped").exists());
@@ -298,6 +315,7 @@ mod tests {
             schema,
             declared: &[],
             change_set: None,
+            partition_by: None,
         }
     }
 }

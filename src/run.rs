@@ -151,7 +151,7 @@ pub(crate) fn run_sharing(
     let lock = destination.lock(source, &run_id)?;
     // An incremental run writes a change set, a table of its own inside the source's.
     let change_set = match config.output.incremental {
-        Some(incremental) => Some(ChangeSet::begin(destination.as_ref(), source, &run_id, incremental)?),
+        Some(incremental) => Some(ChangeSet::begin(destination.as_ref(), source, &run_id, incremental, partition_name(&config))?),
         None => None,
     };
     if let Some(change_set) = &change_set {
@@ -419,6 +419,7 @@ pub(crate) fn run_sharing(
                 schema: &schema,
                 declared: &declared,
                 change_set: change_set.as_ref(),
+                partition_by: partition_name(&config),
             },
         )?;
         summary.mark = state.mark;
@@ -429,6 +430,11 @@ pub(crate) fn run_sharing(
     }
     drop(lock);
     Ok(summary)
+}
+
+/// The column `--partition-by` lays the table's folders out by, if any.
+fn partition_name(config: &Config) -> Option<&'static str> {
+    config.output.partition_by.map(|PartitionBy::Role| "role")
 }
 
 /// `--reconcile`: the contacts the table holds that the API no longer has, with the time each
@@ -471,9 +477,16 @@ fn write_tombstones(
     if gone.is_empty() {
         return Ok(Vec::new());
     }
-    let batch = crate::reconcile::tombstones(schema, gone).map_err(|e| DumpError::Reconcile(e.to_string()))?;
-    let mut sink =
-        Sink::with_store(store.clone(), &staged_dir.join("deleted"), schema.clone(), &config.output, Partitioning::None);
+    // A partition column is in the folder names only, never in the files: not in these either.
+    let schema = match partition_name(config) {
+        Some(column) => {
+            let fields = schema.fields().iter().filter(|f| f.name() != column).cloned().collect::<Vec<_>>();
+            Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
+        }
+        None => schema.clone(),
+    };
+    let batch = crate::reconcile::tombstones(&schema, gone).map_err(|e| DumpError::Reconcile(e.to_string()))?;
+    let mut sink = Sink::with_store(store.clone(), &staged_dir.join("deleted"), schema, &config.output, Partitioning::None);
     sink.write(&batch)?;
     // A tombstone's time is made up (a second past the version held): not a mark to go on from.
     Ok(sink.finish()?.into_iter().map(|f| WrittenFile { max_updated_at: None, ..f }).collect())

@@ -67,6 +67,8 @@ pub enum SinkError {
     NoState { path: PathBuf },
     #[error("the incremental state {path} is unreadable ({reason}): run a full dump with --overwrite to start the table over")]
     BadState { path: PathBuf, reason: String },
+    #[error("cannot add a change set to {path}: {reason}")]
+    IncrementalLayout { path: PathBuf, reason: String },
     #[error(
         "cannot resume the run in {path}: {}; give the options it ran with, or drop --resume to start over (its staging is then removed)",
         .differences.join("; ")

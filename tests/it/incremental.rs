@@ -9,7 +9,7 @@ use std::process::Command;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit, TimestampSecondType};
-use intercom_dump::config::{DEFAULT_LOOKBACK, Incremental, Mode};
+use intercom_dump::config::{DEFAULT_LOOKBACK, Incremental, Mode, PartitionBy};
 use intercom_dump::error::ConfigError;
 use intercom_dump::incremental::{STATE, TableState};
 use intercom_dump::reconcile::TOMBSTONE_TYPE;
@@ -250,6 +250,11 @@ fn what_an_incremental_run_cannot_go_on_from_is_refused_by_name() {
     assert!(matches!(dump(overwrite), Err(DumpError::Config(ConfigError::IncrementalWith { .. }))));
 
     dump(config_for(&sim, out.path(), TOKEN)).unwrap();
+    let mut partitioned = incremental(&sim, out.path(), false);
+    partitioned.output.partition_by = Some(PartitionBy::Role);
+    let error = dump(partitioned).unwrap_err();
+    assert!(matches!(error, DumpError::Sink(SinkError::IncrementalLayout { .. })), "{error}");
+    assert!(error.to_string().contains("leave out --partition-by"), "{error}");
     std::fs::write(out.path().join("contacts").join(STATE), b"{\"format\": 7").unwrap();
     let error = dump(incremental(&sim, out.path(), false)).unwrap_err();
     assert!(matches!(error, DumpError::Sink(SinkError::BadState { .. })), "{error}");
@@ -274,26 +279,31 @@ fn what_an_incremental_run_cannot_go_on_from_is_refused_by_name() {
 
 #[test]
 #[ignore = "reads the output from Python: cargo test -- --include-ignored, with .ci/.venv or INTERCOM_DUMP_PYTHON"]
-fn the_readmes_duckdb_view_of_a_table_and_its_change_sets_equals_a_fresh_full_dump() {
+fn the_readmes_duckdb_views_of_a_table_and_its_change_sets_equal_a_fresh_full_dump() {
     let Some(python) = crate::python::python() else { return };
     let (seed, n) = (86, 4_000);
-    let out = tempfile::tempdir().unwrap();
-    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
-    for step in 1..=3 {
-        dump(incremental(&evolved(seed, n, step), out.path(), step > 1)).unwrap();
+    for partitioned in [false, true] {
+        let layout = |mut config: Config| {
+            config.output.partition_by = partitioned.then_some(PartitionBy::Role);
+            config
+        };
+        let out = tempfile::tempdir().unwrap();
+        dump(layout(config_for(&evolved(seed, n, 0), out.path(), TOKEN))).unwrap();
+        for step in 1..=3 {
+            dump(layout(incremental(&evolved(seed, n, step), out.path(), step > 1))).unwrap();
+        }
+        let sim = evolved(seed, n, 3);
+        let fresh = tempfile::tempdir().unwrap();
+        dump(layout(config_for(&sim, fresh.path(), TOKEN))).unwrap();
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut command = Command::new(&python);
+        command.arg(root.join("tests/python/merged_view.py")).arg(root.join("README.md")).arg(out.path()).arg(fresh.path());
+        if partitioned {
+            command.arg("partitioned");
+        }
+        let output = command.output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "partitioned: {partitioned}: {stdout}{stderr}");
+        assert!(stdout.contains(&format!("view rows {}", sim.state().workspace().count())), "{stdout}");
     }
-    let sim = evolved(seed, n, 3);
-    let fresh = tempfile::tempdir().unwrap();
-    dump(config_for(&sim, fresh.path(), TOKEN)).unwrap();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(&python)
-        .arg(root.join("tests/python/merged_view.py"))
-        .arg(root.join("README.md"))
-        .arg(out.path())
-        .arg(fresh.path())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains(&format!("view rows {}", sim.state().workspace().count())), "{stdout}");
 }

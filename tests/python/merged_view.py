@@ -1,7 +1,7 @@
 """Runs the README's DuckDB view of a table and its change sets, and compares it with a fresh
 full dump: the same contacts, ids and values.
 
-usage: merged_view.py README.md LAKE FRESH
+usage: merged_view.py README.md LAKE FRESH [partitioned]
 """
 import re
 import sys
@@ -9,15 +9,18 @@ import sys
 import duckdb
 
 readme, lake, fresh = sys.argv[1:4]
+partitioned = sys.argv[4:] == ["partitioned"]
+marker = "merged-view:duckdb-partitioned" if partitioned else "merged-view:duckdb"
 text = open(readme, encoding="utf-8").read()
-block = re.search(r"<!-- merged-view:duckdb -->\s*```sql\n(.*?)```", text, re.S)
+block = re.search(r"<!-- " + marker + r" -->\s*```sql\n(.*?)```", text, re.S)
 assert block, "the README has no DuckDB view between its markers"
 sql = block.group(1).replace("lake/intercom", lake)
 assert lake in sql, "the README's view reads lake/intercom/contacts"
 
 con = duckdb.connect()
 con.execute(sql)
-con.execute(f"CREATE VIEW fresh AS SELECT * FROM read_parquet('{fresh}/contacts/*.parquet')")
+fresh_files = f"{fresh}/contacts/*/*.parquet" if partitioned else f"{fresh}/contacts/*.parquet"
+con.execute(f"CREATE VIEW fresh AS SELECT * FROM read_parquet('{fresh_files}', hive_partitioning = {str(partitioned).lower()})")
 view_rows = con.execute("SELECT count(*), count(DISTINCT id) FROM contacts").fetchone()
 fresh_rows = con.execute("SELECT count(*) FROM fresh").fetchone()[0]
 assert view_rows[0] == view_rows[1] == fresh_rows, f"view {view_rows} vs fresh {fresh_rows}"
