@@ -27,6 +27,22 @@ pub(crate) fn evolved(seed: u64, contacts: u64, steps: u32) -> SimHandle {
     simulator_with(config)
 }
 
+/// [`evolved`], failing as `rule` says.
+fn evolved_with_fault(seed: u64, contacts: u64, steps: u32, rule: &str) -> SimHandle {
+    let mut config = SimConfig::new(seed, contacts, TOKEN);
+    config.evolve = Some(EvolveSettings::new(steps));
+    config.faults = FaultPlan { seed: 1, rules: vec![rule.parse::<FaultRule>().unwrap()] };
+    simulator_with(config)
+}
+
+/// A full dump of the base workspace in a fresh folder, and the state it wrote.
+fn dumped_whole(seed: u64, contacts: u64) -> (tempfile::TempDir, Vec<u8>) {
+    let out = tempfile::tempdir().unwrap();
+    dump(config_for(&evolved(seed, contacts, 0), out.path(), TOKEN)).unwrap();
+    let state = std::fs::read(out.path().join("contacts").join(STATE)).unwrap();
+    (out, state)
+}
+
 fn incremental(sim: &SimHandle, out: &Path, reconcile: bool) -> Config {
     let mut config = config_for(sim, out, TOKEN);
     config.output.incremental = Some(Incremental { lookback: DEFAULT_LOOKBACK, reconcile });
@@ -163,14 +179,10 @@ fn a_contact_search_has_not_indexed_yet_is_asked_for_and_not_tombstoned() {
 #[test]
 fn a_failed_incremental_run_changes_nothing_and_the_next_one_goes_on() {
     let (seed, n) = (83, 3_000);
-    let out = tempfile::tempdir().unwrap();
-    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
-    let before = std::fs::read(out.path().join("contacts").join(STATE)).unwrap();
-    let mut failing = SimConfig::new(seed, n, TOKEN);
-    failing.evolve = Some(EvolveSettings::new(1));
-    // The third request (a search page past the two probes) answers what no retry mends.
-    failing.faults = FaultPlan { seed: 1, rules: vec!["404@5".parse::<FaultRule>().unwrap()] };
-    let sim = simulator_with(failing);
+    let (out, before) = dumped_whole(seed, n);
+    // The fifth request (a search page past the attributes and the two probes) answers what no
+    // retry mends.
+    let sim = evolved_with_fault(seed, n, 1, "404@5");
     let error = dump(incremental(&sim, out.path(), false)).unwrap_err();
     assert!(matches!(error, DumpError::Fetch { .. }), "{error}");
     assert_eq!(std::fs::read(out.path().join("contacts").join(STATE)).unwrap(), before, "the state is as it was");
@@ -185,13 +197,8 @@ fn a_failed_incremental_run_changes_nothing_and_the_next_one_goes_on() {
 #[test]
 fn a_killed_incremental_run_changes_nothing_and_the_next_one_cleans_up_after_it() {
     let (seed, n) = (89, 4_000);
-    let out = tempfile::tempdir().unwrap();
-    dump(config_for(&evolved(seed, n, 0), out.path(), TOKEN)).unwrap();
-    let before = std::fs::read(out.path().join("contacts").join(STATE)).unwrap();
-    let mut slow = SimConfig::new(seed, n, TOKEN);
-    slow.evolve = Some(EvolveSettings::new(1));
-    slow.faults = FaultPlan { seed: 1, rules: vec!["latency=40:1".parse::<FaultRule>().unwrap()] };
-    let slow = simulator_with(slow);
+    let (out, before) = dumped_whole(seed, n);
+    let slow = evolved_with_fault(seed, n, 1, "latency=40:1");
     let mut child = resumable_dump(&slow.base_url(), out.path(), &["--incremental", "--reconcile"], false).spawn().unwrap();
     // Killed once its tombstones are staged, while the change set is being listed.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
