@@ -195,6 +195,20 @@ fn a_failed_incremental_run_changes_nothing_and_the_next_one_goes_on() {
 }
 
 #[test]
+fn a_reconcile_whose_id_listing_cannot_be_read_whole_tombstones_nothing_and_publishes_nothing() {
+    let (seed, n) = (90, 2_000);
+    let (out, before) = dumped_whole(seed, n);
+    // Pages of the id listing whose first record has no id: which ids are gone cannot be known.
+    let sim = evolved_with_fault(seed, n, 1, "noid@6,7,8,9,10");
+    let error = dump(incremental(&sim, out.path(), true)).unwrap_err();
+    assert!(matches!(error, DumpError::Reconcile(_)), "{error}");
+    assert!(error.to_string().contains("no tombstone was written and nothing was published"), "{error}");
+    assert_eq!(std::fs::read(out.path().join("contacts").join(STATE)).unwrap(), before, "the state is as it was");
+    let left: Vec<PathBuf> = walk(out.path()).into_iter().filter(|p| p.to_string_lossy().contains("run=")).collect();
+    assert_eq!(left, Vec::<PathBuf>::new(), "no change set, published or staged");
+}
+
+#[test]
 fn a_killed_incremental_run_changes_nothing_and_the_next_one_cleans_up_after_it() {
     let (seed, n) = (89, 4_000);
     let (out, before) = dumped_whole(seed, n);
