@@ -40,10 +40,7 @@ pub fn check(config: &Config) -> Result<CheckReport, DumpError> {
     let config = config.clone().validate()?;
     check_out_writable(&config)?;
     let declared = if config.typed_custom_attributes() { crate::run::declared_attributes(&config)? } else { Vec::new() };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
+    let runtime = crate::run::own_runtime()?;
     let (records, round_trip) = runtime.block_on(async {
         let client = ApiClient::new(
             config.api.clone(),

@@ -173,6 +173,15 @@ pub enum PartitionBy {
     Role,
 }
 
+impl PartitionBy {
+    /// The column whose values name the folders.
+    pub fn column(self) -> &'static str {
+        match self {
+            PartitionBy::Role => "role",
+        }
+    }
+}
+
 /// Parameters of the v1 page lists; unset ones are not sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageQuery {
@@ -282,11 +291,6 @@ impl FileFormat {
             FileFormat::Arrow => "arrow",
             FileFormat::Parquet | FileFormat::Both => "parquet",
         }
-    }
-
-    /// How many files hold each row: two with `Both`.
-    pub fn copies(self) -> u64 {
-        if self == FileFormat::Both { 2 } else { 1 }
     }
 }
 

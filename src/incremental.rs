@@ -121,6 +121,8 @@ pub(crate) fn max_updated_at(files: &[WrittenFile]) -> Option<i64> {
 #[derive(Debug)]
 pub(crate) struct ChangeSet {
     pub state: TableState,
+    /// `run=<run id>`: its folder in the table's.
+    pub folder: String,
     /// `contacts/run=<run id>`: the change set's table name for its staging and publication.
     pub table: String,
     pub since: Option<i64>,
@@ -139,9 +141,9 @@ impl ChangeSet {
         let state = read_state(destination, source)?
             .ok_or_else(|| SinkError::NoState { path: destination.table_location(source).join(STATE) })?;
         if state.partition_by.as_deref() != partition_by {
-            let reason = match (&state.partition_by, partition_by) {
-                (Some(column), _) => format!("the table is partitioned by {column}: give --partition-by {column}"),
-                (None, _) => "the table is not partitioned: leave out --partition-by".to_string(),
+            let reason = match &state.partition_by {
+                Some(column) => format!("the table is partitioned by {column}: give --partition-by {column}"),
+                None => "the table is not partitioned: leave out --partition-by".to_string(),
             };
             return Err(SinkError::IncrementalLayout { path: destination.table_location(source), reason });
         }
@@ -153,7 +155,8 @@ impl ChangeSet {
             }
         }
         let since = state.mark.map(|mark| mark.saturating_sub(lookback_secs(incremental.lookback)));
-        Ok(ChangeSet { state, table: format!("{source}/{CHANGE_SET_PREFIX}{run_id}"), since })
+        let folder = format!("{CHANGE_SET_PREFIX}{run_id}");
+        Ok(ChangeSet { state, table: format!("{source}/{folder}"), folder, since })
     }
 }
 
@@ -200,12 +203,7 @@ pub(crate) fn commit(destination: &dyn Destination, published: Published<'_>) ->
     }
     let max = max.map(|max| max.min(now));
     let (mut state, kind, path, since) = match published.change_set {
-        Some(change_set) => (
-            change_set.state.clone(),
-            RunKind::Changes,
-            change_set.table.split_once('/').map_or(String::new(), |(_, path)| path.to_string()),
-            change_set.since,
-        ),
+        Some(change_set) => (change_set.state.clone(), RunKind::Changes, change_set.folder.clone(), change_set.since),
         None => {
             let state = TableState {
                 format: FORMAT.into(),
@@ -259,13 +257,11 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let destination = LocalDestination { out: out.path().to_path_buf() };
         let schema = arrow::datatypes::Schema::empty();
-        let refused = ChangeSet::begin(
-            &destination,
-            "contacts",
-            "r1",
-            Incremental { lookback: Duration::from_secs(100), reconcile: false },
-            None,
-        );
+        let begin = || {
+            let incremental = Incremental { lookback: Duration::from_secs(100), reconcile: false };
+            ChangeSet::begin(&destination, "contacts", "r1", incremental, None)
+        };
+        let refused = begin();
         assert!(matches!(refused, Err(SinkError::NoState { .. })), "{refused:?}");
         let full = Published {
             source: "contacts",
@@ -282,14 +278,7 @@ mod tests {
         commit(&destination, full).unwrap();
         // A change set a stopped run left, never committed: removed.
         std::fs::create_dir_all(out.path().join("contacts/run=stopped")).unwrap();
-        let changes = ChangeSet::begin(
-            &destination,
-            "contacts",
-            "r1",
-            Incremental { lookback: Duration::from_secs(100), reconcile: false },
-            None,
-        )
-        .unwrap();
+        let changes = begin().unwrap();
         assert!(!out.path().join("contacts/run=stopped").exists());
         assert_eq!((changes.since, changes.table.as_str()), (Some(900), "contacts/run=r1"));
         let published = Published { run_id: "r1", files: &[file(None)], change_set: Some(&changes), ..full_like(&schema) };

@@ -19,12 +19,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampSecondArray};
 use arrow::datatypes::{DataType, SchemaRef, TimestampSecondType};
 
+use crate::api::{ApiClient, ApiStats, RateLimiter};
 use crate::config::{Config, Mode};
 use crate::error::DumpError;
 use crate::incremental::TableState;
 use crate::sink::SinkError;
 use crate::sink::destination::Destination;
-use crate::sink::manifest::MANIFEST;
+use crate::sink::manifest::{MANIFEST, listed_files};
 
 /// The `type` of a tombstone row: the name of Intercom's own webhook topic for a deletion.
 pub const TOMBSTONE_TYPE: &str = "contact.deleted";
@@ -54,9 +55,13 @@ pub(crate) struct Unlisted {
     pub created_at: Option<i64>,
 }
 
-/// Every contact id search lists, walked whole under the run's API settings; and the requests
-/// that took.
-pub(crate) fn listed_ids(config: &Config) -> Result<(HashSet<String>, u64), DumpError> {
+/// Every contact id search lists, walked whole under the run's API settings, rate limiter and
+/// counters.
+pub(crate) fn listed_ids(
+    config: &Config,
+    limiter: &Arc<RateLimiter>,
+    stats: &Arc<ApiStats>,
+) -> Result<HashSet<String>, DumpError> {
     #[derive(serde::Deserialize)]
     struct Id {
         id: String,
@@ -67,15 +72,16 @@ pub(crate) fn listed_ids(config: &Config) -> Result<(HashSet<String>, u64), Dump
     listing.listing.changed_since = None;
     let mut ids = HashSet::new();
     let mut unreadable = None;
-    let walked = crate::walk::walk(&listing, |page| match serde_json::from_slice::<Vec<Id>>(page.records_json()) {
-        Ok(records) => ids.extend(records.into_iter().map(|r| r.id)),
-        Err(error) => unreadable = Some(error.to_string()),
-    })?;
+    let walked =
+        crate::walk::walk_with(&listing, limiter, stats, |page| match serde_json::from_slice::<Vec<Id>>(page.records_json()) {
+            Ok(records) => ids.extend(records.into_iter().map(|r| r.id)),
+            Err(error) => unreadable = Some(error.to_string()),
+        })?;
     if let Some(reason) = unreadable {
         return Err(DumpError::Reconcile(format!("a search page has records without a readable id ({reason})")));
     }
     match walked.announced {
-        Some((low, high)) if (low..=high).contains(&(ids.len() as u64)) => Ok((ids, walked.requests)),
+        Some((low, high)) if (low..=high).contains(&(ids.len() as u64)) => Ok(ids),
         announced => Err(DumpError::Reconcile(format!(
             "search listed {} distinct ids where it announced {}",
             ids.len(),
@@ -95,23 +101,17 @@ pub(crate) fn held_ids(destination: &dyn Destination, source: &str, state: &Tabl
     let table = destination.table_location(source);
     for run in &state.runs {
         let folder = if run.path.is_empty() { String::new() } else { format!("{}/", run.path) };
-        let manifest_path = table.join(format!("{folder}{MANIFEST}"));
-        let bad = |reason: String| SinkError::BadState { path: manifest_path.clone(), reason };
+        let manifest = format!("{folder}{MANIFEST}");
+        let bad = |reason: &str| SinkError::BadState { path: table.join(&manifest), reason: reason.into() };
         let body = destination
-            .read_table_file(source, &format!("{folder}{MANIFEST}"), MAX_MANIFEST_BYTES)?
-            .ok_or_else(|| bad("a run the state lists has no manifest".into()))?;
-        let manifest: serde_json::Value = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
-        let files: Vec<(String, String)> = manifest["files"]
-            .as_array()
-            .ok_or_else(|| bad("it lists no files".into()))?
-            .iter()
-            .filter_map(|f| Some((f["path"].as_str()?.to_string(), f["format"].as_str()?.to_string())))
-            .collect();
+            .read_table_file(source, &manifest, MAX_MANIFEST_BYTES)?
+            .ok_or_else(|| bad("a run the state lists has no manifest"))?;
+        let files = listed_files(&body).ok_or_else(|| bad("it is not a manifest of intercom-dump's"))?;
         // `--format both` holds every row twice: one format is enough.
-        let parquet = files.iter().any(|(_, format)| format == "parquet");
-        for (path, format) in files.iter().filter(|(_, format)| (format == "parquet") == parquet) {
-            let relative = format!("{folder}{path}");
-            for batch in destination.read_columns(source, &relative, format, &VERSION_COLUMNS)? {
+        let parquet = files.iter().any(|file| file.format == "parquet");
+        for file in files.iter().filter(|file| (file.format == "parquet") == parquet) {
+            let relative = format!("{folder}{}", file.path);
+            for batch in destination.read_columns(source, &relative, &file.format, &VERSION_COLUMNS)? {
                 note_batch(&mut held, &batch, &table.join(&relative))?;
             }
         }
@@ -156,45 +156,50 @@ fn note_batch(held: &mut Held, batch: &RecordBatch, path: &Path) -> Result<(), S
     Ok(())
 }
 
-/// The ids `held` (and not already tombstoned) that search does not list, in id order.
+/// The ids `held` (and not already tombstoned) that search does not list.
 pub(crate) fn unlisted(held: &Held, listed: &HashSet<String>) -> Vec<Unlisted> {
-    let mut unlisted: Vec<Unlisted> = held
-        .iter()
+    held.iter()
         .filter(|(id, version)| !version.tombstone && !listed.contains(id.as_str()))
         .map(|(id, version)| Unlisted {
             id: id.clone(),
             tombstone_at: version.updated_at.saturating_add(1),
             created_at: version.created_at,
         })
-        .collect();
-    unlisted.sort();
-    unlisted
+        .collect()
 }
 
 /// Of the ids search does not list, those that are gone: created before `indexed_since` (search
 /// has indexed them, were they there), or answered 404 when asked for (created since, and
 /// perhaps not indexed yet), asked several at once through the run's rate limiter. With the
-/// tombstones' times, and the requests that took.
+/// tombstones' times, in id order.
 pub(crate) fn confirm_gone(
     config: &Config,
-    limiter: &Arc<crate::api::RateLimiter>,
+    limiter: &Arc<RateLimiter>,
+    stats: &Arc<ApiStats>,
     unlisted: Vec<Unlisted>,
     indexed_since: Option<i64>,
-) -> Result<(Vec<(String, i64)>, u64), DumpError> {
-    use futures_util::StreamExt;
+) -> Result<Vec<(String, i64)>, DumpError> {
     let (settled, ask): (Vec<Unlisted>, Vec<Unlisted>) =
         unlisted.into_iter().partition(|u| u.created_at.zip(indexed_since).is_some_and(|(created, since)| created < since));
     let mut gone: Vec<(String, i64)> = settled.into_iter().map(|u| (u.id, u.tombstone_at)).collect();
-    if ask.is_empty() {
-        return Ok((gone, 0));
+    if !ask.is_empty() {
+        ask_for(config, limiter, stats, ask, &mut gone)?;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
-    let stats = Arc::new(crate::api::ApiStats::default());
-    runtime.block_on(async {
-        let client = crate::api::ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
+    gone.sort();
+    Ok(gone)
+}
+
+/// Asks for each of `ask`; the ones answered 404 join `gone`.
+fn ask_for(
+    config: &Config,
+    limiter: &Arc<RateLimiter>,
+    stats: &Arc<ApiStats>,
+    ask: Vec<Unlisted>,
+    gone: &mut Vec<(String, i64)>,
+) -> Result<(), DumpError> {
+    use futures_util::StreamExt;
+    crate::run::own_runtime()?.block_on(async {
+        let client = ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
         let client = &client;
         let answers = futures_util::stream::iter(ask.into_iter().map(|u| async move {
             let exists = client.contact_exists(&u.id).await;
@@ -207,10 +212,8 @@ pub(crate) fn confirm_gone(
             let page = "asking for a contact search does not list".to_string();
             gone.extend(answer.map_err(|error| DumpError::Fetch { page, error })?);
         }
-        Ok::<_, DumpError>(())
-    })?;
-    gone.sort();
-    Ok((gone, stats.snapshot().requests))
+        Ok(())
+    })
 }
 
 /// Tombstone rows for `gone`, in `schema`.
@@ -255,9 +258,9 @@ mod tests {
             crate::config::ApiConfig::new("http://127.0.0.1:9", crate::config::Token::new("t").unwrap(), false).unwrap(),
             crate::config::OutputConfig::new("unused"),
         );
-        let limiter = crate::api::new_rate_limiter(600);
-        let (gone, asked) = confirm_gone(&config, &limiter, unlisted, Some(11)).unwrap();
-        assert_eq!((gone, asked), (vec![("b".to_string(), 201)], 0));
+        let (limiter, stats) = (crate::api::new_rate_limiter(600), Arc::new(ApiStats::default()));
+        let gone = confirm_gone(&config, &limiter, &stats, unlisted, Some(11)).unwrap();
+        assert_eq!((gone, stats.snapshot().requests), (vec![("b".to_string(), 201)], 0));
         let schema = crate::schema::PageDecoder::output_schema(crate::config::Source::Contacts, &[]);
         let batch = tombstones(&schema, &[("b".to_string(), 201)]).unwrap();
         assert_eq!(batch.num_rows(), 1);

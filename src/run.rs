@@ -151,7 +151,10 @@ pub(crate) fn run_sharing(
     let lock = destination.lock(source, &run_id)?;
     // An incremental run writes a change set, a table of its own inside the source's.
     let change_set = match config.output.incremental {
-        Some(incremental) => Some(ChangeSet::begin(destination.as_ref(), source, &run_id, incremental, partition_name(&config))?),
+        Some(incremental) => {
+            let partition_by = config.output.partition_by.map(PartitionBy::column);
+            Some(ChangeSet::begin(destination.as_ref(), source, &run_id, incremental, partition_by)?)
+        }
         None => None,
     };
     if let Some(change_set) = &change_set {
@@ -202,24 +205,24 @@ pub(crate) fn run_sharing(
     let buffer = PageBuffer::new(config.pipeline.max_buffer_bytes, staging.scratch_path("spilled-pages"));
     let partitioning = match (config.output.partition_by, data_source.spec().role_partition) {
         (None, _) | (_, RolePartition::None) => Partitioning::None,
-        (Some(PartitionBy::Role), RolePartition::Column) => Partitioning::ByColumn("role".into()),
-        (Some(PartitionBy::Role), RolePartition::Fixed(role)) => Partitioning::Fixed { name: "role".into(), value: role.into() },
+        (Some(by), RolePartition::Column) => Partitioning::ByColumn(by.column().into()),
+        (Some(by), RolePartition::Fixed(role)) => Partitioning::Fixed { name: by.column().into(), value: role.into() },
     };
     let staged_dir = staging.dir();
     let store = destination.store();
     let relation_tables =
         if config.output.relations { stage_relations(&config, destination.as_ref(), &run_id)? } else { Vec::new() };
-    let tombstone_files = match (&change_set, config.output.incremental) {
+    let gone = match (&change_set, config.output.incremental) {
         (Some(change_set), Some(incremental)) if incremental.reconcile => {
-            let gone = find_gone(&config, destination.as_ref(), change_set, &limiter, &stats)?;
-            write_tombstones(&config, &store, &staged_dir, &schema, &gone)?
+            Some(find_gone(&config, destination.as_ref(), change_set, &limiter, &stats)?)
         }
+        _ => None,
+    };
+    let tombstone_files = match &gone {
+        Some(gone) if !gone.is_empty() => write_tombstones(&config, &store, &staged_dir, &schema, &partitioning, gone)?,
         _ => Vec::new(),
     };
-    let tombstones = config.output.incremental.is_some_and(|i| i.reconcile).then(|| {
-        // `--format both` writes each tombstone twice.
-        tombstone_files.iter().map(|f| f.rows).sum::<u64>() / config.output.format.copies()
-    });
+    let tombstones = gone.map(|gone| gone.len() as u64);
     let mut sink = Sink::with_store(store.clone(), &staged_dir, schema.clone(), &config.output, partitioning);
     let resumed_records = checkpoint.as_ref().map_or(0, |c| c.records);
     progress.records.store(resumed_records, Ordering::Relaxed);
@@ -377,7 +380,7 @@ pub(crate) fn run_sharing(
         custom_attribute_misfits: outcome.custom_attribute_misfits,
         repairs: outcome.repairs,
         relations: Vec::new(),
-        changed_since: None,
+        changed_since: change_set.as_ref().and_then(|c| c.since),
         mark: None,
         tombstones,
     };
@@ -396,7 +399,7 @@ pub(crate) fn run_sharing(
         complete: summary.complete,
         listed: summary.listed,
         duplicates_dropped: summary.duplicates_dropped,
-        changed_since: change_set.as_ref().and_then(|c| c.since).map(manifest::rfc3339),
+        changed_since: summary.changed_since.map(manifest::rfc3339),
         tombstones: summary.tombstones,
         repairs: summary.repairs.clone(),
         files: summary.files.iter().map(|f| ManifestFile::new(&published, f)).collect(),
@@ -419,22 +422,16 @@ pub(crate) fn run_sharing(
                 schema: &schema,
                 declared: &declared,
                 change_set: change_set.as_ref(),
-                partition_by: partition_name(&config),
+                partition_by: config.output.partition_by.map(PartitionBy::column),
             },
         )?;
         summary.mark = state.mark;
     }
-    summary.changed_since = change_set.as_ref().and_then(|c| c.since);
     for (relation, (staging, _lock)) in outcome.relations.into_iter().zip(relation_stagings) {
         summary.relations.push(publish_relation(relation, staging, &manifest, destination.as_ref())?);
     }
     drop(lock);
     Ok(summary)
-}
-
-/// The column `--partition-by` lays the table's folders out by, if any.
-fn partition_name(config: &Config) -> Option<&'static str> {
-    config.output.partition_by.map(|PartitionBy::Role| "role")
 }
 
 /// `--reconcile`: the contacts the table holds that the API no longer has, with the time each
@@ -444,21 +441,22 @@ fn find_gone(
     destination: &dyn Destination,
     change_set: &ChangeSet,
     limiter: &Arc<crate::api::RateLimiter>,
-    stats: &ApiStats,
+    stats: &Arc<ApiStats>,
 ) -> Result<Vec<(String, i64)>, DumpError> {
-    let (listed, requests) = crate::reconcile::listed_ids(config)?;
-    stats.requests.fetch_add(requests, Ordering::Relaxed);
+    let requests = || stats.snapshot().requests;
+    let before = requests();
+    let listed = crate::reconcile::listed_ids(config, limiter, stats)?;
+    let listing_requests = requests() - before;
     let held = crate::reconcile::held_ids(destination, config.source.name(), &change_set.state)?;
     let unlisted = crate::reconcile::unlisted(&held, &listed);
     // Search has indexed whatever was created before the change set's window: only the newer
     // ids it misses are asked for.
-    let (gone, asked) = crate::reconcile::confirm_gone(config, limiter, unlisted, change_set.since)?;
-    stats.requests.fetch_add(asked, Ordering::Relaxed);
+    let gone = crate::reconcile::confirm_gone(config, limiter, stats, unlisted, change_set.since)?;
     tracing::info!(
         listed = listed.len(),
-        listing_requests = requests,
+        listing_requests,
         held = held.len(),
-        asked,
+        asked = requests() - before - listing_requests,
         gone = gone.len(),
         "reconciled the table's ids with the API's"
     );
@@ -466,27 +464,18 @@ fn find_gone(
 }
 
 /// Tombstones for `gone`, written into the change set's `deleted/` folder before the listing
-/// starts.
+/// starts, partitioned as the run's rows are (a tombstone's role is unknown: Hive's default).
 fn write_tombstones(
     config: &Config,
     store: &Arc<dyn crate::store::Store>,
     staged_dir: &std::path::Path,
     schema: &arrow::datatypes::SchemaRef,
+    partitioning: &Partitioning,
     gone: &[(String, i64)],
 ) -> Result<Vec<WrittenFile>, DumpError> {
-    if gone.is_empty() {
-        return Ok(Vec::new());
-    }
-    // A partition column is in the folder names only, never in the files: not in these either.
-    let schema = match partition_name(config) {
-        Some(column) => {
-            let fields = schema.fields().iter().filter(|f| f.name() != column).cloned().collect::<Vec<_>>();
-            Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
-        }
-        None => schema.clone(),
-    };
-    let batch = crate::reconcile::tombstones(&schema, gone).map_err(|e| DumpError::Reconcile(e.to_string()))?;
-    let mut sink = Sink::with_store(store.clone(), &staged_dir.join("deleted"), schema, &config.output, Partitioning::None);
+    let batch = crate::reconcile::tombstones(schema, gone).map_err(|e| DumpError::Reconcile(e.to_string()))?;
+    let mut sink =
+        Sink::with_store(store.clone(), &staged_dir.join("deleted"), schema.clone(), &config.output, partitioning.clone());
     sink.write(&batch)?;
     // A tombstone's time is made up (a second past the version held): not a mark to go on from.
     Ok(sink.finish()?.into_iter().map(|f| WrittenFile { max_updated_at: None, ..f }).collect())
@@ -568,10 +557,7 @@ fn fetch_declared_attributes(
 ) -> Result<Vec<DeclaredAttribute>, DumpError> {
     // A source without custom attributes declares none.
     let Some(model) = config.source.spec().attribute_model else { return Ok(Vec::new()) };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
+    let runtime = own_runtime()?;
     let attributes = runtime
         .block_on(async {
             let client = crate::api::ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
@@ -603,6 +589,15 @@ fn layout(config: &Config, schema: &arrow::datatypes::Schema) -> Layout {
 }
 
 /// Seconds since the Unix epoch, now.
+/// A single-thread runtime for the API calls a run makes outside its actors (the declared
+/// attributes, `--reconcile`'s walk, `check`).
+pub(crate) fn own_runtime() -> Result<tokio::runtime::Runtime, DumpError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))
+}
+
 pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::api::{ApiClient, ApiStats, Endpoints, FetchedPage, new_rate_limiter};
+use crate::api::{ApiClient, ApiStats, Endpoints, FetchedPage, RateLimiter, new_rate_limiter};
 use crate::config::Config;
 use crate::error::DumpError;
 use futures_util::StreamExt;
@@ -23,22 +23,26 @@ pub struct Walked {
     pub seconds: f64,
     /// The lowest and highest count the API announced for the listing, when it did.
     pub announced: Option<(u64, u64)>,
-    /// Requests sent, retries included.
-    pub requests: u64,
 }
 
 /// Walks `config`'s listing to its end, showing each page the dump would write to `each_page`.
 /// Blocks; runs its own single-thread runtime.
-pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<Walked, DumpError> {
+pub fn walk(config: &Config, each_page: impl FnMut(&FetchedPage)) -> Result<Walked, DumpError> {
+    let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
+    walk_with(config, &limiter, &Arc::new(ApiStats::default()), each_page)
+}
+
+/// [`walk`] under a run's rate limiter, its requests counted in the run's `stats`.
+pub(crate) fn walk_with(
+    config: &Config,
+    limiter: &Arc<RateLimiter>,
+    stats: &Arc<ApiStats>,
+    mut each_page: impl FnMut(&FetchedPage),
+) -> Result<Walked, DumpError> {
     let config = config.clone().validate()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DumpError::Aborted(format!("cannot start a runtime: {e}")))?;
+    let runtime = crate::run::own_runtime()?;
     runtime.block_on(async {
-        let limiter = new_rate_limiter(config.api.rate_limit_per_minute);
-        let stats = Arc::new(ApiStats::default());
-        let client = ApiClient::new(config.api.clone(), limiter, stats.clone())?;
+        let client = ApiClient::new(config.api.clone(), limiter.clone(), stats.clone())?;
         let endpoints = Endpoints::new(&config);
         let mut listing = listing::open(&config, None).map_err(|e| DumpError::from_opening(e, config.source.name()))?;
         let (mut walked, mut ready, started) = (Walked::default(), Vec::new(), Instant::now());
@@ -58,7 +62,6 @@ pub fn walk(config: &Config, mut each_page: impl FnMut(&FetchedPage)) -> Result<
                     Step::Done => {
                         walked.seconds = started.elapsed().as_secs_f64();
                         walked.announced = listing.guard_mut().announced();
-                        walked.requests = stats.snapshot().requests;
                         return Ok(walked);
                     }
                 }

@@ -179,7 +179,7 @@ impl Workspace {
 
     /// Whether contact `i` is in the workspace: not past its end, not deleted or merged away.
     pub fn present(&self, i: u64) -> bool {
-        i < self.contacts && self.evolution.is_none_or(|e| !e.gone(self.seed, i, self.role(i)))
+        i < self.contacts && (!self.has_gaps() || self.evolution.is_none_or(|e| !e.gone(self.seed, i, self.role(i))))
     }
 
     /// The contacts present: what a listing of all of them announces.

@@ -101,11 +101,17 @@ impl Workspace {
         self.base_timeline(self.base()) + 86_400
     }
 
+    /// When the day of an evolution's step `step` (from 1) begins: the base workspace's "now"
+    /// for the first.
+    fn step_start(&self, step: u32) -> i64 {
+        self.base_now() + i64::from(step.saturating_sub(1)) * crate::evolve::STEP_SECS
+    }
+
     /// Contact `i`'s creation time before jitter: a steady pace, except for the import's hour;
     /// the contacts created by the steps of an evolution through each step's day.
     fn timeline(&self, i: u64) -> i64 {
         match self.evolution.and_then(|e| e.creation_slot(i)) {
-            Some((step, offset)) => self.base_now() + i64::from(step - 1) * crate::evolve::STEP_SECS + offset,
+            Some((step, offset)) => self.step_start(step) + offset,
             None => self.base_timeline(i),
         }
     }
@@ -314,8 +320,7 @@ impl Workspace {
     /// The workspace's "now": a day after its newest contact, so `created_since` means the same
     /// whenever the simulator runs.
     pub fn now(&self) -> i64 {
-        let steps = self.evolution.map_or(0, |e| e.settings.steps);
-        self.base_now() + i64::from(steps) * crate::evolve::STEP_SECS
+        self.step_start(self.evolution.map_or(0, |e| e.settings.steps) + 1)
     }
 
     /// Users 70%, leads 30%.
@@ -345,13 +350,13 @@ impl Workspace {
         let created = self.created_at(i);
         // Never past the workspace's "now" (at its last step, for a contact a step created).
         let until = match self.evolution.and_then(|e| e.creation_slot(i)) {
-            Some((step, _)) => self.base_now() + i64::from(step) * crate::evolve::STEP_SECS,
+            Some((step, _)) => self.step_start(step + 1),
             None => self.base_now(),
         };
         let generated = created + self.stream(i, Salt::Updated).below((until - created).clamp(1, 90 * 86_400) as u64) as i64;
         let touched = self.evolution.and_then(|e| {
             let step = e.last_update(self.seed, i)?;
-            Some(self.base_now() + i64::from(step - 1) * crate::evolve::STEP_SECS + e.touch_offset(self.seed, i, step))
+            Some(self.step_start(step) + e.touch_offset(self.seed, i, step))
         });
         let generated = touched.unwrap_or(generated);
         let Some(live) = self.live else { return generated };

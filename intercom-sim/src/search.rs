@@ -493,7 +493,7 @@ impl<'a> Search<'a> {
         let gaps = self.ws.has_gaps();
         let exact = Search::exact(&request.query) && !gaps;
         let residual = Search::residual(&request.query);
-        let matching = |i: u64| (!gaps || self.ws.present(i)) && residual.as_ref().is_none_or(|q| self.matches(q, i));
+        let matching = |i: u64| self.ws.present(i) && residual.as_ref().is_none_or(|q| self.matches(q, i));
         let per_page = request.per_page as usize;
         let served_before = after.map_or(0, |(served, _)| served);
         // Keyset pagination: the page is the next `per_page` matches past the cursor's key, in

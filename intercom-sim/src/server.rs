@@ -530,12 +530,12 @@ fn render_cursor_page(state: &SimState, start: u64, per_page: u64) -> Result<Vec
     let mut indices = Vec::with_capacity(per_page as usize);
     let mut end = start;
     while end < ws.contacts && (indices.len() as u64) < per_page {
-        if !ws.has_gaps() || ws.present(end) {
+        if ws.present(end) {
             indices.push(end);
         }
         end += 1;
     }
-    while end < ws.contacts && ws.has_gaps() && !ws.present(end) {
+    while end < ws.contacts && !ws.present(end) {
         end += 1;
     }
     let total_pages = total.div_ceil(per_page);

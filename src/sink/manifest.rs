@@ -135,6 +135,24 @@ fn type_name(data_type: &DataType) -> String {
     data_type.to_string()
 }
 
+/// A part a manifest lists, as a reader of the manifest needs it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub(crate) struct ListedFile {
+    /// Relative to the manifest's folder.
+    pub path: String,
+    /// `parquet` or `arrow`.
+    pub format: String,
+}
+
+/// The parts the manifest `body` lists; `None` when it is not a manifest of ours.
+pub(crate) fn listed_files(body: &[u8]) -> Option<Vec<ListedFile>> {
+    #[derive(serde::Deserialize)]
+    struct Listing {
+        files: Vec<ListedFile>,
+    }
+    serde_json::from_slice::<Listing>(body).ok().map(|listing| listing.files)
+}
+
 /// The markers a published dump carries, in the order they are written.
 pub const MARKERS: [&str; 2] = [MANIFEST, SUCCESS];
 

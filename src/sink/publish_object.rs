@@ -101,8 +101,8 @@ impl ObjectDestination {
         let (listed, manifest) = match self.storage.get(&dir.join(MANIFEST))? {
             Some((body, meta)) => {
                 let version = UpdateVersion { e_tag: meta.e_tag, version: meta.version };
-                match listed_files(&body) {
-                    Some(listed) => (listed, Some(version)),
+                match super::manifest::listed_files(&body) {
+                    Some(listed) => (listed.into_iter().map(|file| file.path).collect::<HashSet<String>>(), Some(version)),
                     // Not a manifest of ours: not ours to clean.
                     None => return Ok(Standing { manifest: Some(version), occupied: true }),
                 }
@@ -189,12 +189,6 @@ struct Standing {
 /// The key of a store path, as a string.
 fn dir_key(dir: &Path) -> String {
     ObjectPath::from(dir.to_string_lossy().as_ref()).to_string()
-}
-
-/// The files a manifest lists, relative to its folder; `None` when it is not a manifest.
-fn listed_files(body: &[u8]) -> Option<HashSet<String>> {
-    let manifest: serde_json::Value = serde_json::from_slice(body).ok()?;
-    manifest["files"].as_array()?.iter().map(|f| f["path"].as_str().map(str::to_owned)).collect()
 }
 
 /// Whether `relative` is named as this tool names a published part (`part-NNNNN-<run>.ext`,

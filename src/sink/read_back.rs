@@ -5,26 +5,27 @@
 use std::path::Path;
 
 use arrow::array::RecordBatch;
+use arrow::datatypes::Schema;
 
 use super::SinkError;
+
+/// The positions in `schema` of the top-level columns named `columns`: a projection.
+pub(crate) fn projection(schema: &Schema, columns: &[&str]) -> Vec<usize> {
+    schema.fields().iter().enumerate().filter(|(_, f)| columns.contains(&f.name().as_str())).map(|(i, _)| i).collect()
+}
 
 /// The columns named `columns` (those it has) of the part at `path`, Parquet or Arrow IPC.
 pub(crate) fn local_columns(path: &Path, parquet: bool, columns: &[&str]) -> Result<Vec<RecordBatch>, SinkError> {
     let failed = |e: &dyn std::fmt::Display| SinkError::write(path, format!("cannot read it back: {e}"));
     let file = std::fs::File::open(path).map_err(|e| failed(&e))?;
-    let wanted = |name: &str| columns.contains(&name);
     if parquet {
         let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| failed(&e))?;
-        let roots: Vec<usize> =
-            builder.schema().fields().iter().enumerate().filter(|(_, f)| wanted(f.name())).map(|(i, _)| i).collect();
-        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), projection(builder.schema(), columns));
         let reader = builder.with_projection(mask).build().map_err(|e| failed(&e))?;
         reader.collect::<Result<Vec<_>, _>>().map_err(|e| failed(&e))
     } else {
         let schema = arrow::ipc::reader::FileReader::try_new(&file, None).map_err(|e| failed(&e))?.schema();
-        let projection: Vec<usize> =
-            schema.fields().iter().enumerate().filter(|(_, f)| wanted(f.name())).map(|(i, _)| i).collect();
-        let reader = arrow::ipc::reader::FileReader::try_new(file, Some(projection)).map_err(|e| failed(&e))?;
+        let reader = arrow::ipc::reader::FileReader::try_new(file, Some(projection(&schema, columns))).map_err(|e| failed(&e))?;
         reader.collect::<Result<Vec<_>, _>>().map_err(|e| failed(&e))
     }
 }

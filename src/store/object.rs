@@ -143,11 +143,11 @@ impl ObjectStorage {
         let (store, location) = (self.store.clone(), location(path));
         let wanted: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
         let read = self.wait(async move {
+            let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
             let meta = store.head(&location).await.map_err(ReadFailure::Store)?;
             let reader = super::parquet_ranges::RangeReader { store, location, size: meta.size };
             let builder = ParquetRecordBatchStreamBuilder::new(reader).await.map_err(ReadFailure::Parquet)?;
-            let roots: Vec<usize> =
-                builder.schema().fields().iter().enumerate().filter(|(_, f)| wanted.contains(f.name())).map(|(i, _)| i).collect();
+            let roots = crate::sink::read_back::projection(builder.schema(), &wanted);
             let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
             let stream = builder.with_projection(mask).build().map_err(ReadFailure::Parquet)?;
             stream.try_collect::<Vec<_>>().await.map_err(ReadFailure::Parquet)

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit, TimestampSecondType};
-use intercom_dump::config::{DEFAULT_LOOKBACK, Incremental, Mode, PartitionBy};
+use intercom_dump::config::{ApiConfig, DEFAULT_LOOKBACK, Incremental, Mode, OutputConfig, PartitionBy, Token};
 use intercom_dump::error::ConfigError;
 use intercom_dump::incremental::{STATE, TableState};
 use intercom_dump::reconcile::TOMBSTONE_TYPE;
@@ -43,8 +43,24 @@ fn dumped_whole(seed: u64, contacts: u64) -> (tempfile::TempDir, Vec<u8>) {
     (out, state)
 }
 
+/// A failed run left the table as `before` (its state) says: no change set, published or
+/// staged, nothing beside the table.
+fn assert_left_as_it_was(out: &Path, before: &[u8]) {
+    assert_eq!(std::fs::read(out.join("contacts").join(STATE)).unwrap(), before, "the state is as it was");
+    let left: Vec<PathBuf> = walk(out).into_iter().filter(|p| p.to_string_lossy().contains("run=")).collect();
+    assert_eq!(left, Vec::<PathBuf>::new(), "no change set, published or staged");
+    assert_eq!(std::fs::read_dir(out).unwrap().count(), 1, "nothing beside the table");
+}
+
 fn incremental(sim: &SimHandle, out: &Path, reconcile: bool) -> Config {
-    let mut config = config_for(sim, out, TOKEN);
+    incremental_at(&sim.base_url(), out, reconcile)
+}
+
+/// An incremental run against the API at `url` (a simulator, or a server before one).
+fn incremental_at(url: &str, out: &Path, reconcile: bool) -> Config {
+    let api = ApiConfig::new(url, Token::new(TOKEN).unwrap(), false).unwrap();
+    let mut config = Config::new(api, OutputConfig::new(out));
+    config.api.rate_limit_per_minute = 1_000_000;
     config.output.incremental = Some(Incremental { lookback: DEFAULT_LOOKBACK, reconcile });
     config
 }
@@ -185,10 +201,7 @@ fn a_failed_incremental_run_changes_nothing_and_the_next_one_goes_on() {
     let sim = evolved_with_fault(seed, n, 1, "404@5");
     let error = dump(incremental(&sim, out.path(), false)).unwrap_err();
     assert!(matches!(error, DumpError::Fetch { .. }), "{error}");
-    assert_eq!(std::fs::read(out.path().join("contacts").join(STATE)).unwrap(), before, "the state is as it was");
-    let left: Vec<PathBuf> = walk(out.path()).into_iter().filter(|p| p.to_string_lossy().contains("run=")).collect();
-    assert_eq!(left, Vec::<PathBuf>::new(), "no change set, published or staged");
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1, "nothing beside the table");
+    assert_left_as_it_was(out.path(), &before);
     let sim = evolved(seed, n, 1);
     dump(incremental(&sim, out.path(), true)).unwrap();
     assert_eq!(differences(&merged_view(out.path()), &fresh_rows(&sim)), Vec::<String>::new());
@@ -203,9 +216,7 @@ fn a_reconcile_whose_id_listing_cannot_be_read_whole_tombstones_nothing_and_publ
     let error = dump(incremental(&sim, out.path(), true)).unwrap_err();
     assert!(matches!(error, DumpError::Reconcile(_)), "{error}");
     assert!(error.to_string().contains("no tombstone was written and nothing was published"), "{error}");
-    assert_eq!(std::fs::read(out.path().join("contacts").join(STATE)).unwrap(), before, "the state is as it was");
-    let left: Vec<PathBuf> = walk(out.path()).into_iter().filter(|p| p.to_string_lossy().contains("run=")).collect();
-    assert_eq!(left, Vec::<PathBuf>::new(), "no change set, published or staged");
+    assert_left_as_it_was(out.path(), &before);
 }
 
 #[test]
