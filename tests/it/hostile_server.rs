@@ -255,3 +255,31 @@ pub(crate) fn cursor_listing(pages: Vec<(&str, Value)>) -> HostileServer {
 pub(crate) fn error_body(code: &str, message: &str) -> Value {
     json!({"type": "error.list", "request_id": "r1", "errors": [{"code": code, "message": message}]})
 }
+
+/// A server in front of `upstream` (a simulator) that forwards every request as it came and
+/// hands each JSON answer to `alter` (the request, the status, the body) before answering with
+/// what it makes of it: a real workspace's answers, bent where a test says.
+pub(crate) fn proxy(upstream: String, alter: impl Fn(&Request, u16, Value) -> Reply + Send + Sync + 'static) -> HostileServer {
+    HostileServer::start(move |request| {
+        let mut url = url::Url::parse(&format!("{upstream}{}", request.path)).unwrap();
+        for (name, value) in &request.query {
+            url.query_pairs_mut().append_pair(name, value);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (status, body) = runtime.block_on(async {
+            let method = reqwest::Method::from_bytes(request.method.as_bytes()).unwrap();
+            let mut forward = crate::helpers::http_client().request(method, url).body(request.body.clone());
+            for name in ["authorization", "accept", "content-type", "intercom-version"] {
+                if let Some(value) = request.headers.get(name) {
+                    forward = forward.header(name, value);
+                }
+            }
+            let answer = forward.send().await.unwrap();
+            (answer.status().as_u16(), answer.bytes().await.unwrap().to_vec())
+        });
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(json) => alter(request, status, json),
+            Err(_) => Reply::bytes(status, body),
+        }
+    })
+}

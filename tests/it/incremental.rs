@@ -19,6 +19,7 @@ use intercom_sim::{EvolveSettings, FaultPlan, FaultRule, SimConfig, SimHandle};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::helpers::*;
+use crate::hostile_server::{Reply, Request, proxy};
 
 /// The workspace `seed` of `contacts` after `steps` steps of change, served.
 pub(crate) fn evolved(seed: u64, contacts: u64, steps: u32) -> SimHandle {
@@ -63,6 +64,12 @@ fn incremental_at(url: &str, out: &Path, reconcile: bool) -> Config {
     config.api.rate_limit_per_minute = 1_000_000;
     config.output.incremental = Some(Incremental { lookback: DEFAULT_LOOKBACK, reconcile });
     config
+}
+
+/// Whether `request` is a search for the changed contacts (a change set's), not for every one
+/// (the probes and pages of `--reconcile`'s id listing).
+fn asks_for_changes(request: &Request) -> bool {
+    request.path == "/contacts/search" && String::from_utf8_lossy(&request.body).contains("updated_at")
 }
 
 fn state(out: &Path) -> TableState {
@@ -217,6 +224,85 @@ fn a_reconcile_whose_id_listing_cannot_be_read_whole_tombstones_nothing_and_publ
     assert!(matches!(error, DumpError::Reconcile(_)), "{error}");
     assert!(error.to_string().contains("no tombstone was written and nothing was published"), "{error}");
     assert_left_as_it_was(out.path(), &before);
+}
+
+#[test]
+fn a_change_set_or_an_id_listing_cut_short_publishes_nothing() {
+    let (seed, n) = (91, 3_000);
+    for reconcile in [false, true] {
+        let (out, before) = dumped_whole(seed, n);
+        let sim = evolved(seed, n, 1);
+        // Each page of the change set's search (or, with --reconcile, of the id listing) loses its
+        // last record, the count it announces unchanged.
+        let cut = proxy(sim.base_url(), move |request, status, mut body| {
+            let bent = if reconcile { !asks_for_changes(request) } else { asks_for_changes(request) };
+            if request.path == "/contacts/search"
+                && bent
+                && let Some(records) = body["data"].as_array_mut().filter(|records| records.len() > 1)
+            {
+                records.pop();
+            }
+            Reply::json(status, &body)
+        });
+        let error = dump(incremental_at(&cut.url(), out.path(), reconcile)).unwrap_err();
+        match reconcile {
+            false => assert!(matches!(error, DumpError::Incomplete { .. }), "{error}"),
+            true => assert!(matches!(error, DumpError::Reconcile(_)), "{error}"),
+        }
+        assert_left_as_it_was(out.path(), &before);
+    }
+}
+
+#[test]
+fn repeated_wrong_typed_future_and_echoed_values_in_a_change_set_lose_no_record_and_leak_no_token() {
+    let (seed, n) = (92, 3_000);
+    let (out, _) = dumped_whole(seed, n);
+    let sim = evolved(seed, n, 1);
+    let bent = proxy(sim.base_url(), |request, status, mut body| {
+        if asks_for_changes(request)
+            && let Some(records) = body["data"].as_array_mut().filter(|records| records.len() > 3)
+        {
+            records[0]["updated_at"] = serde_json::json!("yesterday");
+            records[1]["email"] = serde_json::json!(12_345);
+            records[1]["name"] = serde_json::json!(format!("Bearer {TOKEN}"));
+            // The year 3000.
+            records[2]["updated_at"] = serde_json::json!(32_503_680_000_i64);
+            let again = records[3].clone();
+            records.push(again);
+        }
+        Reply::json(status, &body)
+    });
+    let summary = dump(incremental_at(&bent.url(), out.path(), true)).unwrap();
+    assert!(summary.complete && summary.records > 0, "{summary:?}");
+    assert!(summary.duplicates_dropped > 0, "a record served twice is written once");
+    assert!(!summary.repairs.is_empty(), "values of the wrong type are kept in _extra, their records written");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    assert!(summary.mark.unwrap() <= now, "a record from the year 3000 moves the mark no further than the clock");
+    assert_eq!(state(out.path()).mark, summary.mark);
+    for file in walk(out.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(!bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()), "{} holds the token", file.display());
+    }
+}
+
+#[test]
+fn an_empty_change_set_is_published_as_a_run_of_nothing_and_keeps_the_mark() {
+    let (seed, n) = (93, 2_000);
+    let (out, _) = dumped_whole(seed, n);
+    let mark = state(out.path()).mark;
+    let sim = evolved(seed, n, 1);
+    // Nothing changed, as the search tells it: no record, a count of none.
+    let empty = proxy(sim.base_url(), |request, status, body| match asks_for_changes(request) {
+        true => Reply::json(
+            status,
+            &serde_json::json!({"type": "list", "data": [], "total_count": 0, "pages": {"type": "pages", "page": 1, "per_page": 150, "total_pages": 0}}),
+        ),
+        false => Reply::json(status, &body),
+    });
+    let summary = dump(incremental_at(&empty.url(), out.path(), false)).unwrap();
+    assert_eq!((summary.records, summary.files.len()), (0, 0));
+    let state = state(out.path());
+    assert_eq!((state.runs.len(), state.runs[1].records, state.mark), (2, 0, mark));
 }
 
 #[test]
